@@ -1,0 +1,276 @@
+/**
+ * Payload schemas of the published (non-RPC) camera topics. The TypeBox values are the
+ * single source of truth: TypeScript types come from `Static`, validators from
+ * TypeCompiler, and schemas/json/*.json from emit.ts.
+ */
+import { Type, type Static, type TProperties } from '@sinclair/typebox';
+import {
+  CameraId,
+  Closed,
+  dateTime,
+  HOST_PATTERN,
+  HTTP_URI_PATTERN,
+  RuleId,
+  SchemaVersion,
+  simpleItems,
+  topic,
+} from './common.js';
+import type { CameraEventKind } from './topics.js';
+
+// ---------------------------------------------------------------- camera.event.<cameraId>.<kind>
+
+const Operation = Type.Union([Type.Literal('initialized'), Type.Literal('changed'), Type.Literal('deleted')], {
+  description: 'ONVIF PropertyOperation, present when the ONVIF event is a property event.',
+});
+
+const RuleName = Type.String({ minLength: 1, description: 'Analytics rule name (ONVIF Source "Rule" item).' });
+const ObjectId = Type.String({ minLength: 1, description: 'Tracked object id reported by the camera.' });
+
+/** Fields every camera event carries, ahead of the kind-specific normalised fields. */
+function cameraEvent<K extends CameraEventKind, P extends TProperties>(kind: K, extra: P, description: string) {
+  return Closed(
+    {
+      v: SchemaVersion,
+      cameraId: CameraId,
+      kind: Type.Literal(kind),
+      time: dateTime('Event time as reported by the camera (UtcTime).'),
+      receivedAt: dateTime('When the worker received the notification.'),
+      operation: Type.Optional(Operation),
+      initial: Type.Boolean({
+        description:
+          'True for Initialized property states sent on (re)subscription: a snapshot of current state, not a fresh occurrence.',
+      }),
+      onvifTopic: Type.String({
+        minLength: 1,
+        description: 'Original ONVIF topic, e.g. tns1:RuleEngine/CellMotionDetector/Motion.',
+      }),
+      source: simpleItems('ONVIF Source SimpleItems (e.g. VideoSourceConfigurationToken, Rule).'),
+      key: Type.Optional(simpleItems('ONVIF Key SimpleItems, when the camera sends any.')),
+      data: simpleItems('ONVIF Data SimpleItems, unmodified apart from type coercion.'),
+      elements: Type.Optional(Type.Record(Type.String(), Type.Unknown(), {
+        description: 'ONVIF ElementItems (XML content, e.g. tt:Frame) converted to JSON, when present.',
+      })),
+      ...extra,
+    },
+    { title: `CameraEvent${kind[0]!.toUpperCase()}${kind.slice(1)}`, description: `camera.event.<cameraId>.${kind}: ${description}` },
+  );
+}
+
+export const CameraEventMotion = cameraEvent(
+  'motion',
+  { active: Type.Boolean({ description: 'Motion currently detected.' }) },
+  'Motion detection (cell motion, motion alarm, VMD).',
+);
+export const CameraEventTamper = cameraEvent(
+  'tamper',
+  { active: Type.Boolean({ description: 'Tampering currently detected.' }) },
+  'Tamper detection (camera covered, moved, defocused).',
+);
+export const CameraEventInput = cameraEvent(
+  'input',
+  {
+    input: Type.String({ minLength: 1, description: 'Digital input token (e.g. InputToken).' }),
+    active: Type.Boolean({ description: 'Logical state of the input.' }),
+  },
+  'Digital input state change.',
+);
+export const CameraEventField = cameraEvent(
+  'field',
+  {
+    rule: Type.Optional(RuleName),
+    inside: Type.Boolean({ description: 'An object is inside the field/area.' }),
+  },
+  'Field (area/intrusion) detection.',
+);
+export const CameraEventLine = cameraEvent(
+  'line',
+  { rule: Type.Optional(RuleName), objectId: Type.Optional(ObjectId) },
+  'Line crossing.',
+);
+export const CameraEventObject = cameraEvent(
+  'object',
+  {
+    rule: Type.Optional(RuleName),
+    classes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Object classes, e.g. ["human"].' })),
+    objectId: Type.Optional(ObjectId),
+  },
+  'Analytics object detection.',
+);
+export const CameraEventOther = cameraEvent(
+  'other',
+  {},
+  'Any other ONVIF event, passed through; consult onvifTopic, source and data.',
+);
+
+export const CAMERA_EVENT_SCHEMAS = {
+  motion: CameraEventMotion,
+  tamper: CameraEventTamper,
+  input: CameraEventInput,
+  field: CameraEventField,
+  line: CameraEventLine,
+  object: CameraEventObject,
+  other: CameraEventOther,
+} as const;
+
+export type CameraEventMotion = Static<typeof CameraEventMotion>;
+export type CameraEventTamper = Static<typeof CameraEventTamper>;
+export type CameraEventInput = Static<typeof CameraEventInput>;
+export type CameraEventField = Static<typeof CameraEventField>;
+export type CameraEventLine = Static<typeof CameraEventLine>;
+export type CameraEventObject = Static<typeof CameraEventObject>;
+export type CameraEventOther = Static<typeof CameraEventOther>;
+export type CameraEventByKind = { [K in CameraEventKind]: Static<(typeof CAMERA_EVENT_SCHEMAS)[K]> };
+/** Any camera event, discriminated by `kind`. */
+export type CameraEvent = CameraEventByKind[CameraEventKind];
+
+// ---------------------------------------------------------------- camera.discovered.<cameraId>
+
+export const CameraProfile = Closed(
+  {
+    token: Type.String({ minLength: 1, description: 'ONVIF media profile token.' }),
+    name: Type.String(),
+    encoding: Type.Optional(Type.String({ description: 'Video encoding, e.g. H264, H265, JPEG.' })),
+    width: Type.Optional(Type.Integer({ minimum: 1 })),
+    height: Type.Optional(Type.Integer({ minimum: 1 })),
+    fps: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    ptz: Type.Optional(Type.Boolean({ description: 'The profile has a PTZ configuration.' })),
+  },
+  { description: 'Summary of one media profile.' },
+);
+export type CameraProfile = Static<typeof CameraProfile>;
+
+export const CameraDiscovered = Closed(
+  {
+    v: SchemaVersion,
+    cameraId: CameraId,
+    name: Type.Optional(Type.String()),
+    manufacturer: Type.Optional(Type.String()),
+    model: Type.Optional(Type.String()),
+    firmware: Type.Optional(Type.String()),
+    serial: Type.Optional(Type.String()),
+    hardwareId: Type.Optional(Type.String()),
+    address: Closed(
+      {
+        host: Type.String({ pattern: HOST_PATTERN, description: 'Host name or IP address.' }),
+        port: Type.Integer({ minimum: 1, maximum: 65535 }),
+      },
+      { description: 'Network address of the device service. Never contains credentials.' },
+    ),
+    xaddr: Type.String({ pattern: HTTP_URI_PATTERN, description: 'ONVIF device service URL, without credentials.' }),
+    discoveredBy: Type.Union([Type.Literal('static'), Type.Literal('ws-discovery'), Type.Literal('ssdp'), Type.Literal('cli')]),
+    profiles: Type.Array(CameraProfile, { description: 'Media profiles; empty when they could not be read.' }),
+    time: dateTime('When the camera was discovered.'),
+  },
+  { title: 'CameraDiscovered', description: 'camera.discovered.<cameraId>: a camera was found (retained per camera).' },
+);
+export type CameraDiscovered = Static<typeof CameraDiscovered>;
+
+// ---------------------------------------------------------------- camera.lost.<cameraId>
+
+export const CameraLost = Closed(
+  {
+    v: SchemaVersion,
+    cameraId: CameraId,
+    lastSeen: dateTime('Last time the camera answered or was announced.'),
+    time: dateTime(),
+  },
+  { title: 'CameraLost', description: 'camera.lost.<cameraId>: a camera disappeared (not retained).' },
+);
+export type CameraLost = Static<typeof CameraLost>;
+
+// ---------------------------------------------------------------- camera.status.<cameraId>
+
+export const ErrorCode = Type.Union(
+  [
+    Type.Literal('unreachable'),
+    Type.Literal('unauthorized'),
+    Type.Literal('camera-fault'),
+    Type.Literal('invalid-argument'),
+    Type.Literal('not-found'),
+    Type.Literal('timeout'),
+    Type.Literal('internal'),
+  ],
+  { description: 'Machine-readable error code.' },
+);
+export type ErrorCode = Static<typeof ErrorCode>;
+export const ERROR_CODES = ErrorCode.anyOf.map((l) => l.const);
+
+export const CameraStatus = Closed(
+  {
+    v: SchemaVersion,
+    cameraId: CameraId,
+    state: Type.Union([Type.Literal('online'), Type.Literal('offline'), Type.Literal('error')]),
+    reason: Type.Optional(Type.String({ description: 'Human-readable cause, e.g. "publisher-disconnected".' })),
+    code: Type.Optional(ErrorCode),
+    since: dateTime('When the camera entered this state.'),
+    time: dateTime('When this message was produced.'),
+  },
+  {
+    title: 'CameraStatus',
+    description: 'camera.status.<cameraId>: connectivity state (retained, owned by the publisher connection).',
+  },
+);
+export type CameraStatus = Static<typeof CameraStatus>;
+
+// ---------------------------------------------------------------- alert.<ruleId>
+
+export const Alert = Closed(
+  {
+    v: SchemaVersion,
+    ruleId: RuleId,
+    cameraId: Type.Optional(CameraId),
+    topic: topic('Topic of the message that triggered the alert.'),
+    severity: Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')]),
+    message: Type.String({ minLength: 1 }),
+    time: dateTime(),
+    count: Type.Optional(Type.Integer({ minimum: 1, description: 'Matching messages folded into this alert.' })),
+    suppressed: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Alerts of this rule suppressed (throttled) since the last one sent.' }),
+    ),
+    event: Type.Optional(Type.Unknown({ description: 'Copy of the triggering payload.' })),
+  },
+  { title: 'Alert', description: 'alert.<ruleId>: an alert raised by the alerting service.' },
+);
+export type Alert = Static<typeof Alert>;
+
+// ---------------------------------------------------------------- recording.started|stopped.<cameraId>
+
+export const RecordingTrigger = Closed(
+  { topic: topic(), time: dateTime() },
+  { description: 'A bus message that started or extended the recording.' },
+);
+export type RecordingTrigger = Static<typeof RecordingTrigger>;
+
+const recordingBase = {
+  v: SchemaVersion,
+  sessionId: Type.String({ minLength: 1, maxLength: 128, description: 'Recording session id, equal in started/stopped.' }),
+  cameraId: CameraId,
+  start: dateTime('Recording start (including pre-roll).'),
+  triggers: Type.Array(RecordingTrigger, { description: 'Empty for manual/scheduled recordings.' }),
+};
+
+export const RecordingStarted = Closed(
+  {
+    ...recordingBase,
+    reason: Type.Union([Type.Literal('event'), Type.Literal('manual'), Type.Literal('schedule'), Type.Literal('continuous')]),
+  },
+  { title: 'RecordingStarted', description: 'recording.started.<cameraId>: a recording session began.' },
+);
+export type RecordingStarted = Static<typeof RecordingStarted>;
+
+export const RecordingStopped = Closed(
+  {
+    ...recordingBase,
+    end: dateTime('Recording end (including post-roll).'),
+    reason: Type.Union([
+      Type.Literal('idle'),
+      Type.Literal('manual'),
+      Type.Literal('schedule'),
+      Type.Literal('max-duration'),
+      Type.Literal('error'),
+      Type.Literal('shutdown'),
+    ]),
+  },
+  { title: 'RecordingStopped', description: 'recording.stopped.<cameraId>: a recording session ended.' },
+);
+export type RecordingStopped = Static<typeof RecordingStopped>;
