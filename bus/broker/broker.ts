@@ -1,0 +1,356 @@
+/**
+ * The broker core: connections in, routing, retained state, presence, `$SYS`. It never touches
+ * a listener or a socket path (see server.ts); hand it any Duplex with `handle()`.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import { encodeValue } from '../protocol/codec.js';
+import type { ErrorName } from '../protocol/errors.js';
+import { DEFAULT_LIMITS, HARD_MAX_FRAME_BYTES, type Limits } from '../protocol/limits.js';
+import { Published } from './message.js';
+import type { OutboundConfig, OutboundOwner, Policy } from './outbound.js';
+import { RetainedStore } from './retained.js';
+import { Sublist } from './sublist.js';
+import { BrokerSub, Connection, type PeerInfo, type Transport } from './connection.js';
+
+export type BrokerOptions = {
+  limits?: Partial<Limits>;
+  /** How long a closing connection may take to flush before it is cut (ms). */
+  closeGraceMs?: number;
+  /** How often handshake and keepalive deadlines are checked (ms). */
+  sweepMs?: number;
+  /** Socket buffer level above which deliveries wait in the bounded queue (bytes). */
+  socketHighWater?: number;
+  serverName?: string;
+};
+
+export type BrokerStats = {
+  connections: number;
+  connectionsTotal: number;
+  subscriptions: number;
+  retained: number;
+  retainedBytes: number;
+  msgsIn: number;
+  bytesIn: number;
+  msgsOut: number;
+  drops: Record<Policy, number>;
+  errors: Partial<Record<ErrorName, number>>;
+  queuedBytes: number;
+  uptimeMs: number;
+};
+
+export class Broker {
+  readonly limits: Readonly<Limits>;
+  readonly closeGraceMs: number;
+  readonly outboundConfig: OutboundConfig;
+  readonly serverName: string;
+  private readonly sublist = new Sublist<BrokerSub>();
+  private readonly retained: RetainedStore;
+  private readonly conns = new Map<string, Connection>();
+  private readonly pending = new Set<Connection>();
+  private openCount = 0;
+  private cidSeq = 0;
+  private readonly bootId = randomBytes(3).toString('hex');
+  private readonly dirty = new Set<Connection>();
+  private flushScheduled = false;
+  private readonly sweepTimer: NodeJS.Timeout;
+  private readonly startedAt = Date.now();
+  private closing = false;
+  private stats = {
+    connectionsTotal: 0,
+    msgsIn: 0,
+    bytesIn: 0,
+    msgsOut: 0,
+    drops: { 'drop-oldest': 0, 'drop-newest': 0, 'latest-per-topic': 0, disconnect: 0 } as Record<Policy, number>,
+    errors: {} as Partial<Record<ErrorName, number>>,
+  };
+
+  constructor(opts: BrokerOptions = {}) {
+    const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    if (limits.maxFrameBytes > HARD_MAX_FRAME_BYTES) throw new RangeError(`maxFrameBytes cannot exceed ${HARD_MAX_FRAME_BYTES}`);
+    this.limits = Object.freeze(limits);
+    this.closeGraceMs = opts.closeGraceMs ?? 2000;
+    this.serverName = opts.serverName ?? 'udsbus';
+    this.outboundConfig = {
+      queueBytes: limits.outQueueBytes,
+      queueMsgs: limits.outQueueMsgs,
+      highWater: opts.socketHighWater ?? 256 * 1024,
+      batchBytes: 64 * 1024,
+    };
+    this.retained = new RetainedStore(limits.maxRetained, limits.maxRetainedBytes);
+    const sweepMs = opts.sweepMs ?? Math.max(20, Math.min(1000, Math.floor(Math.min(limits.keepaliveMs, limits.handshakeTimeoutMs) / 4)));
+    this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
+    this.sweepTimer.unref();
+  }
+
+  /** Serve one client over any Duplex stream. */
+  handle(stream: Duplex, transport: Transport = 'memory', peer: PeerInfo = {}): Connection {
+    const conn = new Connection(this, stream, transport, peer);
+    this.pending.add(conn);
+    if (this.closing) conn.fail('SHUTTING_DOWN', 'the broker is shutting down');
+    return conn;
+  }
+
+  nextCid(): string {
+    return `${this.bootId}-${++this.cidSeq}`;
+  }
+
+  outboundOwnerFor(conn: Connection): OutboundOwner {
+    return {
+      scheduleFlush: () => {
+        this.dirty.add(conn);
+        if (!this.flushScheduled) {
+          this.flushScheduled = true;
+          setImmediate(this.flushAll);
+        }
+      },
+      slowConsumer: (sub) =>
+        conn.fail(
+          'SLOW_CONSUMER',
+          sub === undefined
+            ? 'the connection stopped reading while the broker had answers for it'
+            : `subscription ${sub.sid} ("${(sub as BrokerSub).pattern}") overflowed its share of the outbound queue under policy "disconnect"`,
+          sub === undefined ? {} : { sid: sub.sid },
+        ),
+      countDrop: (policy, n) => {
+        this.stats.drops[policy] += n;
+      },
+    };
+  }
+
+  private readonly flushAll = (): void => {
+    this.flushScheduled = false;
+    for (const conn of this.dirty) {
+      conn.out.flush();
+      conn.maybeEnd();
+    }
+    this.dirty.clear();
+  };
+
+  countError(name: ErrorName): void {
+    this.stats.errors[name] = (this.stats.errors[name] ?? 0) + 1;
+  }
+
+  /** Admission after a valid hello; false when the connection was refused. */
+  admit(conn: Connection): boolean {
+    if (this.closing) {
+      conn.fail('SHUTTING_DOWN', 'the broker is shutting down');
+      return false;
+    }
+    if (this.openCount >= this.limits.maxConnections) {
+      conn.fail('TOO_MANY_CONNECTIONS', `the broker is at maxConnections (${this.limits.maxConnections})`);
+      return false;
+    }
+    return true;
+  }
+
+  onOpen(conn: Connection): void {
+    this.pending.delete(conn);
+    this.conns.set(conn.cid, conn);
+    this.openCount++;
+    this.stats.connectionsTotal++;
+    this.sys('$SYS.client.connected', { cid: conn.cid, name: conn.name, transport: conn.transport, ...conn.peer, time: new Date().toISOString() });
+  }
+
+  onClose(conn: Connection, wasOpen: boolean): void {
+    this.pending.delete(conn);
+    this.dirty.delete(conn);
+    if (!this.conns.delete(conn.cid)) return;
+    this.openCount--;
+    this.stats.msgsIn += conn.msgsIn;
+    this.stats.bytesIn += conn.bytesIn;
+    for (const sub of conn.subs.values()) this.sublist.remove(sub);
+    conn.subs.clear();
+    if (!wasOpen) return;
+    const willTopic = !conn.clean && conn.will !== undefined && !this.closing ? conn.will.topic : undefined;
+    // Owned retained state dies with its owner, unless the will is about to replace it.
+    for (const topic of conn.owned) {
+      if (topic === willTopic && conn.will!.retain) continue;
+      const entry = this.retained.get(topic);
+      if (entry?.owner === conn.cid) {
+        this.retained.delete(topic);
+        this.route(new Published(topic, EMPTY, undefined, undefined, false, conn.cid));
+      }
+    }
+    conn.owned.clear();
+    if (willTopic !== undefined) {
+      const w = conn.will!;
+      this.publish(w.topic, w.payload, undefined, undefined, w.retain, undefined, conn.cid);
+    }
+    this.sys('$SYS.client.disconnected', {
+      cid: conn.cid,
+      name: conn.name,
+      reason: conn.closeReason ?? 'eof',
+      clean: conn.clean,
+      time: new Date().toISOString(),
+    });
+  }
+
+  // ---- routing ----------------------------------------------------------------------------
+
+  /** A `pub` frame from a client, already validated. */
+  publishFrom(
+    conn: Connection,
+    topic: string,
+    payload: Uint8Array,
+    reply: string | undefined,
+    hdr: Record<string, string> | undefined,
+    retain: boolean,
+    owned: boolean,
+    id: number | undefined,
+  ): void {
+    const r = this.publish(topic, payload, reply, hdr, retain, owned ? conn : undefined, conn.cid);
+    if (id === undefined) {
+      if (r.retainFailed) conn.error('RETAINED_LIMIT', retainedText(this.limits));
+      return;
+    }
+    if (r.retainFailed) conn.error('RETAINED_LIMIT', retainedText(this.limits), { id });
+    else if (reply !== undefined && r.matched === 0) conn.error('NO_RESPONDERS', `no subscriber for "${topic}"`, { id });
+    else conn.sendFrame({ op: 'ok', id });
+  }
+
+  /** Publish and route; returns how many subscriptions matched. */
+  publish(
+    topic: string,
+    payload: Uint8Array,
+    reply: string | undefined,
+    hdr: Record<string, string> | undefined,
+    retain: boolean,
+    owner: Connection | undefined,
+    from: string | undefined,
+  ): { matched: number; retainFailed: boolean } {
+    const msg = new Published(topic, payload, reply, hdr, false, from);
+    let retainFailed = false;
+    if (retain) {
+      const prev = this.retained.get(topic);
+      if (prev?.owner !== undefined && prev.owner !== owner?.cid) this.conns.get(prev.owner)?.owned.delete(topic);
+      if (payload.length === 0) this.retained.delete(topic);
+      else if (this.retained.set(msg.asRetained(), owner?.cid)) {
+        if (owner !== undefined) owner.owned.add(topic);
+      } else {
+        retainFailed = true;
+      }
+    }
+    return { matched: this.route(msg), retainFailed };
+  }
+
+  private route(msg: Published): number {
+    const match = this.sublist.match(msg.topic);
+    let n = 0;
+    for (const sub of match.plain) {
+      if (!sub.conn.alive) continue;
+      sub.conn.out.deliver(sub, msg, ++sub.seq);
+      n++;
+    }
+    for (const group of match.groups) {
+      const members = group.members;
+      for (let tries = 0; tries < members.length; tries++) {
+        const sub = members[group.next++ % members.length]!;
+        if (!sub.conn.alive) continue;
+        sub.conn.out.deliver(sub, msg, ++sub.seq);
+        n++;
+        break;
+      }
+    }
+    this.stats.msgsOut += n;
+    return n;
+  }
+
+  addSub(sub: BrokerSub, withRetained: boolean): void {
+    // Retained replay is queued before the subscription goes live so nothing overtakes it.
+    if (withRetained && this.retained.count > 0) {
+      for (const msg of this.retained.matching(sub.pattern)) sub.conn.out.deliver(sub, msg, 0);
+    }
+    this.sublist.insert(sub);
+  }
+
+  removeSub(sub: BrokerSub): void {
+    this.sublist.remove(sub);
+  }
+
+  /** Publish one of the broker's own `$SYS` messages. */
+  sys(topic: string, value: unknown): void {
+    if (this.sublist.size === 0) return;
+    this.route(new Published(topic, encodeValue(value), undefined, undefined, false, undefined));
+  }
+
+  // ---- timers and shutdown ----------------------------------------------------------------
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const conn of this.pending) {
+      if (conn.state === 'handshake' && now - conn.connectedAt > this.limits.handshakeTimeoutMs) {
+        conn.fail('HANDSHAKE_TIMEOUT', `no hello within ${this.limits.handshakeTimeoutMs} ms`);
+      }
+    }
+    for (const conn of this.conns.values()) {
+      if (conn.state !== 'open') continue;
+      const idle = now - conn.lastRecv;
+      if (idle > 2 * conn.keepaliveMs) {
+        conn.fail('KEEPALIVE_TIMEOUT', `no frame for ${idle} ms (keepalive ${conn.keepaliveMs} ms)`);
+      } else if (idle > conn.keepaliveMs && !conn.pingOutstanding) {
+        conn.pingOutstanding = true;
+        conn.sendFrame({ op: 'ping' });
+      }
+    }
+  }
+
+  getStats(): BrokerStats {
+    let msgsIn = this.stats.msgsIn;
+    let bytesIn = this.stats.bytesIn;
+    let subscriptions = 0;
+    let queuedBytes = 0;
+    for (const c of this.conns.values()) {
+      msgsIn += c.msgsIn;
+      bytesIn += c.bytesIn;
+      subscriptions += c.subs.size;
+      queuedBytes += c.out.qBytes;
+    }
+    return {
+      connections: this.openCount,
+      connectionsTotal: this.stats.connectionsTotal,
+      subscriptions,
+      retained: this.retained.count,
+      retainedBytes: this.retained.totalBytes,
+      msgsIn,
+      bytesIn,
+      msgsOut: this.stats.msgsOut,
+      drops: { ...this.stats.drops },
+      errors: { ...this.stats.errors },
+      queuedBytes,
+      uptimeMs: Date.now() - this.startedAt,
+    };
+  }
+
+  /** Open connections, for `$SYS` detail and tests. */
+  connections(): Iterable<Connection> {
+    return this.conns.values();
+  }
+
+  /**
+   * Stop: every connection gets what is queued for it (within closeGraceMs), then
+   * SHUTTING_DOWN, then the close. Resolves when all connections are gone.
+   */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    clearInterval(this.sweepTimer);
+    const all = [...this.pending, ...this.conns.values()];
+    await Promise.all(
+      all.map(
+        (conn) =>
+          new Promise<void>((resolve) => {
+            if (conn.state === 'closed') return resolve();
+            conn.stream.once('close', () => resolve());
+            conn.fail('SHUTTING_DOWN', 'the broker is shutting down');
+          }),
+      ),
+    );
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function retainedText(l: Limits): string {
+  return `the retained store is full (maxRetained ${l.maxRetained}, maxRetainedBytes ${l.maxRetainedBytes}); delivered but not retained`;
+}

@@ -1,0 +1,398 @@
+/**
+ * One client connection, independent of its transport: it is handed any Duplex stream (a Unix or
+ * TCP socket, or an in-memory pair in tests). It parses frames, enforces the handshake and
+ * per-connection limits, and asks the broker to route what it publishes.
+ */
+import type { Duplex } from 'node:stream';
+import { decodeFrame, encodeFrame, type DecodedFrame } from '../protocol/codec.js';
+import { ErrorCodes, type ErrorName } from '../protocol/errors.js';
+import { KEEPALIVE_MAX_MS, KEEPALIVE_MIN_MS, PROTOCOL_VERSION } from '../protocol/limits.js';
+import { FrameParser } from '../protocol/parser.js';
+import { checkPattern, checkTopic, describeTopicProblem, isReservedTopic } from '../protocol/topics.js';
+import type { Broker } from './broker.js';
+import { Outbound, POLICIES, type OutSub, type Policy, type Entry } from './outbound.js';
+
+/** Why a connection ended (published on `$SYS.client.disconnected`). */
+export type CloseReason =
+  | 'bye'
+  | 'eof'
+  | 'error'
+  | 'protocol'
+  | 'slow-consumer'
+  | 'keepalive'
+  | 'handshake-timeout'
+  | 'shutdown'
+  | 'too-many-connections';
+
+export type Transport = 'unix' | 'tcp' | 'memory';
+
+/** Identity of the peer as the transport knows it; verified credentials come later. */
+export type PeerInfo = { pid?: number; uid?: number; gid?: number };
+
+export class BrokerSub implements OutSub {
+  seq = 0;
+  lost = 0;
+  lastLostSeq = 0;
+  dropped = 0;
+  delivered = 0;
+  qMsgs = 0;
+  qBytes = 0;
+  entries: Entry[] = [];
+  entriesHead = 0;
+  byTopic: Map<string, Entry> | undefined;
+
+  constructor(
+    readonly conn: Connection,
+    readonly sid: number,
+    readonly pattern: string,
+    readonly queue: string | undefined,
+    readonly policy: Policy,
+    readonly maxMsgs: number,
+    readonly maxBytes: number,
+  ) {}
+}
+
+type Will = { topic: string; payload: Uint8Array; retain: boolean };
+
+const CLOSE_REASON_FOR: Partial<Record<ErrorName, CloseReason>> = {
+  SLOW_CONSUMER: 'slow-consumer',
+  KEEPALIVE_TIMEOUT: 'keepalive',
+  HANDSHAKE_TIMEOUT: 'handshake-timeout',
+  SHUTTING_DOWN: 'shutdown',
+  TOO_MANY_CONNECTIONS: 'too-many-connections',
+};
+
+export class Connection {
+  readonly cid: string;
+  name = '';
+  state: 'handshake' | 'open' | 'closing' | 'closed' = 'handshake';
+  readonly out: Outbound;
+  readonly subs = new Map<number, BrokerSub>();
+  /** Topics whose retained message this connection owns. */
+  readonly owned = new Set<string>();
+  will: Will | undefined;
+  keepaliveMs: number;
+  readonly connectedAt = Date.now();
+  lastRecv = Date.now();
+  pingOutstanding = false;
+  closeReason: CloseReason | undefined;
+  clean = false;
+  msgsIn = 0;
+  bytesIn = 0;
+  private readonly parser: FrameParser;
+  private sawFirstByte = false;
+  private graceTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly broker: Broker,
+    readonly stream: Duplex,
+    readonly transport: Transport,
+    readonly peer: PeerInfo,
+  ) {
+    this.cid = broker.nextCid();
+    this.keepaliveMs = broker.limits.keepaliveMs;
+    this.out = new Outbound(stream, broker.outboundOwnerFor(this), broker.outboundConfig);
+    this.parser = new FrameParser(
+      broker.limits.maxFrameBytes,
+      (body) => this.onFrame(body),
+      (e) => this.fail(e.code, e.text),
+    );
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    stream.on('drain', () => {
+      this.out.onDrain();
+      this.maybeEnd();
+    });
+    stream.on('end', () => {
+      this.closeReason ??= 'eof';
+      stream.end();
+    });
+    stream.on('error', () => {
+      this.closeReason ??= 'error';
+    });
+    stream.on('close', () => this.onClosed());
+  }
+
+  get alive(): boolean {
+    return this.state === 'open';
+  }
+
+  // ---- input ------------------------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.lastRecv = Date.now();
+    this.pingOutstanding = false;
+    this.bytesIn += chunk.length;
+    if (!this.sawFirstByte && chunk.length > 0) {
+      this.sawFirstByte = true;
+      const first = chunk[0]!;
+      if (first !== 0x00) {
+        this.fail(
+          'BAD_PREAMBLE',
+          first === 0x7b
+            ? 'JSON frames are reserved for a later protocol version; this broker speaks CBOR frames (first byte 0x00)'
+            : `first byte 0x${first.toString(16).padStart(2, '0')} selects no encoding: CBOR frames start with 0x00`,
+        );
+        return;
+      }
+    }
+    this.parser.push(chunk);
+  }
+
+  private onFrame(body: Buffer): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    const r = decodeFrame(body, this.broker.limits.maxNesting);
+    if (!r.ok) {
+      if (r.problem === 'BAD_FRAME') this.error('BAD_FRAME', r.text, { fatal: this.state === 'handshake' });
+      else this.fail(r.problem, r.text);
+      return;
+    }
+    const f = r.frame;
+    const op = f.op;
+    if (this.state === 'handshake') {
+      if (op !== 'hello') return this.fail('HANDSHAKE_REQUIRED', `the first frame must be "hello", got ${describeOp(op)}`);
+      return this.onHello(f);
+    }
+    this.msgsIn++;
+    switch (op) {
+      case 'pub':
+        return this.onPub(f);
+      case 'sub':
+        return this.onSub(f);
+      case 'unsub':
+        return this.onUnsub(f);
+      case 'ping':
+        return this.sendFrame({ op: 'pong', ...idOf(f) });
+      case 'pong':
+        return;
+      case 'bye':
+        this.clean = true;
+        this.closeReason = 'bye';
+        return this.end();
+      case 'hello':
+        return this.error('BAD_FRAME', 'hello was already received on this connection', idOf(f));
+      default:
+        if (typeof op !== 'string') return this.error('BAD_FRAME', 'frame has no text "op" field', idOf(f));
+        return this.error('UNKNOWN_OP', `unknown op "${op.slice(0, 32)}"`, idOf(f));
+    }
+  }
+
+  private onHello(f: DecodedFrame): void {
+    if (typeof f.v !== 'number') return this.fail('BAD_FRAME', 'hello needs "v", the protocol version');
+    if (f.v !== PROTOCOL_VERSION) return this.fail('UNSUPPORTED_VERSION', `protocol version ${f.v} is not supported; this broker speaks ${PROTOCOL_VERSION}`);
+    if (f.name !== undefined && (typeof f.name !== 'string' || Buffer.byteLength(f.name) > 64)) {
+      return this.fail('BAD_FRAME', 'hello "name" must be text of at most 64 bytes');
+    }
+    if (f.keepalive !== undefined) {
+      if (!isUint(f.keepalive)) return this.fail('BAD_FRAME', 'hello "keepalive" must be a uint (ms)');
+      this.keepaliveMs = Math.min(KEEPALIVE_MAX_MS, Math.max(Math.min(KEEPALIVE_MIN_MS, this.broker.limits.keepaliveMs), f.keepalive));
+    }
+    if (f.will !== undefined) {
+      const w = f.will as Record<string, unknown> | null;
+      if (w === null || typeof w !== 'object' || typeof w.topic !== 'string' || !(w.payload instanceof Uint8Array)) {
+        return this.fail('BAD_FRAME', 'hello "will" must be a map {topic: text, payload: bytes, retain?: bool}');
+      }
+      const problem = checkTopic(w.topic, this.broker.limits);
+      if (problem !== null) return this.fail(problem, describeTopicProblem(problem, w.topic, this.broker.limits));
+      if (isReservedTopic(w.topic)) return this.fail('RESERVED_TOPIC', `clients cannot publish to "${w.topic}"`);
+      this.will = { topic: w.topic, payload: Buffer.from(w.payload), retain: w.retain === true };
+    }
+    this.name = typeof f.name === 'string' ? f.name : '';
+    if (!this.broker.admit(this)) return;
+    this.state = 'open';
+    this.sendFrame({
+      op: 'welcome',
+      v: PROTOCOL_VERSION,
+      cid: this.cid,
+      server: this.broker.serverName,
+      keepalive: this.keepaliveMs,
+      limits: { ...this.broker.limits, keepaliveMs: this.keepaliveMs },
+      ...idOf(f),
+    });
+    this.broker.onOpen(this);
+  }
+
+  private onPub(f: DecodedFrame): void {
+    const id = idOf(f);
+    const topic = f.topic;
+    const payload = f.payload;
+    if (typeof topic !== 'string') return this.error('BAD_FRAME', 'pub needs "topic" (text)', id);
+    if (!(payload instanceof Uint8Array)) return this.error('BAD_FRAME', 'pub needs "payload" (a byte string)', id);
+    const limits = this.broker.limits;
+    const problem = checkTopic(topic, limits);
+    if (problem !== null) return this.error(problem, describeTopicProblem(problem, topic, limits), id);
+    if (isReservedTopic(topic)) return this.error('RESERVED_TOPIC', `topics starting with "$" belong to the broker: "${topic}"`, id);
+    let reply: string | undefined;
+    if (f.reply !== undefined) {
+      if (typeof f.reply !== 'string' || checkTopic(f.reply, limits) !== null) {
+        return this.error('INVALID_TOPIC', `pub "reply" must be a valid topic`, id);
+      }
+      reply = f.reply;
+    }
+    let hdr: Record<string, string> | undefined;
+    if (f.hdr !== undefined) {
+      hdr = checkHeaders(f.hdr);
+      if (hdr === undefined) return this.error('BAD_FRAME', 'pub "hdr" must be a map of text to text', id);
+    }
+    const retain = f.retain === true;
+    this.broker.publishFrom(this, topic, payload, reply, hdr, retain, retain && f.owned === true, id.id);
+  }
+
+  private onSub(f: DecodedFrame): void {
+    const id = idOf(f);
+    const { sid, pattern } = f;
+    if (!isUint(sid) || sid === 0 || sid > 0xffffffff) return this.error('BAD_FRAME', 'sub needs "sid", a uint from 1 to 2^32-1', id);
+    if (typeof pattern !== 'string') return this.error('BAD_FRAME', 'sub needs "pattern" (text)', { ...id, sid });
+    const limits = this.broker.limits;
+    const problem = checkPattern(pattern, limits);
+    if (problem !== null) {
+      const name = problem === 'INVALID_TOPIC' ? 'INVALID_PATTERN' : problem;
+      return this.error(name, describeTopicProblem(name, pattern, limits), { ...id, sid });
+    }
+    if (this.subs.has(sid)) return this.error('DUPLICATE_SID', `sid ${sid} is already subscribed`, { ...id, sid });
+    if (this.subs.size >= limits.maxSubscriptions) {
+      return this.error('TOO_MANY_SUBSCRIPTIONS', `this connection already has ${limits.maxSubscriptions} subscriptions (maxSubscriptions)`, { ...id, sid });
+    }
+    let queue: string | undefined;
+    if (f.queue !== undefined) {
+      if (typeof f.queue !== 'string' || f.queue.includes('.') || checkTopic(f.queue, limits) !== null) {
+        return this.error('BAD_FRAME', 'sub "queue" must be a single topic token', { ...id, sid });
+      }
+      queue = f.queue;
+    }
+    let policy: Policy = 'drop-oldest';
+    if (f.policy !== undefined) {
+      if (!POLICIES.includes(f.policy as Policy)) return this.error('BAD_FRAME', `sub "policy" must be one of ${POLICIES.join(', ')}`, { ...id, sid });
+      policy = f.policy as Policy;
+    }
+    for (const k of ['maxMsgs', 'maxBytes'] as const) {
+      if (f[k] !== undefined && (!isUint(f[k]) || f[k] === 0)) return this.error('BAD_FRAME', `sub "${k}" must be a positive uint`, { ...id, sid });
+    }
+    const sub = new BrokerSub(
+      this,
+      sid,
+      pattern,
+      queue,
+      policy,
+      (f.maxMsgs as number | undefined) ?? Infinity,
+      (f.maxBytes as number | undefined) ?? Infinity,
+    );
+    this.subs.set(sid, sub);
+    this.out.subCount = this.subs.size;
+    this.broker.addSub(sub, f.retained !== false);
+    if (id.id !== undefined) this.sendFrame({ op: 'ok', id: id.id });
+  }
+
+  private onUnsub(f: DecodedFrame): void {
+    const id = idOf(f);
+    const sid = f.sid;
+    if (!isUint(sid)) return this.error('BAD_FRAME', 'unsub needs "sid" (uint)', id);
+    const sub = this.subs.get(sid);
+    if (sub === undefined) return this.error('UNKNOWN_SID', `sid ${sid} is not subscribed`, { ...id, sid });
+    this.removeSub(sub);
+    if (id.id !== undefined) this.sendFrame({ op: 'ok', id: id.id });
+  }
+
+  removeSub(sub: BrokerSub): void {
+    this.subs.delete(sub.sid);
+    this.out.subCount = this.subs.size;
+    this.out.dropSub(sub);
+    this.broker.removeSub(sub);
+  }
+
+  // ---- output -----------------------------------------------------------------------------
+
+  sendFrame(frame: object): void {
+    if (this.state === 'closed') return;
+    this.out.sendControl(encodeFrame(frame));
+  }
+
+  /** A non-fatal error frame (unless `fatal` says otherwise). */
+  error(name: ErrorName, text: string, extra: { id?: number | undefined; sid?: number; fatal?: boolean } = {}): void {
+    if (extra.fatal === true) return this.fail(name, text, extra);
+    this.broker.countError(name);
+    this.sendFrame(errFrame(name, text, extra));
+  }
+
+  /** A fatal error: tell the peer why, then close. */
+  fail(name: ErrorName, text: string, extra: { id?: number | undefined; sid?: number } = {}): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.broker.countError(name);
+    this.parser.stop();
+    this.closeReason ??= CLOSE_REASON_FOR[name] ?? 'protocol';
+    const frame = encodeFrame(errFrame(name, text, { ...extra, fatal: true }));
+    if (name === 'SLOW_CONSUMER' || name === 'KEEPALIVE_TIMEOUT') {
+      // Whatever is queued would never be read in time; the reason must be.
+      this.out.discard();
+      this.state = 'closing';
+      this.stream.write(frame);
+      this.endNow();
+      return;
+    }
+    this.out.sendControl(frame);
+    this.end();
+  }
+
+  /** Close after what is queued has been written (bounded by the broker's grace period). */
+  end(): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.state = 'closing';
+    this.parser.stop();
+    this.out.flush();
+    this.maybeEnd();
+    this.armGrace();
+  }
+
+  private endNow(): void {
+    this.out.closed = true;
+    this.stream.end();
+    this.armGrace();
+  }
+
+  private armGrace(): void {
+    this.graceTimer ??= setTimeout(() => this.stream.destroy(), this.broker.closeGraceMs);
+    this.graceTimer.unref();
+  }
+
+  /** Called after flushes and drains: a closing connection ends once its queue is empty. */
+  maybeEnd(): void {
+    if (this.state === 'closing' && !this.out.congested && !this.out.closed) this.endNow();
+  }
+
+  private onClosed(): void {
+    if (this.state === 'closed') return;
+    const wasOpen = this.state === 'open' || (this.state === 'closing' && this.name !== undefined);
+    this.state = 'closed';
+    this.out.closed = true;
+    this.out.discard();
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.parser.stop();
+    this.broker.onClose(this, wasOpen);
+  }
+}
+
+function errFrame(name: ErrorName, text: string, extra: { id?: number | undefined; sid?: number; fatal?: boolean }): object {
+  const frame: Record<string, unknown> = { op: 'err', code: ErrorCodes[name], name, text };
+  if (extra.id !== undefined) frame.id = extra.id;
+  if (extra.sid !== undefined) frame.sid = extra.sid;
+  if (extra.fatal) frame.fatal = true;
+  return frame;
+}
+
+function isUint(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0;
+}
+
+function idOf(f: DecodedFrame): { id?: number } {
+  return isUint(f.id) ? { id: f.id } : {};
+}
+
+function describeOp(op: unknown): string {
+  return typeof op === 'string' ? `"${op.slice(0, 32)}"` : 'a frame without a text "op"';
+}
+
+function checkHeaders(h: unknown): Record<string, string> | undefined {
+  if (h === null || typeof h !== 'object' || Array.isArray(h) || h instanceof Uint8Array || h instanceof Map) return undefined;
+  for (const v of Object.values(h)) if (typeof v !== 'string') return undefined;
+  return h as Record<string, string>;
+}

@@ -1,0 +1,107 @@
+/**
+ * A published message as the broker routes it. The part of a `msg` frame that is the same for
+ * every subscriber (topic, payload, reply, headers, retained flag) is encoded once, at publish;
+ * each delivery only adds its own head (length, map size, `op`, `sid`, `seq`).
+ */
+import { asciiSize, headSize, key, writeAscii, writeBytes, writeHead } from '../protocol/cbor-writer.js';
+import { encodeValue } from '../protocol/codec.js';
+
+const K_OP = key('op');
+const V_MSG = key('msg');
+const K_SID = key('sid');
+const K_SEQ = key('seq');
+const K_TOPIC = key('topic');
+const K_PAYLOAD = key('payload');
+const K_REPLY = key('reply');
+const K_HDR = key('hdr');
+const K_RETAINED = key('retained');
+const CBOR_TRUE = 0xf5;
+
+export class Published {
+  /** The shared part of the `msg` map: `pairs` key/value pairs, already CBOR. */
+  readonly body: Buffer;
+  readonly pairs: number;
+  /** The payload bytes, as a view into `body` (never into a socket's read buffer). */
+  readonly payload: Uint8Array;
+
+  constructor(
+    readonly topic: string,
+    payload: Uint8Array,
+    readonly reply: string | undefined,
+    readonly hdr: Readonly<Record<string, string>> | undefined,
+    readonly retained: boolean,
+    /** cid of the publishing connection; undefined for the broker's own messages. */
+    readonly from: string | undefined,
+  ) {
+    const hdrBytes = hdr === undefined ? undefined : encodeValue(hdr);
+    let size = K_TOPIC.length + asciiSize(topic) + K_PAYLOAD.length + headSize(payload.length) + payload.length;
+    let pairs = 2;
+    if (reply !== undefined) {
+      size += K_REPLY.length + asciiSize(reply);
+      pairs++;
+    }
+    if (hdrBytes !== undefined) {
+      size += K_HDR.length + hdrBytes.length;
+      pairs++;
+    }
+    if (retained) {
+      size += K_RETAINED.length + 1;
+      pairs++;
+    }
+    const body = Buffer.allocUnsafe(size);
+    body.set(K_TOPIC, 0);
+    let off = K_TOPIC.length;
+    off = writeAscii(body, off, topic);
+    body.set(K_PAYLOAD, off);
+    off = writeBytes(body, off + K_PAYLOAD.length, payload);
+    this.payload = body.subarray(off - payload.length, off);
+    if (reply !== undefined) {
+      body.set(K_REPLY, off);
+      off = writeAscii(body, off + K_REPLY.length, reply);
+    }
+    if (hdrBytes !== undefined) {
+      body.set(K_HDR, off);
+      off += K_HDR.length;
+      body.set(hdrBytes, off);
+      off += hdrBytes.length;
+    }
+    if (retained) {
+      body.set(K_RETAINED, off);
+      off += K_RETAINED.length;
+      body[off++] = CBOR_TRUE;
+    }
+    this.body = body;
+    this.pairs = pairs;
+  }
+
+  /** The same message as replayed from the retained store (flag set, no reply). */
+  asRetained(): Published {
+    return new Published(this.topic, this.payload, undefined, this.hdr, true, this.from);
+  }
+}
+
+const FIXED_HEAD = 4 + 1 + K_OP.length + V_MSG.length + K_SID.length + K_SEQ.length;
+
+/** Bytes of the whole `msg` frame (length prefix included) for one delivery. */
+export function msgFrameSize(sid: number, seq: number, msg: Published): number {
+  return FIXED_HEAD + headSize(sid) + headSize(seq) + msg.body.length;
+}
+
+/** Writes one `msg` frame at `off`; returns the offset after it. */
+export function writeMsgFrame(buf: Buffer, off: number, sid: number, seq: number, msg: Published): number {
+  const start = off;
+  off += 4;
+  off = writeHead(buf, off, 5, msg.pairs + 3);
+  K_OP.copy(buf, off);
+  off += K_OP.length;
+  V_MSG.copy(buf, off);
+  off += V_MSG.length;
+  K_SID.copy(buf, off);
+  off = writeHead(buf, off + K_SID.length, 0, sid);
+  K_SEQ.copy(buf, off);
+  off = writeHead(buf, off + K_SEQ.length, 0, seq);
+  msg.body.copy(buf, off);
+  off += msg.body.length;
+  buf.writeUInt32BE(off - start - 4, start);
+  return off;
+}

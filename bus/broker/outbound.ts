@@ -1,0 +1,341 @@
+/**
+ * One connection's outbound path. While the peer keeps up, deliveries are appended to a pending
+ * batch (no object per message) and written once per event-loop turn or per 64 KiB. When the
+ * socket's buffer passes its high-water mark, deliveries wait in a bounded queue where each
+ * subscription's overflow policy applies to its own share (PROTOCOL.md §10), and every drop is
+ * counted so the subscriber gets a `loss` notice.
+ */
+import { encodeFrame } from '../protocol/codec.js';
+import { msgFrameSize, type Published, writeMsgFrame } from './message.js';
+
+export type Policy = 'drop-oldest' | 'drop-newest' | 'latest-per-topic' | 'disconnect';
+export const POLICIES: readonly Policy[] = ['drop-oldest', 'drop-newest', 'latest-per-topic', 'disconnect'];
+
+/** What the outbound path needs to know of a subscription. */
+export interface OutSub {
+  readonly sid: number;
+  readonly policy: Policy;
+  readonly maxMsgs: number;
+  readonly maxBytes: number;
+  seq: number;
+  /** Drops not yet announced, and the highest dropped seq. */
+  lost: number;
+  lastLostSeq: number;
+  /** Drops over the subscription's life. */
+  dropped: number;
+  delivered: number;
+  qMsgs: number;
+  qBytes: number;
+  entries: Entry[];
+  entriesHead: number;
+  byTopic: Map<string, Entry> | undefined;
+}
+
+export type Entry = {
+  sub: OutSub | undefined;
+  seq: number;
+  msg: Published | undefined;
+  ctrl: Buffer | undefined;
+  size: number;
+  dead: boolean;
+};
+
+export interface Sink {
+  write(chunk: Buffer): boolean;
+  readonly writableLength: number;
+}
+
+export interface OutboundOwner {
+  /** Ask for flush() on the next turn of the event loop. */
+  scheduleFlush(): void;
+  /** A `disconnect`-policy subscription overflowed, or control frames piled up. */
+  slowConsumer(sub: OutSub | undefined): void;
+  /** Count a drop, per policy, for broker statistics. */
+  countDrop(policy: Policy, n: number): void;
+}
+
+export type OutboundConfig = { queueBytes: number; queueMsgs: number; highWater: number; batchBytes: number };
+
+export class Outbound {
+  // Fast path: frames not yet written. A Buffer is a complete control frame; an OutSub is a
+  // delivery whose seq and message sit at the same index of the parallel arrays.
+  private pend: (Buffer | OutSub)[] = [];
+  private pendSeq: number[] = [];
+  private pendMsg: (Published | undefined)[] = [];
+  private pendBytes = 0;
+  // Slow path.
+  private queue: Entry[] = [];
+  private qHead = 0;
+  private qLive = 0;
+  /** Bytes and deliveries waiting in the queue (control frames included in bytes). */
+  qBytes = 0;
+  qMsgs = 0;
+  private ctrlBytes = 0;
+  private drainExpected = false;
+  private readonly lossy = new Set<OutSub>();
+  subCount = 0;
+  closed = false;
+
+  constructor(
+    private readonly sink: Sink,
+    private readonly owner: OutboundOwner,
+    private readonly cfg: OutboundConfig,
+  ) {}
+
+  get congested(): boolean {
+    return this.qLive > 0;
+  }
+
+  /** Bytes this connection holds in the broker: batch, queue and socket buffer. */
+  get heldBytes(): number {
+    return this.pendBytes + this.qBytes + this.sink.writableLength;
+  }
+
+  /** The socket drained: move queued frames into it. */
+  onDrain(): void {
+    this.drainExpected = false;
+    if (this.qLive > 0 || this.lossy.size > 0) this.pump();
+  }
+
+  sendControl(frame: Buffer): void {
+    if (this.closed) return;
+    if (this.qLive === 0 && this.sink.writableLength + this.pendBytes + frame.length <= this.cfg.highWater) {
+      this.pend.push(frame);
+      this.pendSeq.push(0);
+      this.pendMsg.push(undefined);
+      this.pendBytes += frame.length;
+      this.afterPend();
+      return;
+    }
+    this.flushPend();
+    this.push({ sub: undefined, seq: 0, msg: undefined, ctrl: frame, size: frame.length, dead: false });
+    this.ctrlBytes += frame.length;
+    this.qBytes += frame.length;
+    if (this.ctrlBytes > 2 * this.cfg.queueBytes) this.owner.slowConsumer(undefined);
+    else this.kick();
+  }
+
+  deliver(sub: OutSub, msg: Published, seq: number): void {
+    if (this.closed) return;
+    const size = msgFrameSize(sub.sid, seq, msg);
+    if (this.qLive === 0 && this.sink.writableLength + this.pendBytes + size <= this.cfg.highWater) {
+      if (sub.lost > 0) this.pendLoss(sub);
+      this.pend.push(sub);
+      this.pendSeq.push(seq);
+      this.pendMsg.push(msg);
+      this.pendBytes += size;
+      sub.delivered++;
+      this.afterPend();
+      return;
+    }
+    this.flushPend();
+    this.enqueue(sub, msg, seq, size);
+  }
+
+  /** Write the pending batch now (called once per event-loop turn by the broker). */
+  flush(): void {
+    this.flushPend();
+    if ((this.qLive > 0 || this.lossy.size > 0) && !this.drainExpected) this.pump();
+  }
+
+  /** A subscription ended: its queued deliveries go (they are not losses). */
+  dropSub(sub: OutSub): void {
+    for (let i = sub.entriesHead; i < sub.entries.length; i++) {
+      const e = sub.entries[i]!;
+      if (!e.dead) this.kill(e);
+    }
+    sub.entries = [];
+    sub.entriesHead = 0;
+    sub.byTopic?.clear();
+    this.lossy.delete(sub);
+  }
+
+  /** Forget everything queued (the connection is going away). */
+  discard(): void {
+    this.pend = [];
+    this.pendSeq = [];
+    this.pendMsg = [];
+    this.pendBytes = 0;
+    this.queue = [];
+    this.qHead = 0;
+    this.qLive = 0;
+    this.qBytes = 0;
+    this.qMsgs = 0;
+    this.ctrlBytes = 0;
+    this.lossy.clear();
+  }
+
+  private afterPend(): void {
+    if (this.pendBytes >= this.cfg.batchBytes) this.flushPend();
+    else if (this.pend.length === 1) this.owner.scheduleFlush();
+  }
+
+  private kick(): void {
+    if (!this.drainExpected) this.owner.scheduleFlush();
+  }
+
+  private pendLoss(sub: OutSub): void {
+    const frame = lossFrame(sub);
+    this.pend.push(frame);
+    this.pendSeq.push(0);
+    this.pendMsg.push(undefined);
+    this.pendBytes += frame.length;
+  }
+
+  private flushPend(): void {
+    const n = this.pend.length;
+    if (n === 0) return;
+    const out = Buffer.allocUnsafe(this.pendBytes);
+    let off = 0;
+    for (let i = 0; i < n; i++) {
+      const item = this.pend[i]!;
+      if (item instanceof Buffer) {
+        item.copy(out, off);
+        off += item.length;
+      } else {
+        off = writeMsgFrame(out, off, (item as OutSub).sid, this.pendSeq[i]!, this.pendMsg[i]!);
+      }
+    }
+    this.pend.length = 0;
+    this.pendSeq.length = 0;
+    this.pendMsg.length = 0;
+    this.pendBytes = 0;
+    this.write(off === out.length ? out : out.subarray(0, off));
+  }
+
+  private write(chunk: Buffer): void {
+    if (!this.sink.write(chunk)) this.drainExpected = true;
+  }
+
+  private push(e: Entry): void {
+    this.queue.push(e);
+    this.qLive++;
+  }
+
+  private enqueue(sub: OutSub, msg: Published, seq: number, size: number): void {
+    const share = Math.max(1, this.subCount);
+    const maxMsgs = Math.max(1, Math.min(sub.maxMsgs, Math.floor(this.cfg.queueMsgs / share)));
+    const maxBytes = Math.min(sub.maxBytes, Math.floor(this.cfg.queueBytes / share));
+    while (sub.qMsgs + 1 > maxMsgs || sub.qBytes + size > maxBytes) {
+      if (sub.policy === 'disconnect') {
+        this.lose(sub, seq);
+        this.owner.slowConsumer(sub);
+        return;
+      }
+      if (sub.policy === 'drop-newest') {
+        this.lose(sub, seq);
+        return;
+      }
+      let victim: Entry | undefined;
+      if (sub.policy === 'latest-per-topic') victim = sub.byTopic?.get(msg.topic);
+      victim ??= this.oldest(sub);
+      if (victim === undefined) {
+        // Larger than the whole share: it can never be queued.
+        this.lose(sub, seq);
+        return;
+      }
+      this.kill(victim);
+      this.lose(sub, victim.seq);
+    }
+    const e: Entry = { sub, seq, msg, ctrl: undefined, size, dead: false };
+    this.push(e);
+    sub.entries.push(e);
+    sub.qMsgs++;
+    sub.qBytes += size;
+    this.qMsgs++;
+    this.qBytes += size;
+    if (sub.policy === 'latest-per-topic') (sub.byTopic ??= new Map()).set(msg.topic, e);
+    this.kick();
+  }
+
+  private oldest(sub: OutSub): Entry | undefined {
+    const list = sub.entries;
+    while (sub.entriesHead < list.length && list[sub.entriesHead]!.dead) sub.entriesHead++;
+    if (sub.entriesHead > 1024 && sub.entriesHead * 2 > list.length) {
+      sub.entries = list.slice(sub.entriesHead);
+      sub.entriesHead = 0;
+    }
+    return sub.entries[sub.entriesHead];
+  }
+
+  /** Take an entry out of the queue (delivered, dropped or discarded). */
+  private kill(e: Entry): void {
+    e.dead = true;
+    this.qLive--;
+    this.qBytes -= e.size;
+    const sub = e.sub;
+    if (sub !== undefined) {
+      sub.qMsgs--;
+      sub.qBytes -= e.size;
+      this.qMsgs--;
+      if (sub.byTopic !== undefined && e.msg !== undefined && sub.byTopic.get(e.msg.topic) === e) sub.byTopic.delete(e.msg.topic);
+    } else {
+      this.ctrlBytes -= e.size;
+    }
+    e.msg = undefined;
+    e.ctrl = undefined;
+    // Dropped entries in the middle of the queue would otherwise pile up behind a paused reader.
+    const span = this.queue.length - this.qHead;
+    if (span > 1024 && span > 2 * this.qLive) {
+      this.queue = this.queue.filter((x) => !x.dead);
+      this.qHead = 0;
+    }
+  }
+
+  private lose(sub: OutSub, seq: number): void {
+    sub.lost++;
+    sub.dropped++;
+    if (seq > sub.lastLostSeq) sub.lastLostSeq = seq;
+    this.lossy.add(sub);
+    this.owner.countDrop(sub.policy, 1);
+  }
+
+  /** Move queued frames into the socket until it pushes back. */
+  private pump(): void {
+    const hw = this.cfg.highWater;
+    while (!this.closed && this.qLive > 0 && this.sink.writableLength < hw) {
+      const parts: Buffer[] = [];
+      let bytes = 0;
+      while (this.qHead < this.queue.length && bytes < this.cfg.batchBytes) {
+        const e = this.queue[this.qHead++]!;
+        if (e.dead) continue;
+        const sub = e.sub;
+        let frame: Buffer;
+        if (sub === undefined) {
+          frame = e.ctrl!;
+        } else {
+          if (sub.lost > 0) {
+            const lf = lossFrame(sub);
+            parts.push(lf);
+            bytes += lf.length;
+          }
+          frame = Buffer.allocUnsafe(e.size);
+          writeMsgFrame(frame, 0, sub.sid, e.seq, e.msg!);
+          sub.delivered++;
+        }
+        parts.push(frame);
+        bytes += frame.length;
+        this.kill(e);
+      }
+      if (this.qHead >= this.queue.length) {
+        this.queue = [];
+        this.qHead = 0;
+      }
+      if (parts.length > 0) this.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes));
+      if (this.drainExpected) return;
+    }
+    // Queue drained: announce losses that no later delivery carried.
+    if (this.qLive === 0 && this.lossy.size > 0 && !this.closed) {
+      const parts: Buffer[] = [];
+      for (const sub of this.lossy) if (sub.lost > 0) parts.push(lossFrame(sub));
+      this.lossy.clear();
+      if (parts.length > 0) this.write(Buffer.concat(parts));
+    }
+  }
+}
+
+function lossFrame(sub: OutSub): Buffer {
+  const frame = encodeFrame({ op: 'loss', sid: sub.sid, lost: sub.lost, policy: sub.policy, lastSeq: sub.lastLostSeq });
+  sub.lost = 0;
+  return frame;
+}

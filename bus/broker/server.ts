@@ -1,0 +1,162 @@
+/**
+ * The broker as a daemon: a Unix socket listener (and optionally loopback TCP) in front of the
+ * transport-independent core. The socket path is handled like a careful daemon would: parent
+ * created, a live broker never replaced, a stale socket removed, anything else refused, and the
+ * socket never connectable through a wider mode than asked, not even briefly.
+ */
+import { chmodSync, chownSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { dirname } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { Broker, type BrokerOptions } from './broker.js';
+import { defaultSocketPath } from '../paths.js';
+
+export type StartBrokerOptions = BrokerOptions & {
+  /** Unix socket path; default from UDSBUS_SOCKET or the per-user default. */
+  socket?: string;
+  /** File mode of the socket (default 0o660). */
+  mode?: number;
+  /** Group (name or gid) to own the socket. */
+  group?: string | number;
+  /** Also listen on TCP: "PORT" or "HOST:PORT" (host defaults to 127.0.0.1). */
+  tcp?: string;
+};
+
+export type BrokerHandle = {
+  readonly broker: Broker;
+  readonly socketPath: string;
+  /** Bound TCP address, when a TCP listener was asked for. */
+  readonly tcp: { host: string; port: number } | undefined;
+  /** Stop accepting, flush within the grace period, remove the socket file. */
+  close(): Promise<void>;
+};
+
+/** Raised when the socket path cannot be used; `code` says why. */
+export class SocketPathError extends Error {
+  constructor(
+    readonly code: 'IN_USE' | 'NOT_A_SOCKET' | 'NO_ACCESS',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SocketPathError';
+  }
+}
+
+export async function startBroker(opts: StartBrokerOptions = {}): Promise<BrokerHandle> {
+  const socketPath = opts.socket ?? defaultSocketPath();
+  const mode = opts.mode ?? 0o660;
+  await prepareSocketPath(socketPath);
+  const broker = new Broker(opts);
+  const unix = createServer({ pauseOnConnect: false }, (sock) => onSocket(broker, sock, 'unix'));
+  await listenUnix(unix, socketPath, mode, opts.group);
+  let tcpServer: Server | undefined;
+  let tcp: { host: string; port: number } | undefined;
+  if (opts.tcp !== undefined) {
+    const { host, port } = parseHostPort(opts.tcp);
+    tcpServer = createServer((sock) => onSocket(broker, sock, 'tcp'));
+    await new Promise<void>((resolve, reject) => {
+      tcpServer!.once('error', reject);
+      tcpServer!.listen(port, host, () => resolve());
+    });
+    const addr = tcpServer.address();
+    tcp = addr !== null && typeof addr === 'object' ? { host: addr.address, port: addr.port } : { host, port };
+  }
+  const ino = lstatSync(socketPath).ino;
+  let closed: Promise<void> | undefined;
+  return {
+    broker,
+    socketPath,
+    tcp,
+    close: () =>
+      (closed ??= (async () => {
+        unix.close();
+        tcpServer?.close();
+        await broker.close();
+        // Remove the file only if it is still ours (a successor may have replaced it).
+        try {
+          if (lstatSync(socketPath).ino === ino) unlinkSync(socketPath);
+        } catch {
+          /* already gone */
+        }
+      })()),
+  };
+}
+
+function onSocket(broker: Broker, sock: Socket, transport: 'unix' | 'tcp'): void {
+  sock.setNoDelay?.(true);
+  broker.handle(sock, transport);
+}
+
+function parseHostPort(s: string): { host: string; port: number } {
+  const i = s.lastIndexOf(':');
+  const host = i < 0 ? '127.0.0.1' : s.slice(0, i).replace(/^\[|\]$/g, '') || '127.0.0.1';
+  const port = Number(i < 0 ? s : s.slice(i + 1));
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid --tcp "${s}": expected PORT or HOST:PORT`);
+  return { host, port };
+}
+
+/** Make the path usable or explain why it is not. */
+export async function prepareSocketPath(path: string): Promise<void> {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (!st.isSocket()) {
+    throw new SocketPathError('NOT_A_SOCKET', `${path} exists and is not a socket; refusing to replace it (remove it yourself if it is safe)`);
+  }
+  if (await answers(path)) {
+    throw new SocketPathError('IN_USE', `a broker is already listening on ${path}; stop it first or use another --socket`);
+  }
+  unlinkSync(path); // stale: nobody listens any more
+}
+
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection(path);
+    const done = (v: boolean) => {
+      s.destroy();
+      resolve(v);
+    };
+    s.once('connect', () => done(true));
+    s.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'EACCES' || err.code === 'EPERM'));
+    s.setTimeout(1000, () => done(true));
+  });
+}
+
+async function listenUnix(server: Server, path: string, mode: number, group: string | number | undefined): Promise<void> {
+  // bind() creates the file with mode 0777 & ~umask. Bind owner-only, then chown, then widen to
+  // the asked mode: at no moment can anyone connect through a wider mode than asked.
+  const listening = new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.once('listening', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  // listen() binds a Unix socket synchronously, so the umask change lasts no longer than bind.
+  const old = process.umask(0o177);
+  try {
+    server.listen(path);
+  } finally {
+    process.umask(old);
+  }
+  await listening;
+  if (group !== undefined) chownSync(path, -1, resolveGid(group));
+  chmodSync(path, mode & 0o777);
+}
+
+function resolveGid(group: string | number): number {
+  if (typeof group === 'number' || /^\d+$/.test(group)) return Number(group);
+  try {
+    const line = execFileSync('getent', ['group', group], { encoding: 'utf8' });
+    const gid = Number(line.split(':')[2]);
+    if (Number.isInteger(gid)) return gid;
+  } catch {
+    /* fall through */
+  }
+  throw new Error(`unknown group "${group}"`);
+}

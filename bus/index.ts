@@ -1,0 +1,29 @@
+/**
+ * udsbus: a local event bus over a Unix domain socket.
+ *
+ * @example
+ * import { startBroker, connect } from 'udsbus';
+ * const broker = await startBroker({ socket: '/tmp/bus.sock' });
+ * const bus = await connect({ socket: '/tmp/bus.sock', name: 'demo' });
+ */
+export { connect, Client } from './client/client.js';
+export type {
+  ConnectOptions,
+  PublishOptions,
+  SubscribeOptions,
+  Message,
+  LossEvent,
+  CloseInfo,
+  ClientEvents,
+  Policy,
+} from './client/client.js';
+export { startBroker, SocketPathError } from './broker/server.js';
+export type { StartBrokerOptions, BrokerHandle } from './broker/server.js';
+export { Broker } from './broker/broker.js';
+export type { BrokerOptions, BrokerStats } from './broker/broker.js';
+export { ErrorCodes, UdsbusError, TimeoutError, NoRespondersError, RemoteError, errorName } from './protocol/errors.js';
+export type { ErrorName } from './protocol/errors.js';
+export { DEFAULT_LIMITS, PROTOCOL_VERSION } from './protocol/limits.js';
+export type { Limits } from './protocol/limits.js';
+export { checkTopic, checkPattern, patternMatches } from './protocol/topics.js';
+export { defaultSocketPath } from './paths.js';

@@ -1,0 +1,81 @@
+/**
+ * Resumable frame parser: feed it chunks of any size, it calls back once per complete frame body.
+ * A frame wholly inside a chunk is passed as a zero-copy view; a split frame is assembled from the
+ * pieces only once complete, so a peer that announces a large frame and trickles it in holds no
+ * more broker memory than it has actually sent.
+ */
+export type ParseError = { code: 'FRAME_TOO_LARGE' | 'BAD_FRAME'; text: string };
+
+export class FrameParser {
+  private header = Buffer.alloc(4);
+  private headerLen = 0;
+  private need = 0; // body bytes still missing for the current split frame; 0 = reading a header
+  private parts: Buffer[] = [];
+  private partsLen = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly maxFrameBytes: number,
+    private readonly onFrame: (body: Buffer) => void,
+    private readonly onError: (err: ParseError) => void,
+  ) {}
+
+  /** Bytes of an incomplete frame held right now (header included). */
+  get pendingBytes(): number {
+    return this.headerLen + this.partsLen;
+  }
+
+  /** Stops parsing: later chunks, and the rest of the current one, are ignored. */
+  stop(): void {
+    this.stopped = true;
+    this.parts = [];
+  }
+
+  push(chunk: Buffer): void {
+    let pos = 0;
+    const n = chunk.length;
+    while (pos < n && !this.stopped) {
+      if (this.need > 0) {
+        const take = Math.min(this.need, n - pos);
+        this.parts.push(chunk.subarray(pos, pos + take));
+        this.partsLen += take;
+        this.need -= take;
+        pos += take;
+        if (this.need === 0) {
+          const body = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.partsLen);
+          this.parts = [];
+          this.partsLen = 0;
+          this.onFrame(body);
+        }
+        continue;
+      }
+      let len: number;
+      if (this.headerLen === 0 && n - pos >= 4) {
+        len = chunk.readUInt32BE(pos);
+        pos += 4;
+      } else {
+        while (this.headerLen < 4 && pos < n) this.header[this.headerLen++] = chunk[pos++]!;
+        if (this.headerLen < 4) return;
+        len = this.header.readUInt32BE(0);
+        this.headerLen = 0;
+      }
+      if (len === 0) {
+        this.stopped = true;
+        this.onError({ code: 'BAD_FRAME', text: 'frame length 0: a frame holds exactly one CBOR item' });
+        return;
+      }
+      if (len > this.maxFrameBytes) {
+        this.stopped = true;
+        this.onError({ code: 'FRAME_TOO_LARGE', text: `frame of ${len} bytes exceeds maxFrameBytes ${this.maxFrameBytes}` });
+        return;
+      }
+      if (n - pos >= len) {
+        const body = chunk.subarray(pos, pos + len);
+        pos += len;
+        this.onFrame(body);
+      } else {
+        this.need = len;
+      }
+    }
+  }
+}
