@@ -233,3 +233,19 @@ describe('lifecycle', () => {
     expect(() => c.publish('a.b', 1)).toThrow(UdsbusError);
   });
 });
+
+describe('$SYS', () => {
+  it('answers $SYS.req.stats and $SYS.req.clients on demand', async () => {
+    const c = await bus.client({ name: 'stats-reader' });
+    c.subscribe('camera.>').subscribe(() => undefined);
+    c.publish('camera.x', 1);
+    await c.flush();
+    const stats = await c.request<{ connections: number; msgsIn: number; subscriptions: number }>('$SYS.req.stats');
+    expect(stats.connections).toBe(1);
+    expect(stats.subscriptions).toBeGreaterThanOrEqual(1);
+    const clients = await c.request<Array<{ name: string; subscriptions: Array<{ pattern: string }> }>>('$SYS.req.clients');
+    expect(clients[0]!.name).toBe('stats-reader');
+    expect(clients[0]!.subscriptions.map((s) => s.pattern)).toContain('camera.>');
+    await expect(c.request('$SYS.req.nothing')).rejects.toThrow(/NO_RESPONDERS/);
+  });
+});

@@ -22,6 +22,25 @@ export type BrokerOptions = {
   /** Socket buffer level above which deliveries wait in the bounded queue (bytes). */
   socketHighWater?: number;
   serverName?: string;
+  /** Interval of `$SYS.broker.stats` publications (ms); 0 turns them off. */
+  statsIntervalMs?: number;
+};
+
+export type SubStats = { sid: number; pattern: string; queue?: string; policy: Policy; delivered: number; dropped: number; queuedMsgs: number; queuedBytes: number };
+export type ClientStats = {
+  cid: string;
+  name: string;
+  transport: string;
+  pid?: number;
+  uid?: number;
+  gid?: number;
+  connectedAt: string;
+  msgsIn: number;
+  bytesIn: number;
+  queuedBytes: number;
+  queuedMsgs: number;
+  dropped: number;
+  subscriptions: SubStats[];
 };
 
 export type BrokerStats = {
@@ -37,6 +56,9 @@ export type BrokerStats = {
   errors: Partial<Record<ErrorName, number>>;
   queuedBytes: number;
   uptimeMs: number;
+  memory: { rss: number; heapUsed: number };
+  /** Up to five connections with the most queued bytes or drops, worst first. */
+  slowest: Array<{ cid: string; name: string; queuedBytes: number; dropped: number }>;
 };
 
 export class Broker {
@@ -54,6 +76,7 @@ export class Broker {
   private readonly dirty = new Set<Connection>();
   private flushScheduled = false;
   private readonly sweepTimer: NodeJS.Timeout;
+  private readonly statsTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
   private closing = false;
   private stats = {
@@ -81,6 +104,11 @@ export class Broker {
     const sweepMs = opts.sweepMs ?? Math.max(20, Math.min(1000, Math.floor(Math.min(limits.keepaliveMs, limits.handshakeTimeoutMs) / 4)));
     this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
     this.sweepTimer.unref();
+    const statsMs = opts.statsIntervalMs ?? 10_000;
+    if (statsMs > 0) {
+      this.statsTimer = setInterval(() => this.sys('$SYS.broker.stats', this.getStats()), statsMs);
+      this.statsTimer.unref();
+    }
   }
 
   /** Serve one client over any Duplex stream. */
@@ -306,7 +334,10 @@ export class Broker {
       subscriptions += c.subs.size;
       queuedBytes += c.out.qBytes;
     }
+    const mem = process.memoryUsage();
     return {
+      memory: { rss: mem.rss, heapUsed: mem.heapUsed },
+      slowest: this.slowest(),
       connections: this.openCount,
       connectionsTotal: this.stats.connectionsTotal,
       subscriptions,
@@ -322,6 +353,70 @@ export class Broker {
     };
   }
 
+  private slowest(): BrokerStats['slowest'] {
+    const rows: BrokerStats['slowest'] = [];
+    for (const c of this.conns.values()) {
+      let dropped = 0;
+      for (const s of c.subs.values()) dropped += s.dropped;
+      if (c.out.qBytes > 0 || dropped > 0) rows.push({ cid: c.cid, name: c.name, queuedBytes: c.out.qBytes, dropped });
+    }
+    rows.sort((a, b) => b.queuedBytes - a.queuedBytes || b.dropped - a.dropped);
+    return rows.slice(0, 5);
+  }
+
+  clientStats(): ClientStats[] {
+    const out: ClientStats[] = [];
+    for (const c of this.conns.values()) {
+      let dropped = 0;
+      const subscriptions: SubStats[] = [];
+      for (const s of c.subs.values()) {
+        dropped += s.dropped;
+        subscriptions.push({
+          sid: s.sid,
+          pattern: s.pattern,
+          ...(s.queue === undefined ? {} : { queue: s.queue }),
+          policy: s.policy,
+          delivered: s.delivered,
+          dropped: s.dropped,
+          queuedMsgs: s.qMsgs,
+          queuedBytes: s.qBytes,
+        });
+      }
+      out.push({
+        cid: c.cid,
+        name: c.name,
+        transport: c.transport,
+        ...c.peer,
+        connectedAt: new Date(c.connectedAt).toISOString(),
+        msgsIn: c.msgsIn,
+        bytesIn: c.bytesIn,
+        queuedBytes: c.out.qBytes,
+        queuedMsgs: c.out.qMsgs,
+        dropped,
+        subscriptions,
+      });
+    }
+    return out;
+  }
+
+  /** Requests to the broker itself: `$SYS.req.stats`, `$SYS.req.clients`. */
+  sysRequest(conn: Connection, topic: string, reply: string, id: number | undefined): void {
+    let result: unknown;
+    switch (topic) {
+      case '$SYS.req.stats':
+        result = this.getStats();
+        break;
+      case '$SYS.req.clients':
+        result = this.clientStats();
+        break;
+      default:
+        if (id !== undefined) conn.error('NO_RESPONDERS', `the broker answers $SYS.req.stats and $SYS.req.clients, not "${topic}"`, { id });
+        return;
+    }
+    if (id !== undefined) conn.sendFrame({ op: 'ok', id });
+    this.route(new Published(reply, encodeValue({ ok: true, result }), undefined, undefined, false, undefined));
+  }
+
   /** Open connections, for `$SYS` detail and tests. */
   connections(): Iterable<Connection> {
     return this.conns.values();
@@ -335,6 +430,7 @@ export class Broker {
     if (this.closing) return;
     this.closing = true;
     clearInterval(this.sweepTimer);
+    clearInterval(this.statsTimer);
     const all = [...this.pending, ...this.conns.values()];
     await Promise.all(
       all.map(

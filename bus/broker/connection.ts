@@ -221,13 +221,16 @@ export class Connection {
     const limits = this.broker.limits;
     const problem = checkTopic(topic, limits);
     if (problem !== null) return this.error(problem, describeTopicProblem(problem, topic, limits), id);
-    if (isReservedTopic(topic)) return this.error('RESERVED_TOPIC', `topics starting with "$" belong to the broker: "${topic}"`, id);
     let reply: string | undefined;
     if (f.reply !== undefined) {
       if (typeof f.reply !== 'string' || checkTopic(f.reply, limits) !== null) {
         return this.error('INVALID_TOPIC', `pub "reply" must be a valid topic`, id);
       }
       reply = f.reply;
+    }
+    if (isReservedTopic(topic)) {
+      if (reply !== undefined && topic.startsWith('$SYS.req.')) return this.broker.sysRequest(this, topic, reply, id.id);
+      return this.error('RESERVED_TOPIC', `topics starting with "$" belong to the broker: "${topic}"`, id);
     }
     let hdr: Record<string, string> | undefined;
     if (f.hdr !== undefined) {

@@ -488,10 +488,11 @@ export class Client extends EventEmitter<ClientEvents> {
     this.writeNow(encodeFrame(frame));
   }
 
-  private checkTopicOrThrow(topic: string): void {
+  private checkTopicOrThrow(topic: string, request = false): void {
     const p = checkTopic(topic, this.limitsValue);
     if (p !== null) throw new UdsbusError(p, describeTopicProblem(p, topic, this.limitsValue));
-    if (isReservedTopic(topic)) throw new UdsbusError('RESERVED_TOPIC', `topics starting with "$" belong to the broker: "${topic}"`);
+    // The broker answers requests on $SYS.req.* itself.
+    if (isReservedTopic(topic) && !(request && topic.startsWith('$SYS.req.'))) throw new UdsbusError('RESERVED_TOPIC', `topics starting with "$" belong to the broker: "${topic}"`);
   }
 
   /**
@@ -587,9 +588,12 @@ export class Client extends EventEmitter<ClientEvents> {
    */
   async request<T = unknown>(topic: string, payload?: unknown, opts: { timeout?: number; hdr?: Record<string, string> } = {}): Promise<T> {
     const msg = await this.requestMessage(topic, payload, opts);
-    if (msg.hdr?.status === 'error') {
-      const e = (msg.payload ?? {}) as { code?: unknown; message?: unknown; data?: unknown };
-      throw new RemoteError(String(e.code ?? 'error'), String(e.message ?? ''), e.data);
+    const p = msg.payload as { ok?: unknown; result?: unknown; error?: { code?: unknown; message?: unknown; data?: unknown } } | undefined;
+    // The reply envelope of PROTOCOL.md §8; a reply without it is returned as it is.
+    if (p !== null && typeof p === 'object' && typeof p.ok === 'boolean') {
+      if (p.ok) return p.result as T;
+      const e = p.error ?? {};
+      throw new RemoteError(String(e.code ?? 'internal'), String(e.message ?? ''), e.data);
     }
     return msg.payload as T;
   }
@@ -599,7 +603,7 @@ export class Client extends EventEmitter<ClientEvents> {
     const timeout = opts.timeout ?? this.opts.requestTimeoutMs;
     // Created here so its stack points at the caller.
     const timeoutError = new TimeoutError(`no reply to "${topic}" within ${timeout} ms`);
-    this.checkTopicOrThrow(topic);
+    this.checkTopicOrThrow(topic, true);
     const bytes = encodeValue(payload, this.limitsValue.maxNesting);
     if (this.inboxSid === 0) {
       this.inboxSid = ++this.sidSeq;
@@ -628,8 +632,9 @@ export class Client extends EventEmitter<ClientEvents> {
 
   /**
    * Answer requests on `pattern` with `handler`. Workers serving the same pattern share the load
-   * (queue group `queue`, default "serve"): each request reaches exactly one of them. A thrown
-   * error is sent back as a structured error (`code` from the error's `code` property).
+   * (queue group `queue`, default "serve"): each request reaches exactly one of them. The reply is
+   * the envelope `{ok: true, result}`; a thrown error becomes `{ok: false, error: {code, message,
+   * data?}}` (`code` from the error's `code` property, else "internal").
    *
    * @example client.serve('camera.rpc.*.info', async (req) => ({ model: 'X' }))
    */
@@ -640,22 +645,23 @@ export class Client extends EventEmitter<ClientEvents> {
   ): Subscription {
     return this.subscribe<Req>(pattern, { queue: opts.queue ?? 'serve', retained: false }).subscribe((req) => {
       if (req.reply === undefined) return;
-      const reply = req.reply;
+      const to = req.reply;
       void (async () => {
+        let reply: unknown;
+        let hdr: Record<string, string> | undefined;
         try {
-          const result = await handler(req);
-          this.publish(reply, result);
+          reply = { ok: true, result: await handler(req) };
         } catch (err) {
           const e = err as { code?: unknown; message?: unknown; data?: unknown };
-          try {
-            this.publish(
-              reply,
-              { code: typeof e.code === 'string' ? e.code : 'internal', message: String(e.message ?? err), ...(e.data === undefined ? {} : { data: e.data }) },
-              { hdr: { status: 'error' } },
-            );
-          } catch (sendErr) {
-            this.emit('error', sendErr as Error);
-          }
+          const error: Record<string, unknown> = { code: typeof e.code === 'string' ? e.code : 'internal', message: String(e.message ?? err) };
+          if (e.data !== undefined) error.data = e.data;
+          reply = { ok: false, error };
+          hdr = { status: 'error' };
+        }
+        try {
+          this.publish(to, reply, hdr === undefined ? {} : { hdr });
+        } catch (sendErr) {
+          this.emit('error', sendErr as Error);
         }
       })();
     });

@@ -1,0 +1,71 @@
+/** `udsbus broker`: run the broker until SIGTERM/SIGINT. */
+import type { Command } from 'commander';
+import { startBroker, SocketPathError } from '../../bus/broker/server.js';
+import { DEFAULT_LIMITS, type Limits } from '../../bus/protocol/limits.js';
+import { die, parseIntOption, socketOption } from '../common.js';
+
+export function registerBroker(program: Command): void {
+  program
+    .command('broker')
+    .description('run the broker on a Unix domain socket')
+    .addOption(socketOption())
+    .option('--mode <octal>', 'socket file mode', '0660')
+    .option('--group <group>', 'group (name or gid) that owns the socket')
+    .option('--tcp <[host:]port>', 'also listen on TCP (loopback unless a host is given); off by default')
+    .option('--max-connections <n>', 'maximum connections', parseIntOption('--max-connections'))
+    .option('--max-frame <bytes>', 'maximum frame size', parseIntOption('--max-frame'))
+    .option('--queue-bytes <bytes>', 'outbound queue budget per connection', parseIntOption('--queue-bytes'))
+    .option('--queue-msgs <n>', 'outbound queue message limit per connection', parseIntOption('--queue-msgs'))
+    .option('--keepalive <ms>', 'keepalive interval', parseIntOption('--keepalive'))
+    .option('--handshake-timeout <ms>', 'time allowed for hello', parseIntOption('--handshake-timeout'))
+    .option('--grace <ms>', 'how long shutdown waits for slow readers', parseIntOption('--grace'), 2000)
+    .option('-q, --quiet', 'no startup line')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  udsbus broker --socket /tmp/bus.sock
+  sudo udsbus broker --group video --mode 0660      # /run/udsbus/bus.sock, group video
+  udsbus broker --socket /tmp/bus.sock --tcp 127.0.0.1:4222`,
+    )
+    .action(async (o) => {
+      const mode = Number.parseInt(String(o.mode), 8);
+      if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) die(`--mode must be octal like 0660, got "${o.mode}"`);
+      const limits: Partial<Limits> = {};
+      if (o.maxConnections !== undefined) limits.maxConnections = o.maxConnections;
+      if (o.maxFrame !== undefined) limits.maxFrameBytes = o.maxFrame;
+      if (o.queueBytes !== undefined) limits.outQueueBytes = o.queueBytes;
+      if (o.queueMsgs !== undefined) limits.outQueueMsgs = o.queueMsgs;
+      if (o.keepalive !== undefined) limits.keepaliveMs = o.keepalive;
+      if (o.handshakeTimeout !== undefined) limits.handshakeTimeoutMs = o.handshakeTimeout;
+      let handle;
+      try {
+        handle = await startBroker({ socket: o.socket, mode, group: o.group, tcp: o.tcp, limits, closeGraceMs: o.grace });
+      } catch (err) {
+        if (err instanceof SocketPathError) die(err.message, 2);
+        const e = err as NodeJS.ErrnoException;
+        if (e.code === 'EACCES') die(`permission denied creating ${o.socket}: choose a path you may write (--socket) or run as a user who may`, 2);
+        die(e.message, 2);
+      }
+      if (!o.quiet) {
+        const l = { ...DEFAULT_LIMITS, ...limits };
+        process.stderr.write(
+          `udsbus broker listening on ${handle.socketPath} (mode ${o.mode}${o.group ? `, group ${o.group}` : ''})` +
+            (handle.tcp ? ` and tcp ${handle.tcp.host}:${handle.tcp.port}` : '') +
+            ` maxConnections=${l.maxConnections} queue=${l.outQueueBytes}B\n`,
+        );
+      }
+      let stopping = false;
+      const stop = (sig: string) => {
+        if (stopping) return;
+        stopping = true;
+        if (!o.quiet) process.stderr.write(`udsbus broker: ${sig}, flushing and stopping\n`);
+        handle.close().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+    });
+}
