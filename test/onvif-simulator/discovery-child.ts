@@ -1,0 +1,140 @@
+/**
+ * Runs inside a network namespace made by the discovery test (`unshare -rn`), never on the host:
+ * starts simulated cameras with discovery on, discovers them with the real `onvif` and `node-ssdp`
+ * clients, prints one JSON line with what it found, and exits on its own (a hang means a leak).
+ *
+ *   node --import ./register-ts.mjs discovery-child.ts wsd|ssdp
+ */
+import type { EventEmitter } from 'node:events';
+import os from 'node:os';
+import ssdp from 'node-ssdp';
+import onvif from 'onvif';
+import type { Cam as CamInstance } from 'onvif';
+import { startSimulatedCamera, type SimulatedCamera } from '../../publishers/onvif/simulator/index.js';
+
+const { Discovery } = onvif;
+
+function timeout(ms: number, what: string): Promise<never> {
+  return new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what}`)), ms).unref());
+}
+
+interface Probed {
+  urn: string;
+  xaddrs: string[];
+  hostname: string;
+  portType: string;
+  serial: string;
+}
+
+/** Probes once; each found camera auto-connects (credentials set synchronously) and is asked its serial. */
+async function probe(): Promise<{ found: Probed[]; errors: string[] }> {
+  const errors: string[] = [];
+  const pending: Promise<Probed>[] = [];
+  const onError = (e: unknown): void => void errors.push(String(e));
+  const onDevice = (cam: CamInstance, _rinfo: unknown, xml: string): void => {
+    // The Cam built by Discovery drops the endpoint address; it is only in the raw answer.
+    const urn = /<wsa:Address>([^<]+)<\/wsa:Address>/.exec(xml)?.[1] ?? '';
+    // Discovered cameras connect on the next tick: credentials must be set now.
+    cam.username = 'admin';
+    cam.password = 'admin';
+    pending.push(
+      Promise.race([
+        new Promise<Probed>((resolve, reject) => {
+          cam.once('connect', () =>
+            cam.getDeviceInformation((err, info) =>
+              err
+                ? reject(err)
+                : resolve({
+                    urn,
+                    xaddrs: (cam.xaddrs ?? []).map((u) => u.href ?? ''),
+                    hostname: cam.hostname,
+                    portType: typeof cam.port,
+                    serial: String(info?.serialNumber),
+                  }),
+            ),
+          );
+        }),
+        timeout(5000, 'connect to a discovered camera'),
+      ]),
+    );
+  };
+  Discovery.on('error', onError);
+  Discovery.on('device', onDevice);
+  try {
+    await new Promise<void>((resolve) => Discovery.probe({ timeout: 600 }, () => resolve()));
+    return { found: await Promise.all(pending), errors };
+  } finally {
+    Discovery.removeListener('error', onError);
+    Discovery.removeListener('device', onDevice);
+  }
+}
+
+async function wsDiscovery(): Promise<unknown> {
+  const cams: SimulatedCamera[] = [];
+  for (const name of ['ns-cam-a', 'ns-cam-b']) {
+    cams.push(await startSimulatedCamera({ name, discovery: { wsDiscovery: true, maxResponseDelayMs: 50 } }));
+  }
+  const both = await probe();
+  await cams[1]?.close(); // its responder leaves with a Bye
+  const one = await probe();
+  await cams[0]?.close();
+  return {
+    cameras: cams.map((c) => ({ uuid: c.uuid, serial: c.serial, url: c.url })),
+    both,
+    one,
+  };
+}
+
+async function ssdpDiscovery(): Promise<unknown> {
+  // Start listening for NOTIFY before the camera announces itself; sourcePort 1900 is needed to
+  // hear it, and @types/node-ssdp knows neither that option nor the client's advertise events.
+  const listenerOpts: ssdp.ClientOptions & { sourcePort: number } = { sourcePort: 1900, interfaces: ['v1'], customLogger: () => undefined };
+  const listener = new ssdp.Client(listenerOpts);
+  const alive = new Promise<Record<string, unknown>>((resolve) =>
+    (listener as unknown as EventEmitter).on('advertise-alive', (headers: Record<string, unknown>) => resolve(headers)),
+  );
+  await listener.start();
+  const cam = await startSimulatedCamera({ name: 'ssdp-cam', host: '10.99.0.1', discovery: { ssdp: true, interface: 'v0' } });
+  const client = new ssdp.Client({ interfaces: ['v1'], customLogger: () => undefined });
+  try {
+    const response = new Promise<Record<string, unknown>>((resolve) =>
+      client.on('response', (headers) => {
+        if (headers.ST === 'urn:schemas-upnp-org:device:Basic:1') resolve({ ...headers });
+      }),
+    );
+    await client.start();
+    await client.search('urn:schemas-upnp-org:device:Basic:1');
+    const found = await Promise.race([response, timeout(3000, 'M-SEARCH response')]);
+    const notify = await Promise.race([alive, timeout(3000, 'NOTIFY ssdp:alive')]);
+    const description = await (await fetch(String(found['LOCATION']))).text();
+    return { camera: { uuid: cam.uuid, serial: cam.serial, url: cam.url }, found, notify, description };
+  } finally {
+    client.stop();
+    listener.stop();
+    await cam.close();
+  }
+}
+
+/** Multicast must never leave this process's namespace: only the test's own links may exist. */
+function insidePrivateNamespace(): boolean {
+  return Object.keys(os.networkInterfaces()).every((name) => ['lo', 'v0', 'v1'].includes(name));
+}
+
+const mode = process.argv[2];
+if (!insidePrivateNamespace()) {
+  console.error('refusing to run: this sends multicast and must run in a private network namespace (unshare -rn)');
+  process.exit(3);
+}
+const run = mode === 'wsd' ? wsDiscovery : mode === 'ssdp' ? ssdpDiscovery : undefined;
+if (!run) {
+  console.error('usage: discovery-child.ts wsd|ssdp');
+  process.exitCode = 2;
+} else {
+  run().then(
+    (result) => console.log(JSON.stringify({ ok: true, result })),
+    (err: unknown) => {
+      console.log(JSON.stringify({ ok: false, error: String(err instanceof Error ? err.stack : err) }));
+      process.exitCode = 1;
+    },
+  );
+}
