@@ -8,6 +8,8 @@ import { decodeFrame, encodeFrame, type DecodedFrame } from '../protocol/codec.j
 import { ErrorCodes, type ErrorName } from '../protocol/errors.js';
 import { KEEPALIVE_MAX_MS, KEEPALIVE_MIN_MS, PROTOCOL_VERSION } from '../protocol/limits.js';
 import { FrameParser } from '../protocol/parser.js';
+import { encodeJsonFrame, LineParser, payloadFromJson } from '../protocol/json-mode.js';
+import { UdsbusError } from '../protocol/errors.js';
 import { checkPattern, checkTopic, describeTopicProblem, isReservedTopic } from '../protocol/topics.js';
 import type { Broker } from './broker.js';
 import { Outbound, POLICIES, type OutSub, type Policy, type Entry } from './outbound.js';
@@ -79,8 +81,11 @@ export class Connection {
   clean = false;
   msgsIn = 0;
   bytesIn = 0;
-  private readonly parser: FrameParser;
+  private parser: FrameParser | LineParser;
   private sawFirstByte = false;
+  /** Encoding chosen by the peer's first byte (PROTOCOL.md §1). */
+  encoding: 'cbor' | 'json' = 'cbor';
+  private encodeCtrl: (frame: object) => Buffer = encodeFrame;
   private graceTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -126,13 +131,17 @@ export class Connection {
     if (!this.sawFirstByte && chunk.length > 0) {
       this.sawFirstByte = true;
       const first = chunk[0]!;
-      if (first !== 0x00) {
-        this.fail(
-          'BAD_PREAMBLE',
-          first === 0x7b
-            ? 'JSON frames are reserved for a later protocol version; this broker speaks CBOR frames (first byte 0x00)'
-            : `first byte 0x${first.toString(16).padStart(2, '0')} selects no encoding: CBOR frames start with 0x00`,
+      if (first === 0x7b) {
+        this.encoding = 'json';
+        this.encodeCtrl = encodeJsonFrame;
+        this.out.json = true;
+        this.parser = new LineParser(
+          this.broker.limits.maxFrameBytes,
+          (line) => this.onJsonLine(line),
+          (e) => this.fail(e.code, e.text),
         );
+      } else if (first !== 0x00) {
+        this.fail('BAD_PREAMBLE', `first byte 0x${first.toString(16).padStart(2, '0')} selects no encoding: CBOR frames start with 0x00, JSON lines with "{"`);
         return;
       }
     }
@@ -147,7 +156,37 @@ export class Connection {
       else this.fail(r.problem, r.text);
       return;
     }
-    const f = r.frame;
+    this.handleFrame(r.frame);
+  }
+
+  /** JSON mode: the same frames, with payloads as JSON values (PROTOCOL.md §15). */
+  private onJsonLine(line: Buffer): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    let f: unknown;
+    try {
+      f = JSON.parse(line.toString('utf8'));
+    } catch (err) {
+      return this.error('BAD_FRAME', `not a JSON object: ${(err as Error).message}`, { fatal: this.state === 'handshake' });
+    }
+    if (f === null || typeof f !== 'object' || Array.isArray(f)) {
+      return this.error('BAD_FRAME', 'a JSON frame must be an object', { fatal: this.state === 'handshake' });
+    }
+    const frame = f as Record<string, unknown>;
+    const maxNesting = this.broker.limits.maxNesting;
+    try {
+      if (frame.op === 'pub') frame.payload = payloadFromJson(frame, maxNesting);
+      if (frame.op === 'hello' && frame.will !== null && typeof frame.will === 'object') {
+        const will = frame.will as Record<string, unknown>;
+        will.payload = payloadFromJson(will, maxNesting);
+      }
+    } catch (err) {
+      const e = err as UdsbusError;
+      return this.error(e.codeName === 'TOO_DEEP' ? 'TOO_DEEP' : 'BAD_FRAME', e.message, { id: typeof frame.id === 'number' ? frame.id : undefined });
+    }
+    this.handleFrame(frame);
+  }
+
+  private handleFrame(f: DecodedFrame): void {
     const op = f.op;
     if (this.state === 'handshake') {
       if (op !== 'hello') return this.fail('HANDSHAKE_REQUIRED', `the first frame must be "hello", got ${describeOp(op)}`);
@@ -307,7 +346,7 @@ export class Connection {
 
   sendFrame(frame: object): void {
     if (this.state === 'closed') return;
-    this.out.sendControl(encodeFrame(frame));
+    this.out.sendControl(this.encodeCtrl(frame));
   }
 
   /** A non-fatal error frame (unless `fatal` says otherwise). */
@@ -323,7 +362,7 @@ export class Connection {
     this.broker.countError(name);
     this.parser.stop();
     this.closeReason ??= CLOSE_REASON_FOR[name] ?? 'protocol';
-    const frame = encodeFrame(errFrame(name, text, { ...extra, fatal: true }));
+    const frame = this.encodeCtrl(errFrame(name, text, { ...extra, fatal: true }));
     if (name === 'SLOW_CONSUMER' || name === 'KEEPALIVE_TIMEOUT') {
       // Whatever is queued would never be read in time; the reason must be.
       this.out.discard();

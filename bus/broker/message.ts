@@ -5,6 +5,7 @@
  */
 import { asciiSize, headSize, key, writeAscii, writeBytes, writeHead } from '../protocol/cbor-writer.js';
 import { encodeValue } from '../protocol/codec.js';
+import { payloadToJsonText } from '../protocol/json-mode.js';
 
 const K_OP = key('op');
 const V_MSG = key('msg');
@@ -74,6 +75,24 @@ export class Published {
     this.pairs = pairs;
   }
 
+  private json: Buffer | undefined;
+
+  /**
+   * The shared part of the message for JSON-mode subscribers, built on first use: once per
+   * message per encoding, not once per subscriber.
+   */
+  jsonPart(): Buffer {
+    if (this.json !== undefined) return this.json;
+    let s = `"topic":${JSON.stringify(this.topic)}`;
+    const p = payloadToJsonText(this.payload);
+    if (p !== undefined) s += `,"payload":${p}`;
+    if (this.reply !== undefined) s += `,"reply":${JSON.stringify(this.reply)}`;
+    if (this.hdr !== undefined) s += `,"hdr":${JSON.stringify(this.hdr)}`;
+    if (this.retained) s += ',"retained":true';
+    this.json = Buffer.from(`${s}}\n`);
+    return this.json;
+  }
+
   /** The same message as replayed from the retained store (flag set, no reply). */
   asRetained(): Published {
     return new Published(this.topic, this.payload, undefined, this.hdr, true, this.from);
@@ -104,4 +123,20 @@ export function writeMsgFrame(buf: Buffer, off: number, sid: number, seq: number
   off += msg.body.length;
   buf.writeUInt32BE(off - start - 4, start);
   return off;
+}
+
+/** JSON-mode delivery: `{"op":"msg","sid":N,"seq":M,` + the shared part. */
+function jsonHead(sid: number, seq: number): string {
+  return `{"op":"msg","sid":${sid},"seq":${seq},`;
+}
+
+export function jsonMsgFrameSize(sid: number, seq: number, msg: Published): number {
+  return jsonHead(sid, seq).length + msg.jsonPart().length;
+}
+
+export function writeJsonMsgFrame(buf: Buffer, off: number, sid: number, seq: number, msg: Published): number {
+  off += buf.write(jsonHead(sid, seq), off, 'latin1');
+  const part = msg.jsonPart();
+  part.copy(buf, off);
+  return off + part.length;
 }

@@ -6,7 +6,8 @@
  * counted so the subscriber gets a `loss` notice.
  */
 import { encodeFrame } from '../protocol/codec.js';
-import { msgFrameSize, type Published, writeMsgFrame } from './message.js';
+import { encodeJsonFrame } from '../protocol/json-mode.js';
+import { jsonMsgFrameSize, msgFrameSize, type Published, writeJsonMsgFrame, writeMsgFrame } from './message.js';
 
 export type Policy = 'drop-oldest' | 'drop-newest' | 'latest-per-topic' | 'disconnect';
 export const POLICIES: readonly Policy[] = ['drop-oldest', 'drop-newest', 'latest-per-topic', 'disconnect'];
@@ -75,6 +76,8 @@ export class Outbound {
   private readonly lossy = new Set<OutSub>();
   subCount = 0;
   closed = false;
+  /** Set once the peer's first byte selected newline-delimited JSON. */
+  json = false;
 
   constructor(
     private readonly sink: Sink,
@@ -117,7 +120,7 @@ export class Outbound {
 
   deliver(sub: OutSub, msg: Published, seq: number): void {
     if (this.closed) return;
-    const size = msgFrameSize(sub.sid, seq, msg);
+    const size = this.json ? jsonMsgFrameSize(sub.sid, seq, msg) : msgFrameSize(sub.sid, seq, msg);
     if (this.qLive === 0 && this.sink.writableLength + this.pendBytes + size <= this.cfg.highWater) {
       if (sub.lost > 0) this.pendLoss(sub);
       this.pend.push(sub);
@@ -175,7 +178,7 @@ export class Outbound {
   }
 
   private pendLoss(sub: OutSub): void {
-    const frame = lossFrame(sub);
+    const frame = lossFrame(sub, this.json);
     this.pend.push(frame);
     this.pendSeq.push(0);
     this.pendMsg.push(undefined);
@@ -193,7 +196,10 @@ export class Outbound {
         item.copy(out, off);
         off += item.length;
       } else {
-        off = writeMsgFrame(out, off, (item as OutSub).sid, this.pendSeq[i]!, this.pendMsg[i]!);
+        const sub = item as OutSub;
+        off = this.json
+          ? writeJsonMsgFrame(out, off, sub.sid, this.pendSeq[i]!, this.pendMsg[i]!)
+          : writeMsgFrame(out, off, sub.sid, this.pendSeq[i]!, this.pendMsg[i]!);
       }
     }
     this.pend.length = 0;
@@ -305,12 +311,13 @@ export class Outbound {
           frame = e.ctrl!;
         } else {
           if (sub.lost > 0) {
-            const lf = lossFrame(sub);
+            const lf = lossFrame(sub, this.json);
             parts.push(lf);
             bytes += lf.length;
           }
           frame = Buffer.allocUnsafe(e.size);
-          writeMsgFrame(frame, 0, sub.sid, e.seq, e.msg!);
+          if (this.json) writeJsonMsgFrame(frame, 0, sub.sid, e.seq, e.msg!);
+          else writeMsgFrame(frame, 0, sub.sid, e.seq, e.msg!);
           sub.delivered++;
         }
         parts.push(frame);
@@ -327,15 +334,15 @@ export class Outbound {
     // Queue drained: announce losses that no later delivery carried.
     if (this.qLive === 0 && this.lossy.size > 0 && !this.closed) {
       const parts: Buffer[] = [];
-      for (const sub of this.lossy) if (sub.lost > 0) parts.push(lossFrame(sub));
+      for (const sub of this.lossy) if (sub.lost > 0) parts.push(lossFrame(sub, this.json));
       this.lossy.clear();
       if (parts.length > 0) this.write(Buffer.concat(parts));
     }
   }
 }
 
-function lossFrame(sub: OutSub): Buffer {
-  const frame = encodeFrame({ op: 'loss', sid: sub.sid, lost: sub.lost, policy: sub.policy, lastSeq: sub.lastLostSeq });
+function lossFrame(sub: OutSub, json: boolean): Buffer {
+  const frame = (json ? encodeJsonFrame : encodeFrame)({ op: 'loss', sid: sub.sid, lost: sub.lost, policy: sub.policy, lastSeq: sub.lastLostSeq });
   sub.lost = 0;
   return frame;
 }
