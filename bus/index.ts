@@ -16,6 +16,7 @@ export type {
   CloseInfo,
   ClientEvents,
   Policy,
+  Origin,
 } from './client/client.js';
 export { startBroker, SocketPathError } from './broker/server.js';
 export type { StartBrokerOptions, BrokerHandle } from './broker/server.js';

@@ -249,3 +249,26 @@ describe('$SYS', () => {
     await expect(c.request('$SYS.req.nothing')).rejects.toThrow(/NO_RESPONDERS/);
   });
 });
+
+describe('publisher identity', () => {
+  it('stamps every delivery with the kernel-verified publisher identity, which a client cannot forge', async () => {
+    const sub = await bus.client();
+    const got = takeN(sub.subscribe('who.>'), 2);
+    await sub.flush();
+    const pub = await bus.client({ name: 'camera-worker' });
+    pub.publish('who.a', 1);
+    const raw = await bus.raw();
+    await raw.hello({ name: 'forger' });
+    raw.send({ op: 'pub', topic: 'who.b', payload: Buffer.alloc(0), from: { uid: 0, pid: 1, name: 'root' } });
+    const [a, b] = await got;
+    const { loadPeerCred } = await import('../bus/security/peercred.js');
+    if (!loadPeerCred().available) {
+      console.warn('peer credentials unavailable; checking the anonymous stamp only');
+      expect(a!.from).toMatchObject({ name: 'camera-worker', anonymous: true });
+      return;
+    }
+    expect(a!.from).toMatchObject({ name: 'camera-worker', uid: process.getuid!(), gid: process.getgid!(), pid: process.pid });
+    expect(b!.from).toMatchObject({ name: 'forger', uid: process.getuid!(), pid: process.pid });
+    expect(b!.from).not.toMatchObject({ name: 'root' });
+  });
+});

@@ -71,7 +71,14 @@ describe('newline-delimited JSON mode', () => {
     await cbor.flush();
     cbor.publish('camera.event.cam-01.motion', { active: true, raw: Buffer.from([0xde, 0xad]) });
     const m = await j.next((f) => f.op === 'msg');
-    expect(m).toEqual({ op: 'msg', sid: 1, seq: 1, topic: 'camera.event.cam-01.motion', payload: { active: true, raw: { $bytes: 'dead' } } });
+    expect(m).toEqual({
+      op: 'msg',
+      sid: 1,
+      seq: 1,
+      topic: 'camera.event.cam-01.motion',
+      payload: { active: true, raw: { $bytes: 'dead' } },
+      from: expect.objectContaining({ name: 'test', cid: cbor.cid }),
+    });
 
     j.send({ op: 'pub', topic: 'shell.says', payload: { hello: 'from json', b: { $bytes: '0102' } } });
     const got = (await fromJson)[0]!;

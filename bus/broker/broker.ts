@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import { encodeValue } from '../protocol/codec.js';
 import type { ErrorName } from '../protocol/errors.js';
 import { DEFAULT_LIMITS, HARD_MAX_FRAME_BYTES, type Limits } from '../protocol/limits.js';
-import { Published } from './message.js';
+import { Published, type Origin } from './message.js';
 import type { OutboundConfig, OutboundOwner, Policy } from './outbound.js';
 import { RetainedStore } from './retained.js';
 import { Sublist } from './sublist.js';
@@ -197,13 +197,13 @@ export class Broker {
       const entry = this.retained.get(topic);
       if (entry?.owner === conn.cid) {
         this.retained.delete(topic);
-        this.route(new Published(topic, EMPTY, undefined, undefined, false, conn.cid));
+        this.route(new Published(topic, EMPTY, undefined, undefined, false, originOf(conn)));
       }
     }
     conn.owned.clear();
     if (willTopic !== undefined) {
       const w = conn.will!;
-      this.publish(w.topic, w.payload, undefined, undefined, w.retain, undefined, conn.cid);
+      this.publish(w.topic, w.payload, undefined, undefined, w.retain, undefined, originOf(conn));
     }
     this.sys('$SYS.client.disconnected', {
       cid: conn.cid,
@@ -227,7 +227,7 @@ export class Broker {
     owned: boolean,
     id: number | undefined,
   ): void {
-    const r = this.publish(topic, payload, reply, hdr, retain, owned ? conn : undefined, conn.cid);
+    const r = this.publish(topic, payload, reply, hdr, retain, owned ? conn : undefined, originOf(conn));
     if (id === undefined) {
       if (r.retainFailed) conn.error('RETAINED_LIMIT', retainedText(this.limits));
       return;
@@ -245,9 +245,9 @@ export class Broker {
     hdr: Record<string, string> | undefined,
     retain: boolean,
     owner: Connection | undefined,
-    from: string | undefined,
+    origin: Origin | undefined,
   ): { matched: number; retainFailed: boolean } {
-    const msg = new Published(topic, payload, reply, hdr, false, from);
+    const msg = new Published(topic, payload, reply, hdr, false, origin);
     let retainFailed = false;
     if (retain) {
       const prev = this.retained.get(topic);
@@ -446,6 +446,10 @@ export class Broker {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+function originOf(conn: Connection): Origin {
+  return (conn.origin ??= { cid: conn.cid, cbor: conn.fromCbor!, json: conn.fromJson! });
+}
 
 function retainedText(l: Limits): string {
   return `the retained store is full (maxRetained ${l.maxRetained}, maxRetainedBytes ${l.maxRetainedBytes}); delivered but not retained`;

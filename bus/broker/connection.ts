@@ -4,7 +4,7 @@
  * per-connection limits, and asks the broker to route what it publishes.
  */
 import type { Duplex } from 'node:stream';
-import { decodeFrame, encodeFrame, type DecodedFrame } from '../protocol/codec.js';
+import { decodeFrame, encodeFrame, encodeValue, type DecodedFrame } from '../protocol/codec.js';
 import { ErrorCodes, type ErrorName } from '../protocol/errors.js';
 import { KEEPALIVE_MAX_MS, KEEPALIVE_MIN_MS, PROTOCOL_VERSION } from '../protocol/limits.js';
 import { FrameParser } from '../protocol/parser.js';
@@ -12,6 +12,7 @@ import { encodeJsonFrame, LineParser, payloadFromJson } from '../protocol/json-m
 import { UdsbusError } from '../protocol/errors.js';
 import { checkPattern, checkTopic, describeTopicProblem, isReservedTopic } from '../protocol/topics.js';
 import type { Broker } from './broker.js';
+import type { Origin } from './message.js';
 import { Outbound, POLICIES, type OutSub, type Policy, type Entry } from './outbound.js';
 
 /** Why a connection ended (published on `$SYS.client.disconnected`). */
@@ -28,8 +29,8 @@ export type CloseReason =
 
 export type Transport = 'unix' | 'tcp' | 'memory';
 
-/** Identity of the peer as the transport knows it; verified credentials come later. */
-export type PeerInfo = { pid?: number; uid?: number; gid?: number };
+/** The peer as the kernel reported it at connect time (Unix sockets only). */
+export type PeerInfo = { pid?: number; uid?: number; gid?: number; groups?: number[] };
 
 export class BrokerSub implements OutSub {
   seq = 0;
@@ -237,6 +238,7 @@ export class Connection {
       this.will = { topic: w.topic, payload: Buffer.from(w.payload), retain: w.retain === true };
     }
     this.name = typeof f.name === 'string' ? f.name : '';
+    this.stampIdentity();
     if (!this.broker.admit(this)) return;
     this.state = 'open';
     this.sendFrame({
@@ -340,6 +342,27 @@ export class Connection {
     this.out.subCount = this.subs.size;
     this.out.dropSub(sub);
     this.broker.removeSub(sub);
+  }
+
+  /**
+   * The `from` map stamped on every message this connection publishes (PROTOCOL.md §7): the
+   * kernel-verified uid/gid/pid, and the client's own unverified name. Encoded once here.
+   */
+  fromCbor: Buffer | undefined;
+  fromJson: string | undefined;
+  origin: Origin | undefined;
+
+  private stampIdentity(): void {
+    const from: Record<string, unknown> = { cid: this.cid, name: this.name };
+    if (this.peer.uid !== undefined) {
+      from.uid = this.peer.uid;
+      from.gid = this.peer.gid;
+      from.pid = this.peer.pid;
+    } else {
+      from.anonymous = true;
+    }
+    this.fromCbor = encodeValue(from);
+    this.fromJson = JSON.stringify(from);
   }
 
   // ---- output -----------------------------------------------------------------------------

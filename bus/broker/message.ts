@@ -16,6 +16,10 @@ const K_PAYLOAD = key('payload');
 const K_REPLY = key('reply');
 const K_HDR = key('hdr');
 const K_RETAINED = key('retained');
+const K_FROM = key('from');
+
+/** Who published: the connection's `from` map, pre-encoded for both encodings. */
+export type Origin = { readonly cid: string; readonly cbor: Buffer; readonly json: string };
 const CBOR_TRUE = 0xf5;
 
 export class Published {
@@ -31,8 +35,8 @@ export class Published {
     readonly reply: string | undefined,
     readonly hdr: Readonly<Record<string, string>> | undefined,
     readonly retained: boolean,
-    /** cid of the publishing connection; undefined for the broker's own messages. */
-    readonly from: string | undefined,
+    /** The publishing connection; undefined for the broker's own messages. */
+    readonly origin: Origin | undefined,
   ) {
     const hdrBytes = hdr === undefined ? undefined : encodeValue(hdr);
     let size = K_TOPIC.length + asciiSize(topic) + K_PAYLOAD.length + headSize(payload.length) + payload.length;
@@ -47,6 +51,10 @@ export class Published {
     }
     if (retained) {
       size += K_RETAINED.length + 1;
+      pairs++;
+    }
+    if (origin !== undefined) {
+      size += K_FROM.length + origin.cbor.length;
       pairs++;
     }
     const body = Buffer.allocUnsafe(size);
@@ -71,6 +79,12 @@ export class Published {
       off += K_RETAINED.length;
       body[off++] = CBOR_TRUE;
     }
+    if (origin !== undefined) {
+      body.set(K_FROM, off);
+      off += K_FROM.length;
+      body.set(origin.cbor, off);
+      off += origin.cbor.length;
+    }
     this.body = body;
     this.pairs = pairs;
   }
@@ -89,13 +103,14 @@ export class Published {
     if (this.reply !== undefined) s += `,"reply":${JSON.stringify(this.reply)}`;
     if (this.hdr !== undefined) s += `,"hdr":${JSON.stringify(this.hdr)}`;
     if (this.retained) s += ',"retained":true';
+    if (this.origin !== undefined) s += `,"from":${this.origin.json}`;
     this.json = Buffer.from(`${s}}\n`);
     return this.json;
   }
 
   /** The same message as replayed from the retained store (flag set, no reply). */
   asRetained(): Published {
-    return new Published(this.topic, this.payload, undefined, this.hdr, true, this.from);
+    return new Published(this.topic, this.payload, undefined, this.hdr, true, this.origin);
   }
 }
 

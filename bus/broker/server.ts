@@ -10,6 +10,7 @@ import { dirname } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Broker, type BrokerOptions } from './broker.js';
 import { defaultSocketPath } from '../paths.js';
+import { loadPeerCred } from '../security/peercred.js';
 
 export type StartBrokerOptions = BrokerOptions & {
   /** Unix socket path; default from UDSBUS_SOCKET or the per-user default. */
@@ -83,8 +84,22 @@ export async function startBroker(opts: StartBrokerOptions = {}): Promise<Broker
 }
 
 function onSocket(broker: Broker, sock: Socket, transport: 'unix' | 'tcp'): void {
-  sock.setNoDelay?.(true);
-  broker.handle(sock, transport);
+  if (transport === 'tcp') {
+    sock.setNoDelay(true);
+    broker.handle(sock, transport);
+    return;
+  }
+  // The kernel's view of the peer at connect time; never read later from /proc (racy).
+  const pc = loadPeerCred();
+  let peer;
+  if (pc.available) {
+    try {
+      peer = pc.get(sock);
+    } catch {
+      peer = undefined;
+    }
+  }
+  broker.handle(sock, transport, peer === undefined ? {} : { pid: peer.pid, uid: peer.uid, gid: peer.gid, groups: [...peer.groups] });
 }
 
 function parseHostPort(s: string): { host: string; port: number } {

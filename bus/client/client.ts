@@ -78,7 +78,14 @@ export type Message<T = unknown> = {
   readonly hdr: Readonly<Record<string, string>> | undefined;
   /** Messages the broker dropped for this subscription just before this one (loss notice). */
   readonly lost: number;
+  /**
+   * Who published it, stamped by the broker: uid/gid/pid verified by the kernel when the
+   * publisher connected; `name` is the publisher's own unverified label; `anonymous` for TCP.
+   */
+  readonly from: Origin | undefined;
 };
+
+export type Origin = { cid: string; name: string; uid?: number; gid?: number; pid?: number; anonymous?: true };
 
 export type LossEvent = { sid: number; pattern: string; lost: number; policy: string; lastSeq: number };
 export type CloseInfo = { reason: 'closed' | 'gave-up' | 'fatal'; error?: UdsbusError | Error };
@@ -386,6 +393,7 @@ export class Client extends EventEmitter<ClientEvents> {
       reply: f.reply as string | undefined,
       hdr: f.hdr as Record<string, string> | undefined,
       lost,
+      from: f.from as Origin | undefined,
     };
   }
 
