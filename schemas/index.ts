@@ -50,3 +50,4 @@ export {
 export { type SimpleItems, type SimpleValue } from './common.js';
 export { SCHEMA_ENTRIES, schemaForTopic, type PayloadOf, type ReplyOf, type SchemaEntry, type SchemaOptions } from './registry.js';
 export { SchemaError, assertValid, validatorFor, type ValidationResult, type Validator } from './validate.js';
+export { validated } from './rx.js';

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { encodeValue } from '../protocol/codec.js';
+import { decodeValue, encodeValue } from '../protocol/codec.js';
 import type { ErrorName } from '../protocol/errors.js';
 import { DEFAULT_LIMITS, HARD_MAX_FRAME_BYTES, type Limits } from '../protocol/limits.js';
 import { Published, type Origin } from './message.js';
@@ -24,6 +24,12 @@ export type BrokerOptions = {
   serverName?: string;
   /** Interval of `$SYS.broker.stats` publications (ms); 0 turns them off. */
   statsIntervalMs?: number;
+  /**
+   * Strict mode: payloads published on topics matching `patterns` are decoded and checked by
+   * `validate` (e.g. `validatorFor` from udsbus/schemas); invalid ones are refused with
+   * SCHEMA_INVALID and counted, so a bad publisher cannot poison the consumers.
+   */
+  strict?: { patterns: readonly string[]; validate: (topic: string, payload: unknown) => readonly string[] | undefined };
 };
 
 export type SubStats = { sid: number; pattern: string; queue?: string; policy: Policy; delivered: number; dropped: number; queuedMsgs: number; queuedBytes: number };
@@ -67,6 +73,8 @@ export class Broker {
   readonly outboundConfig: OutboundConfig;
   readonly serverName: string;
   private readonly sublist = new Sublist<BrokerSub>();
+  private readonly strictPatterns: Sublist<{ pattern: string; queue: undefined }> | undefined;
+  private readonly validate: ((topic: string, payload: unknown) => readonly string[] | undefined) | undefined;
   private readonly retained: RetainedStore;
   private readonly conns = new Map<string, Connection>();
   private readonly pending = new Set<Connection>();
@@ -101,6 +109,11 @@ export class Broker {
       batchBytes: 64 * 1024,
     };
     this.retained = new RetainedStore(limits.maxRetained, limits.maxRetainedBytes);
+    if (opts.strict !== undefined && opts.strict.patterns.length > 0) {
+      this.strictPatterns = new Sublist();
+      for (const pattern of opts.strict.patterns) this.strictPatterns.insert({ pattern, queue: undefined });
+      this.validate = opts.strict.validate;
+    }
     const sweepMs = opts.sweepMs ?? Math.max(20, Math.min(1000, Math.floor(Math.min(limits.keepaliveMs, limits.handshakeTimeoutMs) / 4)));
     this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
     this.sweepTimer.unref();
@@ -227,6 +240,10 @@ export class Broker {
     owned: boolean,
     id: number | undefined,
   ): void {
+    if (this.strictPatterns !== undefined && payload.length > 0 && this.strictPatterns.match(topic).plain.length > 0) {
+      const problem = this.checkStrict(topic, payload);
+      if (problem !== undefined) return conn.error('SCHEMA_INVALID', problem, { id });
+    }
     const r = this.publish(topic, payload, reply, hdr, retain, owned ? conn : undefined, originOf(conn));
     if (id === undefined) {
       if (r.retainFailed) conn.error('RETAINED_LIMIT', retainedText(this.limits));
@@ -235,6 +252,18 @@ export class Broker {
     if (r.retainFailed) conn.error('RETAINED_LIMIT', retainedText(this.limits), { id });
     else if (reply !== undefined && r.matched === 0) conn.error('NO_RESPONDERS', `no subscriber for "${topic}"`, { id });
     else conn.sendFrame({ op: 'ok', id });
+  }
+
+  private checkStrict(topic: string, payload: Uint8Array): string | undefined {
+    let value: unknown;
+    try {
+      value = decodeValue(payload, this.limits.maxNesting);
+    } catch (err) {
+      return `payload for "${topic}" is not portable CBOR: ${(err as Error).message}`;
+    }
+    const errors = this.validate!(topic, value);
+    if (errors === undefined || errors.length === 0) return undefined;
+    return `payload for "${topic}" breaks its schema: ${errors.slice(0, 5).join('; ')}`;
   }
 
   /** Publish and route; returns how many subscriptions matched. */

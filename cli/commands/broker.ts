@@ -18,6 +18,7 @@ export function registerBroker(program: Command): void {
     .option('--queue-msgs <n>', 'outbound queue message limit per connection', parseIntOption('--queue-msgs'))
     .option('--keepalive <ms>', 'keepalive interval', parseIntOption('--keepalive'))
     .option('--handshake-timeout <ms>', 'time allowed for hello', parseIntOption('--handshake-timeout'))
+    .option('--strict <pattern...>', 'check payloads on these topic patterns against schemas/ and refuse invalid ones (SCHEMA_INVALID)')
     .option('--grace <ms>', 'how long shutdown waits for slow readers', parseIntOption('--grace'), 2000)
     .option('-q, --quiet', 'no startup line')
     .addHelpText(
@@ -40,7 +41,8 @@ Examples:
       if (o.handshakeTimeout !== undefined) limits.handshakeTimeoutMs = o.handshakeTimeout;
       let handle;
       try {
-        handle = await startBroker({ socket: o.socket, mode, group: o.group, tcp: o.tcp, limits, closeGraceMs: o.grace });
+        const strict = o.strict === undefined ? undefined : await strictFor(o.strict as string[]);
+        handle = await startBroker({ socket: o.socket, mode, group: o.group, tcp: o.tcp, limits, closeGraceMs: o.grace, ...(strict ? { strict } : {}) });
       } catch (err) {
         if (err instanceof SocketPathError) die(err.message, 2);
         const e = err as NodeJS.ErrnoException;
@@ -68,4 +70,21 @@ Examples:
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
     });
+}
+
+/** Strict mode backed by the camera schemas (loaded only when asked for). */
+async function strictFor(patterns: string[]) {
+  const { validatorFor } = await import('../../schemas/validate.js');
+  const { checkPattern } = await import('../../bus/protocol/topics.js');
+  const { DEFAULT_LIMITS } = await import('../../bus/protocol/limits.js');
+  for (const p of patterns) if (checkPattern(p, DEFAULT_LIMITS) !== null) die(`--strict: invalid pattern "${p}"`);
+  return {
+    patterns,
+    validate: (topic: string, payload: unknown) => {
+      const v = validatorFor(topic);
+      if (v === undefined) return undefined;
+      const r = v(payload);
+      return r.ok ? undefined : r.errors;
+    },
+  };
 }
