@@ -1,0 +1,26 @@
+/** `udsbus run recording --config F`: the recording subscriber as a process. */
+import { runService, type RunOptions, type ServiceDefinition } from '../common/run.js';
+import { loadRecordingConfig, type RecordingConfig } from './config.js';
+import { startRecording } from './index.js';
+
+export const recordingService: ServiceDefinition<RecordingConfig> = {
+  name: 'recording',
+  load: loadRecordingConfig,
+  start: (c, { client, logger }) =>
+    startRecording({
+      client,
+      logger,
+      indexFile: c.indexFile,
+      preRollMs: c.preRollMs,
+      postRollMs: c.postRollMs,
+      maxDurationMs: c.maxDurationMs,
+      triggers: c.triggers,
+      cameras: c.cameras,
+      startOnInitial: c.startOnInitial,
+      recorder: c.recorder,
+    }),
+};
+
+export function runRecording(configFile: string, opts: RunOptions = {}): Promise<void> {
+  return runService(recordingService, configFile, opts);
+}
