@@ -41,6 +41,22 @@ export function loadJsonConfig<S extends TSchema>(file: string, schema: S, check
   return parseJsonConfig(text, file, schema, check);
 }
 
+/** Validate a config built in code (library use); problems name JSON paths under `name`. */
+export function validateConfig<S extends TSchema>(value: unknown, name: string, schema: S, check?: SemanticCheck<Static<S>>): Static<S> {
+  const compiled = TypeCompiler.Compile(schema);
+  if (!compiled.Check(value)) {
+    throw new ConfigError(name, readableErrors(compiled.Errors(value)).map((line) => splitProblem(line)));
+  }
+  const problems = check?.(value as Static<S>) ?? [];
+  if (problems.length > 0) throw new ConfigError(name, problems);
+  return value as Static<S>;
+}
+
+function splitProblem(line: string): ConfigProblem {
+  const i = line.indexOf(': ');
+  return { path: i < 0 ? '' : line.slice(0, i), message: i < 0 ? line : line.slice(i + 2) };
+}
+
 /** Like loadJsonConfig, for text already in memory (`file` only names it in messages). */
 export function parseJsonConfig<S extends TSchema>(text: string, file: string, schema: S, check?: SemanticCheck<Static<S>>): Static<S> {
   let value: unknown;
@@ -53,10 +69,7 @@ export function parseJsonConfig<S extends TSchema>(text: string, file: string, s
   const compiled = TypeCompiler.Compile(schema);
   const problems: ConfigProblem[] = [];
   if (!compiled.Check(value)) {
-    for (const line of readableErrors(compiled.Errors(value))) {
-      const i = line.indexOf(': ');
-      problems.push({ path: i < 0 ? '' : line.slice(0, i), message: i < 0 ? line : line.slice(i + 2) });
-    }
+    for (const line of readableErrors(compiled.Errors(value))) problems.push(splitProblem(line));
   } else if (check !== undefined) {
     problems.push(...check(value as Static<S>));
   }

@@ -19,9 +19,9 @@ export type ServiceDefinition<C> = {
 };
 
 export type RunOptions = {
-  /** Socket from the command line; the config's `socket` wins over the default but not over this. */
-  socket?: string;
-  logLevel?: string;
+  /** Socket from the command line (or UDSBUS_SOCKET); wins over the config's `socket`, which wins over the default. */
+  socket?: string | undefined;
+  logLevel?: string | undefined;
 };
 
 /** Exit codes, matching the udsbus CLI: 1 config/other failure, 2 cannot connect. */
