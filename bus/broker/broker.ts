@@ -12,6 +12,8 @@ import type { OutboundConfig, OutboundOwner, Policy } from './outbound.js';
 import { RetainedStore } from './retained.js';
 import { Sublist } from './sublist.js';
 import { BrokerSub, Connection, type PeerInfo, type Transport } from './connection.js';
+import { DurableManager, type Overflow } from './durable.js';
+import type { DurableLog } from '../durable/log.js';
 
 export type BrokerOptions = {
   limits?: Partial<Limits>;
@@ -30,6 +32,16 @@ export type BrokerOptions = {
    * SCHEMA_INVALID and counted, so a bad publisher cannot poison the consumers.
    */
   strict?: { patterns: readonly string[]; validate: (topic: string, payload: unknown) => readonly string[] | undefined };
+  /** Data directory for durable subscriptions (PROTOCOL.md §17); without it they are refused. */
+  dataDir?: string;
+  durable?: {
+    fsync?: 'always' | 'batch' | 'never';
+    /** Default disk quota of a durable queue (bytes). */
+    maxBytes?: number;
+    /** Unacknowledged messages in flight per consumer. */
+    window?: number;
+    ackTimeoutMs?: number;
+  };
 };
 
 export type SubStats = { sid: number; pattern: string; queue?: string; policy: Policy; delivered: number; dropped: number; queuedMsgs: number; queuedBytes: number };
@@ -73,6 +85,7 @@ export class Broker {
   readonly outboundConfig: OutboundConfig;
   readonly serverName: string;
   private readonly sublist = new Sublist<BrokerSub>();
+  readonly durables: DurableManager | undefined;
   private readonly strictPatterns: Sublist<{ pattern: string; queue: undefined }> | undefined;
   private readonly validate: ((topic: string, payload: unknown) => readonly string[] | undefined) | undefined;
   private readonly retained: RetainedStore;
@@ -113,6 +126,15 @@ export class Broker {
       this.strictPatterns = new Sublist();
       for (const pattern of opts.strict.patterns) this.strictPatterns.insert({ pattern, queue: undefined });
       this.validate = opts.strict.validate;
+    }
+    if (opts.dataDir !== undefined) {
+      this.durables = new DurableManager({
+        dir: `${opts.dataDir}/durable`,
+        fsync: opts.durable?.fsync ?? 'batch',
+        defaultMaxBytes: opts.durable?.maxBytes ?? 256 * 1024 * 1024,
+        window: opts.durable?.window ?? 1000,
+        ackTimeoutMs: opts.durable?.ackTimeoutMs ?? 30_000,
+      });
     }
     const sweepMs = opts.sweepMs ?? Math.max(20, Math.min(1000, Math.floor(Math.min(limits.keepaliveMs, limits.handshakeTimeoutMs) / 4)));
     this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
@@ -200,7 +222,10 @@ export class Broker {
     this.openCount--;
     this.stats.msgsIn += conn.msgsIn;
     this.stats.bytesIn += conn.bytesIn;
-    for (const sub of conn.subs.values()) this.sublist.remove(sub);
+    for (const sub of conn.subs.values()) {
+      if (sub.durable !== undefined) this.durables?.detach(conn, sub);
+      else this.sublist.remove(sub);
+    }
     conn.subs.clear();
     if (!wasOpen) return;
     const willTopic = !conn.clean && conn.will !== undefined && !this.closing ? conn.will.topic : undefined;
@@ -239,12 +264,28 @@ export class Broker {
     retain: boolean,
     owned: boolean,
     id: number | undefined,
+    confirm = false,
   ): void {
     if (this.strictPatterns !== undefined && payload.length > 0 && this.strictPatterns.match(topic).plain.length > 0) {
       const problem = this.checkStrict(topic, payload);
       if (problem !== undefined) return conn.error('SCHEMA_INVALID', problem, { id });
     }
     const r = this.publish(topic, payload, reply, hdr, retain, owned ? conn : undefined, originOf(conn));
+    if (r.refused.length > 0) {
+      conn.error('DURABLE_FULL', `durable queue(s) ${r.refused.join(', ')} are full (quota reached, overflow "reject"); not stored there`, { id });
+      return;
+    }
+    if (confirm && id !== undefined) {
+      // Answer only once every durable queue that took the message has it on disk.
+      const logs = r.logs;
+      if (logs.length === 0) conn.sendFrame({ op: 'ok', id });
+      else
+        Promise.all(logs.map((l) => l.sync())).then(
+          () => conn.sendFrame({ op: 'ok', id }),
+          (err: Error) => conn.error('STORE_FAILED', `could not store the message: ${err.message}`, { id }),
+        );
+      return;
+    }
     if (id === undefined) {
       if (r.retainFailed) conn.error('RETAINED_LIMIT', retainedText(this.limits));
       return;
@@ -275,8 +316,9 @@ export class Broker {
     retain: boolean,
     owner: Connection | undefined,
     origin: Origin | undefined,
-  ): { matched: number; retainFailed: boolean } {
+  ): { matched: number; retainFailed: boolean; logs: DurableLog[]; refused: string[] } {
     const msg = new Published(topic, payload, reply, hdr, false, origin);
+    const stored = this.durables?.store(msg);
     let retainFailed = false;
     if (retain) {
       const prev = this.retained.get(topic);
@@ -288,7 +330,8 @@ export class Broker {
         retainFailed = true;
       }
     }
-    return { matched: this.route(msg), retainFailed };
+    const matched = this.route(msg) + (stored?.logs.length ?? 0);
+    return { matched, retainFailed, logs: stored?.logs ?? [], refused: stored?.refused ?? [] };
   }
 
   private route(msg: Published): number {
@@ -322,7 +365,26 @@ export class Broker {
   }
 
   removeSub(sub: BrokerSub): void {
-    this.sublist.remove(sub);
+    if (sub.durable !== undefined) this.durables?.detach(sub.conn, sub);
+    else this.sublist.remove(sub);
+  }
+
+  attachDurable(
+    conn: Connection,
+    sub: BrokerSub,
+    name: string,
+    o: { maxBytes?: number; maxAgeMs?: number; overflow?: Overflow },
+  ): { name: ErrorName; text: string } | undefined {
+    if (this.durables === undefined) return { name: 'DURABLE_UNAVAILABLE', text: 'this broker has no data directory (start it with --data DIR) and cannot keep durable subscriptions' };
+    const q = this.durables.ensure(name, sub.pattern, o);
+    if (typeof q === 'string') return { name: 'DURABLE_MISMATCH', text: q };
+    const busy = this.durables.attach(q, conn, sub);
+    if (busy !== undefined) return { name: 'DURABLE_BUSY', text: busy };
+    return undefined;
+  }
+
+  ackDurable(conn: Connection, sub: BrokerSub, mid: number): void {
+    this.durables?.ack(conn, sub, mid);
   }
 
   /** Publish one of the broker's own `$SYS` messages. */
@@ -335,6 +397,7 @@ export class Broker {
 
   private sweep(): void {
     const now = Date.now();
+    this.durables?.sweep(now);
     for (const conn of this.pending) {
       if (conn.state === 'handshake' && now - conn.connectedAt > this.limits.handshakeTimeoutMs) {
         conn.fail('HANDSHAKE_TIMEOUT', `no hello within ${this.limits.handshakeTimeoutMs} ms`);
@@ -429,8 +492,14 @@ export class Broker {
   }
 
   /** Requests to the broker itself: `$SYS.req.stats`, `$SYS.req.clients`. */
-  sysRequest(conn: Connection, topic: string, reply: string, id: number | undefined): void {
+  sysRequest(conn: Connection, topic: string, reply: string, id: number | undefined, payload: Uint8Array = EMPTY): void {
     let result: unknown;
+    if (topic.startsWith('$SYS.req.durable.')) {
+      const r = this.durableRequest(topic.slice('$SYS.req.durable.'.length), payload);
+      if (id !== undefined) conn.sendFrame({ op: 'ok', id });
+      this.route(new Published(reply, encodeValue(r), undefined, undefined, false, undefined));
+      return;
+    }
     switch (topic) {
       case '$SYS.req.stats':
         result = this.getStats();
@@ -444,6 +513,35 @@ export class Broker {
     }
     if (id !== undefined) conn.sendFrame({ op: 'ok', id });
     this.route(new Published(reply, encodeValue({ ok: true, result }), undefined, undefined, false, undefined));
+  }
+
+  /** `udsbus durable list|info|purge|delete`: answers in the reply envelope (PROTOCOL.md §8). */
+  private durableRequest(action: string, payload: Uint8Array): unknown {
+    const d = this.durables;
+    if (d === undefined) return { ok: false, error: { code: 'unavailable', message: 'this broker has no data directory (--data DIR)' } };
+    if (action === 'list') return { ok: true, result: d.list() };
+    let name: unknown;
+    try {
+      name = (decodeValue(payload) as { name?: unknown } | undefined)?.name;
+    } catch {
+      name = undefined;
+    }
+    if (typeof name !== 'string') return { ok: false, error: { code: 'invalid-argument', message: 'payload must be {name: "<durable name>"}' } };
+    const q = d.get(name);
+    if (q === undefined) return { ok: false, error: { code: 'not-found', message: `no durable named "${name}"` } };
+    switch (action) {
+      case 'info':
+        return { ok: true, result: d.info(q) };
+      case 'purge':
+        d.purge(q);
+        return { ok: true, result: d.info(q) };
+      case 'delete':
+        if (q.consumer !== undefined) return { ok: false, error: { code: 'busy', message: `durable "${name}" has a consumer attached; detach it first` } };
+        d.delete(q);
+        return { ok: true, result: { deleted: name } };
+      default:
+        return { ok: false, error: { code: 'invalid-argument', message: `unknown durable action "${action}" (list, info, purge, delete)` } };
+    }
   }
 
   /** Open connections, for `$SYS` detail and tests. */
@@ -471,6 +569,7 @@ export class Broker {
           }),
       ),
     );
+    this.durables?.close();
   }
 }
 

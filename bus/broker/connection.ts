@@ -34,6 +34,8 @@ export type PeerInfo = { pid?: number; uid?: number; gid?: number; groups?: numb
 
 export class BrokerSub implements OutSub {
   seq = 0;
+  /** The durable name, for a durable subscription. */
+  durable: string | undefined;
   lost = 0;
   lastLostSeq = 0;
   dropped = 0;
@@ -201,6 +203,8 @@ export class Connection {
         return this.onSub(f);
       case 'unsub':
         return this.onUnsub(f);
+      case 'ack':
+        return this.onAck(f);
       case 'ping':
         return this.sendFrame({ op: 'pong', ...idOf(f) });
       case 'pong':
@@ -270,7 +274,7 @@ export class Connection {
       reply = f.reply;
     }
     if (isReservedTopic(topic)) {
-      if (reply !== undefined && topic.startsWith('$SYS.req.')) return this.broker.sysRequest(this, topic, reply, id.id);
+      if (reply !== undefined && topic.startsWith('$SYS.req.')) return this.broker.sysRequest(this, topic, reply, id.id, payload);
       return this.error('RESERVED_TOPIC', `topics starting with "$" belong to the broker: "${topic}"`, id);
     }
     let hdr: Record<string, string> | undefined;
@@ -279,7 +283,8 @@ export class Connection {
       if (hdr === undefined) return this.error('BAD_FRAME', 'pub "hdr" must be a map of text to text', id);
     }
     const retain = f.retain === true;
-    this.broker.publishFrom(this, topic, payload, reply, hdr, retain, retain && f.owned === true, id.id);
+    if (f.confirm === true && id.id === undefined) return this.error('BAD_FRAME', 'pub with "confirm" needs an "id" to answer', id);
+    this.broker.publishFrom(this, topic, payload, reply, hdr, retain, retain && f.owned === true, id.id, f.confirm === true);
   }
 
   private onSub(f: DecodedFrame): void {
@@ -321,9 +326,42 @@ export class Connection {
       (f.maxMsgs as number | undefined) ?? Infinity,
       (f.maxBytes as number | undefined) ?? Infinity,
     );
+    if (f.durable !== undefined) return this.onDurableSub(f, sub, { ...id, sid });
     this.subs.set(sid, sub);
     this.out.subCount = this.subs.size;
     this.broker.addSub(sub, f.retained !== false);
+    if (id.id !== undefined) this.sendFrame({ op: 'ok', id: id.id });
+  }
+
+  /** A durable subscription attaches to its queue instead of the live index (§17). */
+  private onDurableSub(f: DecodedFrame, sub: BrokerSub, ref: { id?: number; sid: number }): void {
+    const name = f.durable;
+    if (typeof name !== 'string' || name.includes('.') || checkTopic(name, this.broker.limits) !== null || name.startsWith('$')) {
+      return this.error('BAD_FRAME', 'sub "durable" must be a single topic token (the durable name)', ref);
+    }
+    const overflow = f.durableOverflow;
+    if (overflow !== undefined && overflow !== 'reject' && overflow !== 'drop-oldest') return this.error('BAD_FRAME', 'sub "durableOverflow" must be "reject" or "drop-oldest"', ref);
+    for (const k of ['durableMaxBytes', 'durableMaxAgeMs'] as const) {
+      if (f[k] !== undefined && !isUint(f[k])) return this.error('BAD_FRAME', `sub "${k}" must be a uint`, ref);
+    }
+    const problem = this.broker.attachDurable(this, sub, name, {
+      ...(f.durableMaxBytes !== undefined ? { maxBytes: f.durableMaxBytes as number } : {}),
+      ...(f.durableMaxAgeMs !== undefined ? { maxAgeMs: f.durableMaxAgeMs as number } : {}),
+      ...(overflow !== undefined ? { overflow } : {}),
+    });
+    if (problem !== undefined) return this.error(problem.name, problem.text, ref);
+    this.subs.set(sub.sid, sub);
+    sub.durable = name;
+    this.out.subCount = this.subs.size;
+    if (ref.id !== undefined) this.sendFrame({ op: 'ok', id: ref.id });
+  }
+
+  private onAck(f: DecodedFrame): void {
+    const id = idOf(f);
+    const sub = isUint(f.sid) ? this.subs.get(f.sid) : undefined;
+    if (sub === undefined || sub.durable === undefined) return this.error('UNKNOWN_SID', 'ack needs "sid" of a live durable subscription', id);
+    if (!isUint(f.mid)) return this.error('BAD_FRAME', 'ack needs "mid" (uint): everything up to it is acknowledged', id);
+    this.broker.ackDurable(this, sub, f.mid);
     if (id.id !== undefined) this.sendFrame({ op: 'ok', id: id.id });
   }
 

@@ -17,6 +17,8 @@ const K_REPLY = key('reply');
 const K_HDR = key('hdr');
 const K_RETAINED = key('retained');
 const K_FROM = key('from');
+const K_MID = key('mid');
+const K_REDELIVERED = key('redelivered');
 
 /** Who published: the connection's `from` map, pre-encoded for both encodings. */
 export type Origin = { readonly cid: string; readonly cbor: Buffer; readonly json: string };
@@ -37,6 +39,8 @@ export class Published {
     readonly retained: boolean,
     /** The publishing connection; undefined for the broker's own messages. */
     readonly origin: Origin | undefined,
+    /** For deliveries from a durable queue: the stable message id. */
+    readonly durable?: { readonly mid: number; readonly redelivered: boolean },
   ) {
     const hdrBytes = hdr === undefined ? undefined : encodeValue(hdr);
     let size = K_TOPIC.length + asciiSize(topic) + K_PAYLOAD.length + headSize(payload.length) + payload.length;
@@ -56,6 +60,14 @@ export class Published {
     if (origin !== undefined) {
       size += K_FROM.length + origin.cbor.length;
       pairs++;
+    }
+    if (durable !== undefined) {
+      size += K_MID.length + headSize(durable.mid);
+      pairs++;
+      if (durable.redelivered) {
+        size += K_REDELIVERED.length + 1;
+        pairs++;
+      }
     }
     const body = Buffer.allocUnsafe(size);
     body.set(K_TOPIC, 0);
@@ -85,6 +97,15 @@ export class Published {
       body.set(origin.cbor, off);
       off += origin.cbor.length;
     }
+    if (durable !== undefined) {
+      body.set(K_MID, off);
+      off = writeHead(body, off + K_MID.length, 0, durable.mid);
+      if (durable.redelivered) {
+        body.set(K_REDELIVERED, off);
+        off += K_REDELIVERED.length;
+        body[off++] = CBOR_TRUE;
+      }
+    }
     this.body = body;
     this.pairs = pairs;
   }
@@ -104,6 +125,7 @@ export class Published {
     if (this.hdr !== undefined) s += `,"hdr":${JSON.stringify(this.hdr)}`;
     if (this.retained) s += ',"retained":true';
     if (this.origin !== undefined) s += `,"from":${this.origin.json}`;
+    if (this.durable !== undefined) s += `,"mid":${this.durable.mid}${this.durable.redelivered ? ',"redelivered":true' : ''}`;
     this.json = Buffer.from(`${s}}\n`);
     return this.json;
   }

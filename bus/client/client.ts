@@ -45,6 +45,11 @@ export type ConnectOptions = {
 };
 
 export type PublishOptions = {
+  /**
+   * Resolve only once the broker has stored the message in every durable queue it matched
+   * (publisher confirm); publish() then returns a Promise.
+   */
+  confirm?: boolean;
   retain?: boolean;
   /** Retained message owned by this connection: cleared (or replaced by the will) when it ends. */
   owned?: boolean;
@@ -61,6 +66,17 @@ export type SubscribeOptions = {
   policy?: Policy;
   maxMsgs?: number;
   maxBytes?: number;
+  /**
+   * Durable name: the broker keeps every matching message on disk until acknowledged, also
+   * while this client is away (PROTOCOL.md §17). Acknowledge with `client.ack(msg)`.
+   */
+  durable?: string;
+  /** Disk quota, maximum age and overflow of the durable queue, used when it is created. */
+  durableMaxBytes?: number;
+  durableMaxAgeMs?: number;
+  durableOverflow?: 'reject' | 'drop-oldest';
+  /** Acknowledge each durable message once every observer's next() has returned. */
+  autoAck?: boolean;
 };
 
 /** One delivered message. */
@@ -83,6 +99,10 @@ export type Message<T = unknown> = {
    * publisher connected; `name` is the publisher's own unverified label; `anonymous` for TCP.
    */
   readonly from: Origin | undefined;
+  /** Durable deliveries: the message id, stable across redeliveries (drop duplicates by it). */
+  readonly mid: number | undefined;
+  /** Durable deliveries: sent before and not acknowledged in time. */
+  readonly redelivered: boolean;
 };
 
 export type Origin = { cid: string; name: string; uid?: number; gid?: number; pid?: number; anonymous?: true };
@@ -279,6 +299,9 @@ export class Client extends EventEmitter<ClientEvents> {
 
   private onSocketClosed(): void {
     clearInterval(this.keepaliveTimer);
+    // A confirm in flight may or may not have been stored: the publisher must retry (at-least-once).
+    for (const c of this.confirms.values()) c.reject(new UdsbusError('DISCONNECTED', 'connection lost before the broker confirmed the message; publish it again'));
+    this.confirms.clear();
     this.wbuf = [];
     this.wbytes = 0;
     this.parser?.stop();
@@ -324,6 +347,12 @@ export class Client extends EventEmitter<ClientEvents> {
         return this.onWelcome(f);
       case 'ok': {
         const id = f.id as number;
+        const c = this.confirms.get(id);
+        if (c) {
+          this.confirms.delete(id);
+          c.resolve();
+          return;
+        }
         const pong = this.pongWaiters.get(id);
         if (pong) {
           this.pongWaiters.delete(id);
@@ -380,6 +409,27 @@ export class Client extends EventEmitter<ClientEvents> {
     s.pendingLost = 0;
     const msg = this.makeMessage(f, bytes, payload, lost);
     for (const o of s.observers) o.next(msg);
+    if (s.opts.autoAck && msg.mid !== undefined) this.ack(msg);
+  }
+
+  private pendingAcks = new Map<number, number>();
+  private ackQueued = false;
+
+  /**
+   * Acknowledge a durable message and every earlier one of its subscription (cumulative). Acks
+   * are batched: many calls in one tick send one frame per subscription.
+   */
+  ack(msg: Pick<Message, 'sid' | 'mid'>): void {
+    if (msg.mid === undefined) return;
+    const prev = this.pendingAcks.get(msg.sid) ?? 0;
+    if (msg.mid > prev) this.pendingAcks.set(msg.sid, msg.mid);
+    if (this.ackQueued) return;
+    this.ackQueued = true;
+    queueMicrotask(() => {
+      this.ackQueued = false;
+      for (const [sid, mid] of this.pendingAcks) this.writeNow(encodeFrame({ op: 'ack', sid, mid }));
+      this.pendingAcks.clear();
+    });
   }
 
   private makeMessage(f: DecodedFrame, bytes: Uint8Array, payload: unknown, lost: number): Message {
@@ -394,6 +444,8 @@ export class Client extends EventEmitter<ClientEvents> {
       hdr: f.hdr as Record<string, string> | undefined,
       lost,
       from: f.from as Origin | undefined,
+      mid: f.mid as number | undefined,
+      redelivered: f.redelivered === true,
     };
   }
 
@@ -416,6 +468,12 @@ export class Client extends EventEmitter<ClientEvents> {
       return;
     }
     if (typeof f.id === 'number') {
+      const c = this.confirms.get(f.id);
+      if (c) {
+        this.confirms.delete(f.id);
+        c.reject(err);
+        return;
+      }
       const token = this.requestIds.get(f.id);
       if (token !== undefined) {
         this.requestIds.delete(f.id);
@@ -493,6 +551,10 @@ export class Client extends EventEmitter<ClientEvents> {
     if (o.policy !== undefined) frame.policy = o.policy;
     if (o.maxMsgs !== undefined) frame.maxMsgs = o.maxMsgs;
     if (o.maxBytes !== undefined) frame.maxBytes = o.maxBytes;
+    if (o.durable !== undefined) frame.durable = o.durable;
+    if (o.durableMaxBytes !== undefined) frame.durableMaxBytes = o.durableMaxBytes;
+    if (o.durableMaxAgeMs !== undefined) frame.durableMaxAgeMs = o.durableMaxAgeMs;
+    if (o.durableOverflow !== undefined) frame.durableOverflow = o.durableOverflow;
     this.writeNow(encodeFrame(frame));
   }
 
@@ -510,15 +572,30 @@ export class Client extends EventEmitter<ClientEvents> {
    *
    * @example client.publish('camera.event.cam-01.motion', { active: true })
    */
-  publish(topic: string, payload?: unknown, opts: PublishOptions = {}): boolean {
+  publish(topic: string, payload?: unknown, opts?: PublishOptions & { confirm?: false }): boolean;
+  publish(topic: string, payload: unknown, opts: PublishOptions & { confirm: true }): Promise<void>;
+  publish(topic: string, payload?: unknown, opts: PublishOptions = {}): boolean | Promise<void> {
     this.checkTopicOrThrow(topic);
     if (this.opts.validate && payload !== undefined) {
       const errors = this.opts.validate(topic, payload);
       if (errors && errors.length > 0) throw new UdsbusError('SCHEMA_INVALID', `payload for "${topic}" is invalid: ${errors.join('; ')}`);
     }
     const bytes = encodeValue(payload, this.limitsValue.maxNesting);
-    return this.send(encodePub({ topic, payload: bytes, reply: opts.reply, retain: opts.retain, owned: opts.owned, hdr: opts.hdr }));
+    if (!opts.confirm) return this.send(encodePub({ topic, payload: bytes, reply: opts.reply, retain: opts.retain, owned: opts.owned, hdr: opts.hdr }));
+    const id = ++this.idSeq;
+    const frame = encodePub({ topic, payload: bytes, reply: opts.reply, retain: opts.retain, owned: opts.owned, hdr: opts.hdr, id, confirm: true });
+    return new Promise<void>((resolve, reject) => {
+      this.confirms.set(id, { resolve, reject });
+      try {
+        this.send(frame);
+      } catch (err) {
+        this.confirms.delete(id);
+        reject(err as Error);
+      }
+    });
   }
+
+  private readonly confirms = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
 
   /** Resolves once everything written so far is in the socket's hands. */
   drain(): Promise<void> {
@@ -561,7 +638,7 @@ export class Client extends EventEmitter<ClientEvents> {
       const name: ErrorName = p === 'INVALID_TOPIC' ? 'INVALID_PATTERN' : p;
       throw new UdsbusError(name, describeTopicProblem(name, pattern, this.limitsValue));
     }
-    const key = `${pattern}\u0000${opts.queue ?? ''}\u0000${opts.retained ?? true}\u0000${opts.policy ?? ''}\u0000${opts.maxMsgs ?? ''}\u0000${opts.maxBytes ?? ''}`;
+    const key = `${pattern}\u0000${opts.queue ?? ''}\u0000${opts.retained ?? true}\u0000${opts.policy ?? ''}\u0000${opts.maxMsgs ?? ''}\u0000${opts.maxBytes ?? ''}\u0000${opts.durable ?? ''}\u0000${opts.autoAck ?? ''}`;
     return new Observable<Message<T>>((observer) => {
       if (this.state === 'closed') {
         observer.error(new UdsbusError('DISCONNECTED', 'the client is closed'));

@@ -11,6 +11,7 @@ const K_RETAIN = key('retain');
 const K_OWNED = key('owned');
 const K_HDR = key('hdr');
 const K_ID = key('id');
+const K_CONFIRM = key('confirm');
 
 export type PubFields = {
   topic: string;
@@ -20,6 +21,7 @@ export type PubFields = {
   owned?: boolean | undefined;
   hdr?: Record<string, string> | undefined;
   id?: number | undefined;
+  confirm?: boolean | undefined;
 };
 
 /** A complete `pub` frame, length prefix included. */
@@ -46,6 +48,10 @@ export function encodePub(p: PubFields): Buffer {
   if (p.id !== undefined) {
     pairs++;
     size += K_ID.length + headSize(p.id);
+  }
+  if (p.confirm) {
+    pairs++;
+    size += K_CONFIRM.length + 1;
   }
   size += headSize(pairs);
   const buf = Buffer.allocUnsafe(size);
@@ -76,6 +82,10 @@ export function encodePub(p: PubFields): Buffer {
   if (p.id !== undefined) {
     off += K_ID.copy(buf, off);
     off = writeHead(buf, off, 0, p.id);
+  }
+  if (p.confirm) {
+    off += K_CONFIRM.copy(buf, off);
+    buf[off++] = 0xf5;
   }
   return buf;
 }

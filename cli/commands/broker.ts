@@ -1,5 +1,5 @@
 /** `udsbus broker`: run the broker until SIGTERM/SIGINT. */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { startBroker, SocketPathError } from '../../bus/broker/server.js';
 import { DEFAULT_LIMITS, type Limits } from '../../bus/protocol/limits.js';
 import { die, parseIntOption, socketOption } from '../common.js';
@@ -18,6 +18,9 @@ export function registerBroker(program: Command): void {
     .option('--queue-msgs <n>', 'outbound queue message limit per connection', parseIntOption('--queue-msgs'))
     .option('--keepalive <ms>', 'keepalive interval', parseIntOption('--keepalive'))
     .option('--handshake-timeout <ms>', 'time allowed for hello', parseIntOption('--handshake-timeout'))
+    .option('--data <dir>', 'data directory for durable subscriptions (off without it)')
+    .addOption(new Option('--fsync <policy>', 'when durable messages reach the disk').choices(['always', 'batch', 'never']).default('batch'))
+    .option('--ack-timeout <ms>', 'redeliver unacknowledged durable messages after this long', parseIntOption('--ack-timeout'))
     .option('--strict <pattern...>', 'check payloads on these topic patterns against schemas/ and refuse invalid ones (SCHEMA_INVALID)')
     .option('--grace <ms>', 'how long shutdown waits for slow readers', parseIntOption('--grace'), 2000)
     .option('-q, --quiet', 'no startup line')
@@ -42,12 +45,24 @@ Examples:
       let handle;
       try {
         const strict = o.strict === undefined ? undefined : await strictFor(o.strict as string[]);
-        handle = await startBroker({ socket: o.socket, mode, group: o.group, tcp: o.tcp, limits, closeGraceMs: o.grace, ...(strict ? { strict } : {}) });
+        handle = await startBroker({
+          socket: o.socket,
+          mode,
+          group: o.group,
+          tcp: o.tcp,
+          limits,
+          closeGraceMs: o.grace,
+          ...(strict ? { strict } : {}),
+          ...(o.data ? { dataDir: o.data, durable: { fsync: o.fsync, ...(o.ackTimeout !== undefined ? { ackTimeoutMs: o.ackTimeout } : {}) } } : {}),
+        });
       } catch (err) {
         if (err instanceof SocketPathError) die(err.message, 2);
         const e = err as NodeJS.ErrnoException;
         if (e.code === 'EACCES') die(`permission denied creating ${o.socket}: choose a path you may write (--socket) or run as a user who may`, 2);
         die(e.message, 2);
+      }
+      for (const r of handle.broker.durables?.recovered ?? []) {
+        process.stderr.write(`udsbus broker: durable "${r.name}": cut ${r.cutBytes} bytes of a torn or corrupt tail (${r.reason ?? 'recovered'})\n`);
       }
       if (!o.quiet) {
         const l = { ...DEFAULT_LIMITS, ...limits };
