@@ -1,0 +1,510 @@
+/**
+ * udsbus benchmarks: `runBench(opts)` runs the scenarios against a broker it starts (or one that
+ * is already running, with `socket`), next to the raw-relay ceiling and the peers that are
+ * installed, and returns one report. `npm run bench` (bench/run.ts) and `udsbus bench` call it.
+ *
+ * @example
+ * const report = await runBench({ quick: true, scenarios: ['fanout'] });
+ * console.log(formatReport(report));
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpus, hostname, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PEERS, type SystemName } from './endpoints.js';
+import { EVENT_TOPIC, RPC_TOPIC } from './payload.js';
+import { summarizeProfile, type ProfileSummary } from './profile.js';
+import { BenchError, killAll } from './procs.js';
+import { writeReport } from './report.js';
+import {
+  fanout,
+  FULL,
+  latency,
+  QUICK,
+  reqrep,
+  scale,
+  slow,
+  type Ctx,
+  type FanoutResult,
+  type LatencyResult,
+  type RpcResult,
+  type ScaleResult,
+  type Sizes,
+  type SlowResult,
+} from './scenarios.js';
+import { externalUdsbus, findPeer, PEER_NOTES, peerVersion, startPeer, startRawRelay, startUdsbus, type PeerName, type Server } from './servers.js';
+import { medianOfRuns } from './stats.js';
+
+export { formatReport, writeReport, renderSvg } from './report.js';
+export type { Sizes } from './scenarios.js';
+export type { SystemName } from './endpoints.js';
+
+export const SCENARIOS = ['fanout', 'fanout100', 'latency', 'reqrep', 'scale', 'slow', 'tcp'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export type BenchOptions = {
+  /** Smoke sizes: a few seconds in all; peers are skipped unless `peers` is true. */
+  quick?: boolean;
+  scenarios?: readonly ScenarioName[];
+  /** Only these systems (default: udsbus, udsbus-tcp, raw and the installed peers). */
+  systems?: readonly SystemName[];
+  /** Repeat everything and report medians (default 1). */
+  runs?: number;
+  /** Include Mosquitto, Redis and NATS where installed (default: yes, except with `quick`). */
+  peers?: boolean;
+  /** Measure a running broker on this socket instead of starting one. */
+  socket?: string;
+  /** That broker's TCP listener ("HOST:PORT"), for the UDS-vs-TCP comparison. */
+  tcp?: string;
+  /** Write JSON and SVG here (nothing is written when undefined). */
+  outDir?: string;
+  /** Run the broker (and one fan-out subscriber) under `node --cpu-prof` and rank self time. */
+  profile?: boolean;
+  /** Override individual sizes. */
+  sizes?: Partial<Sizes>;
+  /** Progress lines (default: none). */
+  log?: (line: string) => void;
+};
+
+export type Outcome<T> = T | { error: string };
+
+export type TcpComparison = {
+  fanout: { uds: number; tcp: number; ratio: number };
+  latencyP50: { uds: number; tcp: number; ratio: number };
+  latencyP99: { uds: number; tcp: number; ratio: number };
+};
+
+export type ScenarioResults = {
+  fanout?: Record<string, Outcome<FanoutResult>>;
+  fanout100?: Record<string, Outcome<FanoutResult>>;
+  latency?: Record<string, Outcome<LatencyResult>>;
+  reqrep?: Record<string, Outcome<RpcResult[]>>;
+  scale?: Record<string, Outcome<ScaleResult>>;
+  slow?: Record<string, Outcome<SlowResult>>;
+  tcp?: Record<string, Outcome<{ fanout: FanoutResult; latency: LatencyResult }>> & { comparison?: TcpComparison };
+};
+
+export type Target = { id: string; description: string; goal: string; value: number | null; met: boolean | null };
+
+export type PeerStatus = { status: 'ran' | 'skipped' | 'failed'; reason?: string; version?: string; config: string };
+
+export type BenchReport = {
+  meta: {
+    date: string;
+    host: string;
+    cpus: number;
+    cpuModel: string;
+    node: string;
+    /** The code measured: git commit of the package, "+dirty" when bus/ has uncommitted changes. */
+    commit: string;
+    quick: boolean;
+    runs: number;
+    external: boolean;
+    loadavgStart: number[];
+    loadavgEnd: number[];
+    sizes: Sizes;
+    notes: string[];
+    elapsedMs: number;
+  };
+  scenarios: ScenarioResults;
+  peers: Record<PeerName, PeerStatus>;
+  targets: Target[];
+  skipped: string[];
+  errors: string[];
+  profile?: ProfileSummary[];
+  files?: { json: string; svg: string };
+};
+
+/** The package root (…/dist/bench/index.js → …). */
+export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
+  const t0 = Date.now();
+  const log = opts.log ?? (() => undefined);
+  const quick = opts.quick === true;
+  const sizes: Sizes = { ...(quick ? QUICK : FULL), ...opts.sizes };
+  const scenarios = opts.scenarios ?? SCENARIOS;
+  const runs = Math.max(1, Math.floor(opts.runs ?? 1));
+  const external = opts.socket !== undefined;
+  const skipped: string[] = [];
+  const errors: string[] = [];
+  const loadavgStart = loadavg().map((x) => Math.round(x * 100) / 100);
+
+  // Which peers can run.
+  const peers = {} as Record<PeerName, PeerStatus>;
+  const peerBins = new Map<PeerName, string>();
+  const wantPeers = opts.peers ?? !quick;
+  for (const p of PEERS as readonly PeerName[]) {
+    const bin = findPeer(p);
+    if (!wantPeers) peers[p] = { status: 'skipped', reason: quick ? 'quick run (add --peers to include)' : 'peers turned off', config: PEER_NOTES[p] };
+    else if (opts.systems !== undefined && !opts.systems.includes(p)) peers[p] = { status: 'skipped', reason: 'not selected', config: PEER_NOTES[p] };
+    else if (bin === undefined) peers[p] = { status: 'skipped', reason: `not installed (no ${p === 'nats' ? 'nats-server' : p === 'redis' ? 'redis-server' : 'mosquitto'} on PATH)`, config: PEER_NOTES[p] };
+    else {
+      peerBins.set(p, bin);
+      peers[p] = { status: 'ran', version: peerVersion(p, bin), config: PEER_NOTES[p] };
+    }
+  }
+  for (const [p, s] of Object.entries(peers)) if (s.status === 'skipped') skipped.push(`${p}: ${s.reason}`);
+
+  const tcpAddr = opts.tcp === undefined ? undefined : parseHostPort(opts.tcp);
+  const selected = (s: SystemName): boolean => {
+    if (opts.systems !== undefined && !opts.systems.includes(s)) return false;
+    if (s === 'udsbus-tcp' && external && tcpAddr === undefined) return false;
+    if ((PEERS as readonly string[]).includes(s)) return peerBins.has(s as PeerName);
+    return true;
+  };
+  if (external && tcpAddr === undefined && scenarios.includes('tcp')) skipped.push('tcp: the running broker was given without --tcp');
+  const basic: SystemName[] = (['udsbus', 'raw', 'nats', 'mosquitto', 'redis'] as const).filter(selected);
+
+  const dir = mkdtempSync(join(tmpdir(), 'udsbus-bench-'));
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeDir);
+  let profileDir: string | undefined;
+  if (opts.profile === true) {
+    profileDir = join(opts.outDir ?? dir, 'profiles', new Date().toISOString().replace(/[:.]/g, '-'));
+    mkdirSync(profileDir, { recursive: true });
+    if (external) skipped.push('profile: the broker is not ours (external), only the client is profiled');
+  }
+  // On a broker others use, stay under a private prefix (subscribers of ">" will still see it).
+  const prefix = external ? `bench.${process.pid.toString(36)}${Date.now().toString(36)}.` : '';
+  const ctx: Ctx = { sizes, topic: `${prefix}${EVENT_TOPIC}`, rpcTopic: `${prefix}${RPC_TOPIC}`, profileDir, log };
+  const perRun: ScenarioResults[] = [];
+
+  try {
+    for (let run = 0; run < runs; run++) {
+      if (runs > 1) log(`run ${run + 1} of ${runs}`);
+      const pool = new Pool(dir, run, external ? externalUdsbus(opts.socket!, tcpAddr) : undefined, peerBins, external ? undefined : profileDir);
+      const res: ScenarioResults = {};
+      perRun.push(res);
+      const attempt = async <T>(what: string, f: () => Promise<T>): Promise<Outcome<T>> => {
+        log(`  ${what} …`);
+        const started = Date.now();
+        try {
+          const r = await f();
+          log(`  ${what} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+          return r;
+        } catch (err) {
+          const message = (err as Error).message;
+          errors.push(`run ${run + 1}, ${what}: ${message}`);
+          log(`  ${what} FAILED: ${message}`);
+          return { error: message };
+        }
+      };
+      try {
+        for (const sc of scenarios) {
+          switch (sc) {
+            case 'fanout': {
+              const out: Record<string, Outcome<FanoutResult>> = (res.fanout = {});
+              for (const s of basic) {
+                out[s] = await attempt(`fanout 1→${sizes.fanoutSubs} ${s}`, async () => {
+                  const server = await pool.get(s);
+                  const profile = s === 'udsbus';
+                  return (await fanout(ctx, server.endpoint(s), { label: `fanout-${s}`, msgs: sizes.fanoutMsgs, subs: sizes.fanoutSubs, procs: sizes.fanoutSubs, profile })).result;
+                });
+              }
+              break;
+            }
+            case 'fanout100': {
+              const out: Record<string, Outcome<FanoutResult>> = (res.fanout100 = {});
+              for (const s of basic) {
+                out[s] = await attempt(`fanout 1→${sizes.fan100Subs} ${s}`, async () => {
+                  const server = await pool.get(s);
+                  return (await fanout(ctx, server.endpoint(s), { label: `fan100-${s}`, msgs: sizes.fan100Msgs, subs: sizes.fan100Subs, procs: sizes.fan100Procs, wave: waveFor(s, 25) })).result;
+                });
+              }
+              break;
+            }
+            case 'latency': {
+              const out: Record<string, Outcome<LatencyResult>> = (res.latency = {});
+              for (const s of basic) {
+                out[s] = await attempt(`latency ${s}`, async () => {
+                  const server = await pool.get(s);
+                  return latency(ctx, server.endpoint(s), `lat-${s}`, s === 'udsbus');
+                });
+              }
+              break;
+            }
+            case 'reqrep': {
+              if (!selected('udsbus')) break;
+              res.reqrep = { udsbus: await attempt('request/reply udsbus', async () => reqrep(ctx, (await pool.get('udsbus')).endpoint('udsbus'))) };
+              break;
+            }
+            case 'scale': {
+              const out: Record<string, Outcome<ScaleResult>> = (res.scale = {});
+              for (const s of basic) {
+                out[s] = await attempt(`scale ${sizes.scaleConns} idle ${s}`, async () => {
+                  const { server, stop } = await pool.fresh(s);
+                  try {
+                    return await scale(ctx, server, server.endpoint(s), `scale-${s}`, waveFor(s, sizes.scaleWave));
+                  } finally {
+                    await stop();
+                  }
+                });
+              }
+              if (external) skipped.push('scale: memory is measured on the running broker, which was not fresh');
+              break;
+            }
+            case 'slow': {
+              if (!selected('udsbus')) break;
+              res.slow = { udsbus: await attempt('slow consumer udsbus', async () => {
+                const server = await pool.get('udsbus');
+                const f = res.fanout?.udsbus;
+                const reuse = quick && sizes.slowMsgs === sizes.fanoutMsgs && f !== undefined && !('error' in f) ? f : undefined;
+                return slow(ctx, server, server.endpoint('udsbus'), reuse);
+              }) };
+              break;
+            }
+            case 'tcp': {
+              if (!selected('udsbus-tcp') || !selected('udsbus')) break;
+              const out: NonNullable<ScenarioResults['tcp']> = (res.tcp = {});
+              for (const s of ['udsbus', 'udsbus-tcp'] as const) {
+                // The UDS side is the run's own fan-out/latency result when it has one.
+                const f = res.fanout?.[s];
+                const l = res.latency?.[s];
+                out[s] = await attempt(`uds-vs-tcp ${s}`, async () => {
+                  const server = await pool.get(s);
+                  const ep = server.endpoint(s);
+                  const fr = f !== undefined && !('error' in f) ? f : (await fanout(ctx, ep, { label: `tcp-${s}`, msgs: sizes.fanoutMsgs, subs: sizes.fanoutSubs, procs: sizes.fanoutSubs })).result;
+                  const lr = l !== undefined && !('error' in l) ? l : await latency(ctx, ep, `tcplat-${s}`);
+                  return { fanout: fr, latency: lr };
+                });
+              }
+              break;
+            }
+          }
+        }
+      } finally {
+        await pool.stopAll();
+      }
+    }
+  } finally {
+    killAll();
+  }
+
+  const scenarioResults = aggregate(perRun);
+  const targets = evaluateTargets(perRun);
+  const profile: ProfileSummary[] = [];
+  if (profileDir !== undefined) {
+    for (const f of readdirSync(profileDir).filter((x) => x.endsWith('.cpuprofile')).sort()) {
+      try {
+        profile.push(summarizeProfile(join(profileDir, f), 20, PACKAGE_ROOT));
+      } catch (err) {
+        errors.push(`profile ${f}: ${(err as Error).message}`);
+      }
+    }
+  }
+  removeDir();
+  process.off('exit', removeDir);
+
+  const report: BenchReport = {
+    meta: {
+      date: new Date(t0).toISOString(),
+      host: hostname(),
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      node: process.version,
+      commit: commitOf(PACKAGE_ROOT),
+      quick,
+      runs,
+      external,
+      loadavgStart,
+      loadavgEnd: loadavg().map((x) => Math.round(x * 100) / 100),
+      sizes,
+      notes: [
+        'Every client encodes and decodes the same ~200-byte CBOR camera event with the udsbus portable-CBOR codec.',
+        `Throughput is steady-state: the first ${Math.round(sizes.warmFraction * 100)}% of each run is warm-up and not timed; latency likewise excludes the first ${Math.round(sizes.warmFraction * 100)}% of messages.`,
+        'The raw relay forwards every frame to every subscriber without matching or decoding: the ceiling, not a competitor.',
+        'On a shared machine absolute numbers are noisy; ratios within one run are the meaningful figures.',
+        ...(profileDir !== undefined ? ['This run was profiled (--cpu-prof): its broker numbers are a few percent low.'] : []),
+      ],
+      elapsedMs: Date.now() - t0,
+    },
+    scenarios: scenarioResults,
+    peers,
+    targets,
+    skipped,
+    errors,
+    ...(profile.length > 0 ? { profile } : {}),
+  };
+  if (opts.outDir !== undefined) report.files = writeReport(report, opts.outDir);
+  return report;
+}
+
+function commitOf(root: string): string {
+  if (process.env.BENCH_COMMIT) return process.env.BENCH_COMMIT;
+  const head = spawnSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+  if (head.status !== 0) return 'unknown';
+  const dirty = spawnSync('git', ['-C', root, 'status', '--porcelain', '--', 'bus'], { encoding: 'utf8' });
+  return `${head.stdout.trim()}${dirty.stdout.trim() === '' ? '' : '+dirty'}`;
+}
+
+function waveFor(s: SystemName, wave: number): number {
+  // Mosquitto's Unix listener has a listen backlog of 10; the clients retry, but smaller waves retry less.
+  return s === 'mosquitto' ? Math.min(wave, 20) : wave;
+}
+
+function parseHostPort(s: string): { host: string; port: number } {
+  const i = s.lastIndexOf(':');
+  const host = i < 0 ? '127.0.0.1' : s.slice(0, i) || '127.0.0.1';
+  const port = Number(i < 0 ? s : s.slice(i + 1));
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new BenchError(`invalid TCP address "${s}": expected HOST:PORT`);
+  return { host, port };
+}
+
+/** Servers for one run: started on first use, shared by the scenarios, stopped at the end. */
+class Pool {
+  private readonly servers = new Map<string, Promise<Server>>();
+  private fresh_ = 0;
+
+  constructor(
+    private readonly dir: string,
+    private readonly run: number,
+    private readonly external: Server | undefined,
+    private readonly peerBins: Map<PeerName, string>,
+    private readonly profileDir: string | undefined,
+  ) {}
+
+  private key(s: SystemName): string {
+    return s === 'udsbus-tcp' ? 'udsbus' : s;
+  }
+
+  private start(s: SystemName, tag: string, profile: boolean): Promise<Server> {
+    const o = { dir: this.dir, tag, profileDir: profile ? this.profileDir : undefined };
+    switch (this.key(s)) {
+      case 'udsbus':
+        return this.external !== undefined ? Promise.resolve(this.external) : startUdsbus(o);
+      case 'raw':
+        return startRawRelay(o);
+      default: {
+        const bin = this.peerBins.get(s as PeerName);
+        if (bin === undefined) throw new BenchError(`${s} is not installed`);
+        return startPeer(s as PeerName, bin, o);
+      }
+    }
+  }
+
+  get(s: SystemName): Promise<Server> {
+    const k = this.key(s);
+    let p = this.servers.get(k);
+    if (p === undefined) {
+      p = this.start(s, `r${this.run}`, true);
+      p.catch(() => undefined);
+      this.servers.set(k, p);
+    }
+    return p;
+  }
+
+  /** A server of its own (for memory measurements); the caller stops it. */
+  async fresh(s: SystemName): Promise<{ server: Server; stop: () => Promise<void> }> {
+    const server = await this.start(s, `r${this.run}f${++this.fresh_}`, false);
+    return { server, stop: () => (server === this.external ? Promise.resolve() : server.stop()) };
+  }
+
+  async stopAll(): Promise<void> {
+    const all = [...this.servers.values()];
+    this.servers.clear();
+    await Promise.all(
+      all.map(async (p) => {
+        try {
+          const s = await p;
+          if (s !== this.external) await s.stop();
+        } catch {
+          /* failed to start: nothing to stop */
+        }
+      }),
+    );
+  }
+}
+
+function aggregate(perRun: ScenarioResults[]): ScenarioResults {
+  const out: Record<string, Record<string, unknown>> = {};
+  const keys = new Set(perRun.flatMap((r) => Object.keys(r)));
+  for (const sc of keys) {
+    const systems = new Set(perRun.flatMap((r) => Object.keys((r as Record<string, Record<string, unknown>>)[sc] ?? {})));
+    const merged: Record<string, unknown> = {};
+    for (const s of systems) {
+      const vals = perRun.map((r) => (r as Record<string, Record<string, unknown>>)[sc]?.[s]).filter((v) => v !== undefined);
+      const ok = vals.filter((v) => !(v !== null && typeof v === 'object' && 'error' in v));
+      merged[s] = ok.length > 0 ? medianOfRuns(ok) : vals[0];
+    }
+    out[sc] = merged;
+  }
+  const res = out as ScenarioResults;
+  // UDS vs TCP: per-run ratios, then their median.
+  const cmp = perRun.map((r) => tcpComparison(r)).filter((c): c is TcpComparison => c !== undefined);
+  if (res.tcp !== undefined && cmp.length > 0) res.tcp.comparison = medianOfRuns(cmp);
+  return res;
+}
+
+function ok<T>(o: Outcome<T> | undefined): T | undefined {
+  return o === undefined || (o !== null && typeof o === 'object' && 'error' in o) ? undefined : (o as T);
+}
+
+function tcpComparison(r: ScenarioResults): TcpComparison | undefined {
+  const u = ok(r.tcp?.udsbus);
+  const t = ok(r.tcp?.['udsbus-tcp']);
+  if (u === undefined || t === undefined) return undefined;
+  return {
+    fanout: { uds: u.fanout.perSub.median, tcp: t.fanout.perSub.median, ratio: t.fanout.perSub.median / u.fanout.perSub.median },
+    latencyP50: { uds: u.latency.latencyUs.p50, tcp: t.latency.latencyUs.p50, ratio: t.latency.latencyUs.p50 / u.latency.latencyUs.p50 },
+    latencyP99: { uds: u.latency.latencyUs.p99, tcp: t.latency.latencyUs.p99, ratio: t.latency.latencyUs.p99 / u.latency.latencyUs.p99 },
+  };
+}
+
+/** The issue's targets, each computed within one run, then the median over runs. */
+function evaluateTargets(perRun: ScenarioResults[]): Target[] {
+  const defs: Array<{ id: string; description: string; goal: string; value: (r: ScenarioResults) => number | undefined; met: (v: number) => boolean }> = [
+    {
+      id: 'fanout-vs-raw',
+      description: 'fan-out 1→3 msg/s per subscriber, udsbus / raw relay',
+      goal: '≥ 0.75×',
+      value: (r) => ratio(ok(r.fanout?.udsbus)?.perSub.median, ok(r.fanout?.raw)?.perSub.median),
+      met: (v) => v >= 0.75,
+    },
+    {
+      id: 'fanout-vs-nats',
+      description: 'fan-out 1→3 msg/s per subscriber, udsbus / nats',
+      goal: '≥ 1.5×',
+      value: (r) => ratio(ok(r.fanout?.udsbus)?.perSub.median, ok(r.fanout?.nats)?.perSub.median),
+      met: (v) => v >= 1.5,
+    },
+    {
+      id: 'latency-p50-vs-raw',
+      description: 'latency p50, udsbus / raw relay',
+      goal: '≤ 1.2×',
+      value: (r) => ratio(ok(r.latency?.udsbus)?.latencyUs.p50, ok(r.latency?.raw)?.latencyUs.p50),
+      met: (v) => v <= 1.2,
+    },
+    {
+      id: 'latency-p99-vs-nats',
+      description: 'latency p99, udsbus / nats',
+      goal: '≤ 1.0×',
+      value: (r) => ratio(ok(r.latency?.udsbus)?.latencyUs.p99, ok(r.latency?.nats)?.latencyUs.p99),
+      met: (v) => v <= 1,
+    },
+    {
+      id: 'memory-per-connection',
+      description: 'broker memory per idle connection (bytes)',
+      goal: '≤ 15,000 B',
+      value: (r) => ok(r.scale?.udsbus)?.bytesPerConn,
+      met: (v) => v <= 15_000,
+    },
+    {
+      id: 'slow-consumer',
+      description: 'healthy subscribers with one paused, vs without',
+      goal: '≥ 0.9×',
+      value: (r) => ok(r.slow?.udsbus)?.ratio,
+      met: (v) => v >= 0.9,
+    },
+  ];
+  return defs.map((d) => {
+    const vals = perRun.map(d.value).filter((v): v is number => v !== undefined && Number.isFinite(v));
+    const value = vals.length === 0 ? null : medianOfRuns(vals);
+    return { id: d.id, description: d.description, goal: d.goal, value, met: value === null ? null : d.met(value) };
+  });
+}
+
+function ratio(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined || b === undefined || b === 0 ? undefined : a / b;
+}

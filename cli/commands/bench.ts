@@ -1,0 +1,51 @@
+/** `udsbus bench`: measure a running broker (fan-out, latency, request/reply, slow consumer). */
+import type { Command } from 'commander';
+import { formatReport, runBench, SCENARIOS, type BenchOptions, type ScenarioName, type Sizes } from '../../bench/index.js';
+import { die, parseIntOption, socketOption } from '../common.js';
+
+export function registerBench(program: Command): void {
+  program
+    .command('bench')
+    .description('benchmark a running broker: fan-out, latency, request/reply, slow consumer')
+    .addOption(socketOption())
+    .option('--tcp <host:port>', "the broker's TCP listener, to compare UDS with TCP")
+    .option('--scenario <names>', `comma-separated: ${SCENARIOS.join(', ')} (default: all but scale)`)
+    .option('--quick', 'smoke sizes: a few seconds')
+    .option('--runs <n>', 'repeat and report medians', parseIntOption('--runs'))
+    .option('--messages <n>', 'fan-out message count (default 200000)', parseIntOption('--messages'))
+    .option('--rate <n>', 'latency publish rate per second (default 5000)', parseIntOption('--rate'))
+    .option('--duration <ms>', 'latency run length (default 5000)', parseIntOption('--duration'))
+    .option('--out <dir>', 'also write JSON and SVG into this directory')
+    .option('--json', 'print the JSON report instead of the table')
+    .addHelpText(
+      'after',
+      `
+Publishes ~200-byte camera events under a private "bench.<id>." topic prefix; subscribers of ">"
+on that broker will see them. "scale" opens 10,000 connections and only runs when asked.
+
+Examples:
+  udsbus bench --quick
+  udsbus bench --socket /run/udsbus/bus.sock --scenario fanout,latency --runs 3
+  udsbus bench --tcp 127.0.0.1:4222 --scenario tcp`,
+    )
+    .action(async (o) => {
+      const opts: BenchOptions = { socket: o.socket, peers: false, quick: o.quick === true, log: (l) => process.stderr.write(`${l}\n`) };
+      const names = String(o.scenario ?? SCENARIOS.filter((s) => s !== 'scale').join(','))
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
+      for (const n of names) if (!(SCENARIOS as readonly string[]).includes(n)) die(`unknown scenario "${n}": choose from ${SCENARIOS.join(', ')}`, 2);
+      opts.scenarios = names as ScenarioName[];
+      if (o.tcp !== undefined) opts.tcp = o.tcp;
+      if (o.runs !== undefined) opts.runs = o.runs;
+      if (o.out !== undefined) opts.outDir = o.out;
+      const sizes: Partial<Sizes> = {};
+      if (o.messages !== undefined) sizes.fanoutMsgs = sizes.slowMsgs = o.messages;
+      if (o.rate !== undefined) sizes.latRate = o.rate;
+      if (o.duration !== undefined) sizes.latMs = o.duration;
+      opts.sizes = sizes;
+      const report = await runBench(opts);
+      process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);
+      if (report.errors.length > 0) process.exitCode = 1;
+    });
+}

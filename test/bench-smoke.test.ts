@@ -1,0 +1,64 @@
+/**
+ * The benchmark's smoke run: `npm run bench -- --quick` must complete, write its JSON with every
+ * scenario, and lose nothing in the fan-out. No timing assertions: CI machines are shared.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const ROOT = new URL('../', import.meta.url).pathname;
+const RUN = join(ROOT, 'dist/bench/run.js');
+
+function runQuick(out: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [RUN, '--quick', '--out', out], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const t = setTimeout(() => child.kill('SIGKILL'), 170_000);
+    child.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('npm run bench -- --quick', () => {
+  const out = mkdtempSync(join(tmpdir(), 'udsbus-bench-smoke-'));
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it('completes, writes every scenario, and the fan-out loses nothing', { timeout: 180_000 }, async () => {
+    expect(existsSync(RUN), 'dist/bench/run.js is missing: build first (npx tsc -p tsconfig.build.json)').toBe(true);
+    const r = await runQuick(out);
+    expect(r.code, `exit ${r.code}\n${r.stderr.slice(-3000)}\n${r.stdout.slice(-3000)}`).toBe(0);
+    expect(r.stdout).toContain('Targets');
+
+    const report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8'));
+    expect(Object.keys(report.scenarios).sort()).toEqual(['fanout', 'fanout100', 'latency', 'reqrep', 'scale', 'slow', 'tcp']);
+    expect(report.errors).toEqual([]);
+    expect(report.meta.quick).toBe(true);
+    for (const peer of ['nats', 'mosquitto', 'redis']) expect(report.peers[peer].status).toBe('skipped');
+    expect(existsSync(join(out, 'latest.svg'))).toBe(true);
+
+    for (const system of ['udsbus', 'raw']) {
+      const f = report.scenarios.fanout[system];
+      expect(f.error, `fanout ${system}`).toBeUndefined();
+      expect(f.messages).toBe(report.meta.sizes.fanoutMsgs);
+      expect(f.lost, `fanout ${system} lost messages`).toBe(0);
+      expect(f.seqGaps).toBe(0);
+      expect(f.lossNotices).toBe(0);
+      expect(f.accounted).toBe(true);
+    }
+    for (const key of ['fanout100', 'latency', 'scale', 'slow', 'reqrep']) {
+      for (const [system, v] of Object.entries(report.scenarios[key] as Record<string, { error?: string }>)) {
+        expect(v.error, `${key} ${system}`).toBeUndefined();
+      }
+    }
+    expect(report.scenarios.scale.udsbus.delivered).toBe(report.meta.sizes.scaleConns);
+    expect(report.scenarios.tcp.comparison).toBeDefined();
+    expect(report.targets.map((t: { id: string }) => t.id)).toContain('fanout-vs-raw');
+  });
+});
