@@ -14,6 +14,8 @@ import { Sublist } from './sublist.js';
 import { BrokerSub, Connection, type PeerInfo, type Transport } from './connection.js';
 import { DurableManager, type Overflow } from './durable.js';
 import type { DurableLog } from '../durable/log.js';
+import type { Acl, Identity } from '../security/acl.js';
+import { AccessControl, InboxOwners } from './access.js';
 
 export type BrokerOptions = {
   limits?: Partial<Limits>;
@@ -32,6 +34,13 @@ export type BrokerOptions = {
    * SCHEMA_INVALID and counted, so a bad publisher cannot poison the consumers.
    */
   strict?: { patterns: readonly string[]; validate: (topic: string, payload: unknown) => readonly string[] | undefined };
+  /**
+   * Access rules (SECURITY.md): every operation is checked against the connection's
+   * kernel-verified identity, per-uid quotas apply, and denials are published on $SYS.acl.denied.
+   */
+  acl?: Acl;
+  /** A frame that stays incomplete this long is cut off with FRAME_TIMEOUT (ms). */
+  frameTimeoutMs?: number;
   /** Data directory for durable subscriptions (PROTOCOL.md §17); without it they are refused. */
   dataDir?: string;
   durable?: {
@@ -86,6 +95,9 @@ export class Broker {
   readonly serverName: string;
   private readonly sublist = new Sublist<BrokerSub>();
   readonly durables: DurableManager | undefined;
+  readonly access: AccessControl | undefined;
+  private readonly inboxes = new InboxOwners();
+  private readonly frameTimeoutMs: number;
   private readonly strictPatterns: Sublist<{ pattern: string; queue: undefined }> | undefined;
   private readonly validate: ((topic: string, payload: unknown) => readonly string[] | undefined) | undefined;
   private readonly retained: RetainedStore;
@@ -127,6 +139,8 @@ export class Broker {
       for (const pattern of opts.strict.patterns) this.strictPatterns.insert({ pattern, queue: undefined });
       this.validate = opts.strict.validate;
     }
+    this.access = opts.acl === undefined ? undefined : new AccessControl(opts.acl);
+    this.frameTimeoutMs = opts.frameTimeoutMs ?? 10_000;
     if (opts.dataDir !== undefined) {
       this.durables = new DurableManager({
         dir: `${opts.dataDir}/durable`,
@@ -204,7 +218,63 @@ export class Broker {
       conn.fail('TOO_MANY_CONNECTIONS', `the broker is at maxConnections (${this.limits.maxConnections})`);
       return false;
     }
+    const access = this.access;
+    if (access !== undefined) {
+      const p = conn.peer;
+      const identity: Identity = p.uid !== undefined ? { uid: p.uid, gid: p.gid!, groups: p.groups ?? [p.gid!] } : { anonymous: true };
+      const usage = access.usageFor(p.uid);
+      if (usage.connections >= usage.quota.connections) {
+        conn.fail('QUOTA_EXCEEDED', `uid ${p.uid ?? 'anonymous'} is at its connections quota (${usage.quota.connections})`);
+        return false;
+      }
+      usage.connections++;
+      conn.usage = usage;
+      conn.out.usage = usage;
+      conn.perms = access.bind(identity);
+    }
     return true;
+  }
+
+  /** Count and publish a refused operation (who, what, when) on $SYS.acl.denied. */
+  deny(conn: Connection, action: string, target: string): void {
+    if (this.access !== undefined) this.access.denied++;
+    this.sys('$SYS.acl.denied', {
+      cid: conn.cid,
+      name: conn.name,
+      ...(conn.peer.uid === undefined ? { anonymous: true } : { uid: conn.peer.uid, pid: conn.peer.pid }),
+      action,
+      target,
+      reason: conn.perms?.explain(action as never, target).reason ?? 'denied',
+      time: new Date().toISOString(),
+    });
+  }
+
+  claimInbox(pattern: string, uid: number | undefined): boolean {
+    return this.inboxes.claim(pattern, uid);
+  }
+
+  /**
+   * Swap in new rules (SIGHUP): connections stay; each one's permissions are bound again and
+   * its live subscriptions decided again — one that is no longer readable at all is ended with
+   * PERMISSION_DENIED.
+   */
+  setAcl(acl: Acl): void {
+    const access = this.access;
+    if (access === undefined) throw new Error('this broker was started without an ACL');
+    access.acl = acl;
+    access.refreshQuotas();
+    for (const conn of this.conns.values()) {
+      const p = conn.peer;
+      conn.perms = acl.bind(p.uid !== undefined ? { uid: p.uid, gid: p.gid!, groups: p.groups ?? [p.gid!] } : { anonymous: true });
+      for (const sub of [...conn.subs.values()]) {
+        const via = sub.queue === undefined ? 'subscribe' : 'serve';
+        const decision = sub.durable !== undefined ? (conn.perms.canUseDurable(sub.durable) ? 'allow' : 'deny') : conn.perms.subscribeDecision(sub.pattern, via);
+        if (decision === 'deny') {
+          conn.removeSub(sub);
+          conn.error('PERMISSION_DENIED', `the rules changed: "${sub.pattern}" is no longer readable`, { sid: sub.sid });
+        } else sub.filter = decision === 'filter';
+      }
+    }
   }
 
   onOpen(conn: Connection): void {
@@ -225,6 +295,10 @@ export class Broker {
     for (const sub of conn.subs.values()) {
       if (sub.durable !== undefined) this.durables?.detach(conn, sub);
       else this.sublist.remove(sub);
+    }
+    if (conn.usage !== undefined) {
+      conn.usage.connections--;
+      conn.usage.subscriptions -= conn.subs.size;
     }
     conn.subs.clear();
     if (!wasOpen) return;
@@ -270,7 +344,14 @@ export class Broker {
       const problem = this.checkStrict(topic, payload);
       if (problem !== undefined) return conn.error('SCHEMA_INVALID', problem, { id });
     }
-    const r = this.publish(topic, payload, reply, hdr, retain, owned ? conn : undefined, originOf(conn));
+    const u = conn.usage;
+    if (retain && u !== undefined && payload.length > 0 && u.retainedBytes + payload.length > u.quota.retainedBytes) {
+      conn.error('QUOTA_EXCEEDED', `uid ${conn.peer.uid ?? 'anonymous'} is at its retained-bytes quota (${u.quota.retainedBytes}); delivered but not retained`, { id });
+      retain = false;
+      owned = false;
+      id = undefined;
+    }
+    const r = this.publish(topic, payload, reply, hdr, retain, owned ? conn : undefined, originOf(conn), u);
     if (r.refused.length > 0) {
       conn.error('DURABLE_FULL', `durable queue(s) ${r.refused.join(', ')} are full (quota reached, overflow "reject"); not stored there`, { id });
       return;
@@ -316,6 +397,7 @@ export class Broker {
     retain: boolean,
     owner: Connection | undefined,
     origin: Origin | undefined,
+    usage?: { retainedBytes: number },
   ): { matched: number; retainFailed: boolean; logs: DurableLog[]; refused: string[] } {
     const msg = new Published(topic, payload, reply, hdr, false, origin);
     const stored = this.durables?.store(msg);
@@ -324,7 +406,7 @@ export class Broker {
       const prev = this.retained.get(topic);
       if (prev?.owner !== undefined && prev.owner !== owner?.cid) this.conns.get(prev.owner)?.owned.delete(topic);
       if (payload.length === 0) this.retained.delete(topic);
-      else if (this.retained.set(msg.asRetained(), owner?.cid)) {
+      else if (this.retained.set(msg.asRetained(), owner?.cid, usage)) {
         if (owner !== undefined) owner.owned.add(topic);
       } else {
         retainFailed = true;
@@ -339,6 +421,8 @@ export class Broker {
     let n = 0;
     for (const sub of match.plain) {
       if (!sub.conn.alive) continue;
+      // A filtered subscription takes no seq for what it may not read: that is not a loss.
+      if (sub.filter && !sub.conn.perms!.canRead(msg.topic)) continue;
       sub.conn.out.deliver(sub, msg, ++sub.seq);
       n++;
     }
@@ -347,6 +431,7 @@ export class Broker {
       for (let tries = 0; tries < members.length; tries++) {
         const sub = members[group.next++ % members.length]!;
         if (!sub.conn.alive) continue;
+        if (sub.filter && !sub.conn.perms!.canRead(msg.topic, 'serve')) continue;
         sub.conn.out.deliver(sub, msg, ++sub.seq);
         n++;
         break;
@@ -359,7 +444,10 @@ export class Broker {
   addSub(sub: BrokerSub, withRetained: boolean): void {
     // Retained replay is queued before the subscription goes live so nothing overtakes it.
     if (withRetained && this.retained.count > 0) {
-      for (const msg of this.retained.matching(sub.pattern)) sub.conn.out.deliver(sub, msg, 0);
+      for (const msg of this.retained.matching(sub.pattern)) {
+        if (sub.filter && !sub.conn.perms!.canRead(msg.topic)) continue;
+        sub.conn.out.deliver(sub, msg, 0);
+      }
     }
     this.sublist.insert(sub);
   }
@@ -401,6 +489,11 @@ export class Broker {
     for (const conn of this.pending) {
       if (conn.state === 'handshake' && now - conn.connectedAt > this.limits.handshakeTimeoutMs) {
         conn.fail('HANDSHAKE_TIMEOUT', `no hello within ${this.limits.handshakeTimeoutMs} ms`);
+      }
+    }
+    for (const conn of [...this.pending, ...this.conns.values()]) {
+      if (conn.partialSince !== undefined && now - conn.partialSince > this.frameTimeoutMs) {
+        conn.fail('FRAME_TIMEOUT', `a frame stayed incomplete for more than ${this.frameTimeoutMs} ms`);
       }
     }
     for (const conn of this.conns.values()) {
@@ -495,11 +588,23 @@ export class Broker {
   sysRequest(conn: Connection, topic: string, reply: string, id: number | undefined, payload: Uint8Array = EMPTY): void {
     let result: unknown;
     if (topic.startsWith('$SYS.req.durable.')) {
-      const r = this.durableRequest(topic.slice('$SYS.req.durable.'.length), payload);
+      const action = topic.slice('$SYS.req.durable.'.length);
+      const perms = conn.perms;
+      if (perms !== undefined && !perms.admin) {
+        let name: unknown;
+        try {
+          name = (decodeValue(payload) as { name?: unknown } | undefined)?.name;
+        } catch {
+          name = undefined;
+        }
+        if (action === 'list' || typeof name !== 'string' || !perms.canUseDurable(name)) return conn.deny('request', topic, { id });
+      }
+      const r = this.durableRequest(action, payload);
       if (id !== undefined) conn.sendFrame({ op: 'ok', id });
       this.route(new Published(reply, encodeValue(r), undefined, undefined, false, undefined));
       return;
     }
+    if (conn.perms !== undefined && !conn.perms.admin) return conn.deny('request', topic, { id });
     switch (topic) {
       case '$SYS.req.stats':
         result = this.getStats();

@@ -13,6 +13,9 @@ import { UdsbusError } from '../protocol/errors.js';
 import { checkPattern, checkTopic, describeTopicProblem, isReservedTopic } from '../protocol/topics.js';
 import type { Broker } from './broker.js';
 import type { Origin } from './message.js';
+import type { Permissions } from '../security/acl.js';
+import { isInboxPattern, isInboxTopic } from '../security/acl-patterns.js';
+import type { Usage } from './access.js';
 import { Outbound, POLICIES, type OutSub, type Policy, type Entry } from './outbound.js';
 
 /** Why a connection ended (published on `$SYS.client.disconnected`). */
@@ -34,6 +37,8 @@ export type PeerInfo = { pid?: number; uid?: number; gid?: number; groups?: numb
 
 export class BrokerSub implements OutSub {
   seq = 0;
+  /** Under an ACL: deliveries are checked per topic (the pattern is only partly readable). */
+  filter = false;
   /** The durable name, for a durable subscription. */
   durable: string | undefined;
   lost = 0;
@@ -77,6 +82,11 @@ export class Connection {
   readonly owned = new Set<string>();
   will: Will | undefined;
   keepaliveMs: number;
+  /** Under an ACL: what this connection may do, and its uid's usage for quotas. */
+  perms: Permissions | undefined;
+  usage: Usage | undefined;
+  /** Since when an incomplete frame has been waiting for its remaining bytes. */
+  partialSince: number | undefined;
   readonly connectedAt = Date.now();
   lastRecv = Date.now();
   pingOutstanding = false;
@@ -149,6 +159,8 @@ export class Connection {
       }
     }
     this.parser.push(chunk);
+    if (this.parser.pendingBytes === 0) this.partialSince = undefined;
+    else this.partialSince ??= Date.now();
   }
 
   private onFrame(body: Buffer): void {
@@ -244,6 +256,10 @@ export class Connection {
     this.name = typeof f.name === 'string' ? f.name : '';
     this.stampIdentity();
     if (!this.broker.admit(this)) return;
+    if (this.perms !== undefined && this.will !== undefined && !this.perms.canPublish(this.will.topic)) {
+      this.broker.deny(this, 'publish', this.will.topic);
+      return this.fail('PERMISSION_DENIED', `may not publish the will on "${this.will.topic}"`);
+    }
     this.state = 'open';
     this.sendFrame({
       op: 'welcome',
@@ -276,6 +292,11 @@ export class Connection {
     if (isReservedTopic(topic)) {
       if (reply !== undefined && topic.startsWith('$SYS.req.')) return this.broker.sysRequest(this, topic, reply, id.id, payload);
       return this.error('RESERVED_TOPIC', `topics starting with "$" belong to the broker: "${topic}"`, id);
+    }
+    const perms = this.perms;
+    if (perms !== undefined) {
+      const ok = reply === undefined ? perms.canPublish(topic) : perms.canRequest(topic) && isInboxTopic(reply);
+      if (!ok) return this.deny(reply === undefined ? 'publish' : 'request', topic, id);
     }
     let hdr: Record<string, string> | undefined;
     if (f.hdr !== undefined) {
@@ -326,6 +347,17 @@ export class Connection {
       (f.maxMsgs as number | undefined) ?? Infinity,
       (f.maxBytes as number | undefined) ?? Infinity,
     );
+    if (this.perms !== undefined) {
+      const decision = this.perms.subscribeDecision(pattern, queue === undefined ? 'subscribe' : 'serve');
+      if (decision === 'deny') return this.deny(queue === undefined ? 'subscribe' : 'serve', pattern, { ...id, sid });
+      if (isInboxPattern(pattern) && !this.broker.claimInbox(pattern, this.peer.uid)) return this.deny('subscribe', pattern, { ...id, sid });
+      sub.filter = decision === 'filter';
+      const u = this.usage!;
+      if (u.subscriptions >= u.quota.subscriptions) {
+        return this.error('QUOTA_EXCEEDED', `uid ${this.peer.uid ?? 'anonymous'} is at its subscriptions quota (${u.quota.subscriptions})`, { ...id, sid });
+      }
+      u.subscriptions++;
+    }
     if (f.durable !== undefined) return this.onDurableSub(f, sub, { ...id, sid });
     this.subs.set(sid, sub);
     this.out.subCount = this.subs.size;
@@ -344,12 +376,19 @@ export class Connection {
     for (const k of ['durableMaxBytes', 'durableMaxAgeMs'] as const) {
       if (f[k] !== undefined && !isUint(f[k])) return this.error('BAD_FRAME', `sub "${k}" must be a uint`, ref);
     }
+    if (this.perms !== undefined && !this.perms.canUseDurable(name)) {
+      this.usage!.subscriptions--;
+      return this.deny('durable', name, ref);
+    }
     const problem = this.broker.attachDurable(this, sub, name, {
       ...(f.durableMaxBytes !== undefined ? { maxBytes: f.durableMaxBytes as number } : {}),
       ...(f.durableMaxAgeMs !== undefined ? { maxAgeMs: f.durableMaxAgeMs as number } : {}),
       ...(overflow !== undefined ? { overflow } : {}),
     });
-    if (problem !== undefined) return this.error(problem.name, problem.text, ref);
+    if (problem !== undefined) {
+      if (this.usage !== undefined) this.usage.subscriptions--;
+      return this.error(problem.name, problem.text, ref);
+    }
     this.subs.set(sub.sid, sub);
     sub.durable = name;
     this.out.subCount = this.subs.size;
@@ -376,6 +415,7 @@ export class Connection {
   }
 
   removeSub(sub: BrokerSub): void {
+    if (this.usage !== undefined) this.usage.subscriptions--;
     this.subs.delete(sub.sid);
     this.out.subCount = this.subs.size;
     this.out.dropSub(sub);
@@ -401,6 +441,12 @@ export class Connection {
     }
     this.fromCbor = encodeValue(from);
     this.fromJson = JSON.stringify(from);
+  }
+
+  /** Refuse an operation the ACL does not grant: an error frame, counted and published. */
+  deny(action: string, target: string, extra: { id?: number | undefined; sid?: number } = {}): void {
+    this.broker.deny(this, action, target);
+    this.error('PERMISSION_DENIED', `${action} "${target}" is not granted to this user`, extra);
   }
 
   // ---- output -----------------------------------------------------------------------------

@@ -78,6 +78,8 @@ export class Outbound {
   closed = false;
   /** Set once the peer's first byte selected newline-delimited JSON. */
   json = false;
+  /** The per-uid queue quota shared by all of the uid's connections, under an ACL. */
+  usage: { queueBytes: number; quota: { readonly queueBytes: number } } | undefined;
 
   constructor(
     private readonly sink: Sink,
@@ -155,6 +157,7 @@ export class Outbound {
 
   /** Forget everything queued (the connection is going away). */
   discard(): void {
+    if (this.usage !== undefined) this.usage.queueBytes -= this.qBytes - this.ctrlBytes;
     this.pend = [];
     this.pendSeq = [];
     this.pendMsg = [];
@@ -222,7 +225,8 @@ export class Outbound {
     const share = Math.max(1, this.subCount);
     const maxMsgs = Math.max(1, Math.min(sub.maxMsgs, Math.floor(this.cfg.queueMsgs / share)));
     const maxBytes = Math.min(sub.maxBytes, Math.floor(this.cfg.queueBytes / share));
-    while (sub.qMsgs + 1 > maxMsgs || sub.qBytes + size > maxBytes) {
+    const u = this.usage;
+    while (sub.qMsgs + 1 > maxMsgs || sub.qBytes + size > maxBytes || (u !== undefined && u.queueBytes + size > u.quota.queueBytes)) {
       if (sub.policy === 'disconnect') {
         this.lose(sub, seq);
         this.owner.slowConsumer(sub);
@@ -250,6 +254,7 @@ export class Outbound {
     sub.qBytes += size;
     this.qMsgs++;
     this.qBytes += size;
+    if (u !== undefined) u.queueBytes += size;
     if (sub.policy === 'latest-per-topic') (sub.byTopic ??= new Map()).set(msg.topic, e);
     this.kick();
   }
@@ -269,6 +274,7 @@ export class Outbound {
     e.dead = true;
     this.qLive--;
     this.qBytes -= e.size;
+    if (this.usage !== undefined && e.sub !== undefined) this.usage.queueBytes -= e.size;
     const sub = e.sub;
     if (sub !== undefined) {
       sub.qMsgs--;

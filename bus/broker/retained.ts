@@ -5,7 +5,7 @@
 import { patternMatches } from '../protocol/topics.js';
 import type { Published } from './message.js';
 
-export type RetainedEntry = { msg: Published; owner: string | undefined };
+export type RetainedEntry = { msg: Published; owner: string | undefined; usage: { retainedBytes: number } | undefined };
 
 export class RetainedStore {
   private readonly byTopic = new Map<string, RetainedEntry>();
@@ -25,13 +25,15 @@ export class RetainedStore {
   }
 
   /** Stores msg (already flagged retained); false when it does not fit. */
-  set(msg: Published, owner: string | undefined): boolean {
+  set(msg: Published, owner: string | undefined, usage?: { retainedBytes: number }): boolean {
     const old = this.byTopic.get(msg.topic);
     const freed = old === undefined ? 0 : old.msg.payload.length;
     if (old === undefined && this.byTopic.size >= this.maxCount) return false;
     if (this.bytes - freed + msg.payload.length > this.maxBytes) return false;
     this.bytes += msg.payload.length - freed;
-    this.byTopic.set(msg.topic, { msg, owner });
+    if (old?.usage !== undefined) old.usage.retainedBytes -= freed;
+    if (usage !== undefined) usage.retainedBytes += msg.payload.length;
+    this.byTopic.set(msg.topic, { msg, owner, usage });
     return true;
   }
 
@@ -39,6 +41,7 @@ export class RetainedStore {
     const old = this.byTopic.get(topic);
     if (old === undefined) return false;
     this.bytes -= old.msg.payload.length;
+    if (old.usage !== undefined) old.usage.retainedBytes -= old.msg.payload.length;
     this.byTopic.delete(topic);
     return true;
   }

@@ -4,13 +4,14 @@
  * created, a live broker never replaced, a stale socket removed, anything else refused, and the
  * socket never connectable through a wider mode than asked, not even briefly.
  */
-import { chmodSync, chownSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Broker, type BrokerOptions } from './broker.js';
 import { defaultSocketPath } from '../paths.js';
-import { loadPeerCred } from '../security/peercred.js';
+import { loadPeerCred, type PeerCredSupport } from '../security/peercred.js';
+import { formatAclErrors, loadAclFile } from '../security/acl.js';
 
 export type StartBrokerOptions = BrokerOptions & {
   /** Unix socket path; default from UDSBUS_SOCKET or the per-user default. */
@@ -21,6 +22,10 @@ export type StartBrokerOptions = BrokerOptions & {
   group?: string | number;
   /** Also listen on TCP: "PORT" or "HOST:PORT" (host defaults to 127.0.0.1). */
   tcp?: string;
+  /** Access rules file (SECURITY.md); needs kernel peer credentials, else startBroker refuses. */
+  aclFile?: string;
+  /** @internal Peer credential support (tests use it to simulate a missing addon). */
+  peerCred?: PeerCredSupport;
 };
 
 export type BrokerHandle = {
@@ -30,12 +35,17 @@ export type BrokerHandle = {
   readonly tcp: { host: string; port: number } | undefined;
   /** Stop accepting, flush within the grace period, remove the socket file. */
   close(): Promise<void>;
+  /**
+   * Read the ACL file again (SIGHUP) and apply it without dropping connections; on errors the
+   * old rules stay and the errors are returned.
+   */
+  reloadAcl(): Promise<{ ok: true } | { ok: false; errors: string }>;
 };
 
 /** Raised when the socket path cannot be used; `code` says why. */
 export class SocketPathError extends Error {
   constructor(
-    readonly code: 'IN_USE' | 'NOT_A_SOCKET' | 'NO_ACCESS',
+    readonly code: 'IN_USE' | 'NOT_A_SOCKET' | 'NO_ACCESS' | 'UNSAFE_DIR' | 'ACL',
     message: string,
   ) {
     super(message);
@@ -46,15 +56,24 @@ export class SocketPathError extends Error {
 export async function startBroker(opts: StartBrokerOptions = {}): Promise<BrokerHandle> {
   const socketPath = opts.socket ?? defaultSocketPath();
   const mode = opts.mode ?? 0o660;
+  const peerCred = opts.peerCred ?? loadPeerCred();
+  let acl = opts.acl;
+  if (opts.aclFile !== undefined) {
+    // Fail closed: rules keyed on uids mean nothing without the kernel's word for the uid.
+    if (!peerCred.available) throw new SocketPathError('ACL', `refusing to start with an ACL file: kernel peer credentials are unavailable (${peerCred.reason})`);
+    const r = await loadAclFile(opts.aclFile);
+    if (!r.ok) throw new SocketPathError('ACL', `invalid ACL file:\n${formatAclErrors(opts.aclFile, r.errors)}`);
+    acl = r.acl;
+  }
   await prepareSocketPath(socketPath);
-  const broker = new Broker(opts);
-  const unix = createServer({ pauseOnConnect: false }, (sock) => onSocket(broker, sock, 'unix'));
+  const broker = new Broker({ ...opts, ...(acl ? { acl } : {}) });
+  const unix = createServer({ pauseOnConnect: false }, (sock) => onSocket(broker, sock, 'unix', peerCred));
   await listenUnix(unix, socketPath, mode, opts.group);
   let tcpServer: Server | undefined;
   let tcp: { host: string; port: number } | undefined;
   if (opts.tcp !== undefined) {
     const { host, port } = parseHostPort(opts.tcp);
-    tcpServer = createServer((sock) => onSocket(broker, sock, 'tcp'));
+    tcpServer = createServer((sock) => onSocket(broker, sock, 'tcp', peerCred));
     await new Promise<void>((resolve, reject) => {
       tcpServer!.once('error', reject);
       tcpServer!.listen(port, host, () => resolve());
@@ -68,6 +87,13 @@ export async function startBroker(opts: StartBrokerOptions = {}): Promise<Broker
     broker,
     socketPath,
     tcp,
+    async reloadAcl() {
+      if (opts.aclFile === undefined) return { ok: false, errors: 'the broker was started without an ACL file' };
+      const r = await loadAclFile(opts.aclFile);
+      if (!r.ok) return { ok: false, errors: formatAclErrors(opts.aclFile, r.errors) };
+      broker.setAcl(r.acl);
+      return { ok: true };
+    },
     close: () =>
       (closed ??= (async () => {
         unix.close();
@@ -83,14 +109,13 @@ export async function startBroker(opts: StartBrokerOptions = {}): Promise<Broker
   };
 }
 
-function onSocket(broker: Broker, sock: Socket, transport: 'unix' | 'tcp'): void {
+function onSocket(broker: Broker, sock: Socket, transport: 'unix' | 'tcp', pc: PeerCredSupport): void {
   if (transport === 'tcp') {
     sock.setNoDelay(true);
     broker.handle(sock, transport);
     return;
   }
   // The kernel's view of the peer at connect time; never read later from /proc (racy).
-  const pc = loadPeerCred();
   let peer;
   if (pc.available) {
     try {
@@ -112,7 +137,17 @@ function parseHostPort(s: string): { host: string; port: number } {
 
 /** Make the path usable or explain why it is not. */
 export async function prepareSocketPath(path: string): Promise<void> {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  // Whoever may write the directory may replace the socket with their own.
+  const ds = statSync(dir);
+  if ((ds.mode & 0o002) !== 0 && (ds.mode & 0o1000) === 0) {
+    throw new SocketPathError('UNSAFE_DIR', `${dir} is writable by every user and not sticky: anyone could replace the socket; use a private directory (or chmod o-w / +t)`);
+  }
+  const me = process.getuid?.() ?? 0;
+  if (ds.uid !== 0 && ds.uid !== me) {
+    throw new SocketPathError('UNSAFE_DIR', `${dir} belongs to uid ${ds.uid}, not to root or this user (${me}): its owner could replace the socket`);
+  }
   let st;
   try {
     st = lstatSync(path);

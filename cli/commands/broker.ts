@@ -21,6 +21,7 @@ export function registerBroker(program: Command): void {
     .option('--data <dir>', 'data directory for durable subscriptions (off without it)')
     .addOption(new Option('--fsync <policy>', 'when durable messages reach the disk').choices(['always', 'batch', 'never']).default('batch'))
     .option('--ack-timeout <ms>', 'redeliver unacknowledged durable messages after this long', parseIntOption('--ack-timeout'))
+    .option('--acl <file>', 'access rules (SECURITY.md); reloaded on SIGHUP')
     .option('--strict <pattern...>', 'check payloads on these topic patterns against schemas/ and refuse invalid ones (SCHEMA_INVALID)')
     .option('--grace <ms>', 'how long shutdown waits for slow readers', parseIntOption('--grace'), 2000)
     .option('-q, --quiet', 'no startup line')
@@ -53,6 +54,7 @@ Examples:
           limits,
           closeGraceMs: o.grace,
           ...(strict ? { strict } : {}),
+          ...(o.acl ? { aclFile: o.acl } : {}),
           ...(o.data ? { dataDir: o.data, durable: { fsync: o.fsync, ...(o.ackTimeout !== undefined ? { ackTimeoutMs: o.ackTimeout } : {}) } } : {}),
         });
       } catch (err) {
@@ -82,6 +84,12 @@ Examples:
           () => process.exit(1),
         );
       };
+      process.on('SIGHUP', () => {
+        void handle.reloadAcl().then((r) => {
+          if (r.ok) process.stderr.write('udsbus broker: SIGHUP, access rules reloaded\n');
+          else process.stderr.write(`udsbus broker: SIGHUP, kept the old access rules: ${r.errors}\n`);
+        });
+      });
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
     });
