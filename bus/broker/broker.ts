@@ -464,6 +464,15 @@ export class Broker {
     o: { maxBytes?: number; maxAgeMs?: number; overflow?: Overflow },
   ): { name: ErrorName; text: string } | undefined {
     if (this.durables === undefined) return { name: 'DURABLE_UNAVAILABLE', text: 'this broker has no data directory (start it with --data DIR) and cannot keep durable subscriptions' };
+    const u = conn.usage;
+    if (u !== undefined && this.durables.get(name) === undefined) {
+      // The durable-bytes quota counts the disk quotas of the queues a uid creates.
+      const want = o.maxBytes ?? this.durables.opts.defaultMaxBytes;
+      if (u.durableBytes + want > u.quota.durableBytes) {
+        return { name: 'QUOTA_EXCEEDED', text: `uid ${conn.peer.uid ?? 'anonymous'} may reserve ${u.quota.durableBytes - u.durableBytes} more bytes of durable storage, not ${want} (durableMaxBytes)` };
+      }
+      u.durableBytes += want;
+    }
     const q = this.durables.ensure(name, sub.pattern, o);
     if (typeof q === 'string') return { name: 'DURABLE_MISMATCH', text: q };
     const busy = this.durables.attach(q, conn, sub);

@@ -1,0 +1,260 @@
+/**
+ * Issue 11 with real identities: clients run as other uids (the test runs as root and spawns
+ * them as nobody), so the broker sees kernel-verified credentials it cannot be talked out of.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect, startBroker, type BrokerHandle, type Client } from '../bus/index.js';
+import { loadPeerCred } from '../bus/security/peercred.js';
+import { ROOT, spawnCli, takeN, tempDir, waitForLine } from './helpers/harness.js';
+
+const isRoot = process.getuid?.() === 0;
+const peercred = loadPeerCred();
+const canRun = isRoot && peercred.available;
+if (!canRun) {
+  console.warn(
+    `skipping the multi-user security tests: ${!isRoot ? 'they need root to run clients as other uids' : `peer credentials unavailable (${(peercred as { reason: string }).reason})`}`,
+  );
+}
+const NOBODY = 65534;
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** A client process running as another user, driven by JSON commands on stdin. */
+const CHILD = `
+import { connect } from ${JSON.stringify(`${ROOT}dist/bus/index.js`)};
+import { createInterface } from 'node:readline';
+const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
+let c; const got = []; const subErrors = [];
+for await (const line of createInterface({ input: process.stdin })) {
+  const cmd = JSON.parse(line);
+  try {
+    if (cmd.cmd === 'connect') { c = await connect({ socket: cmd.socket, name: cmd.name, reconnect: false }); out({ ok: true, cid: c.cid, pid: process.pid }); }
+    else if (cmd.cmd === 'pub') { await c.publish(cmd.topic, cmd.payload ?? null, { confirm: true }); out({ ok: true }); }
+    else if (cmd.cmd === 'sub') { c.subscribe(cmd.pattern, cmd.opts ?? {}).subscribe({ next: (m) => got.push({ topic: m.topic, from: m.from }), error: (e) => subErrors.push(e.message) }); await c.flush(); out({ ok: true }); }
+    else if (cmd.cmd === 'messages') { await c.flush(); out({ ok: true, got: got.splice(0), subErrors: subErrors.splice(0), cid: c.cid }); }
+    else if (cmd.cmd === 'req') { out({ ok: true, result: await c.request(cmd.topic, cmd.payload ?? {}, { timeout: 2000 }) }); }
+    else if (cmd.cmd === 'exit') { await c?.close(); out({ ok: true }); process.exit(0); }
+  } catch (e) { out({ ok: false, error: e.message }); }
+}
+`;
+
+class Remote {
+  private readonly lines: string[] = [];
+  private waiter: (() => void) | undefined;
+  constructor(readonly child: ChildProcess) {
+    createInterface({ input: child.stdout! }).on('line', (l) => {
+      this.lines.push(l);
+      this.waiter?.();
+    });
+  }
+  async do(cmd: object): Promise<Record<string, unknown>> {
+    this.child.stdin!.write(`${JSON.stringify(cmd)}\n`);
+    const deadline = Date.now() + 10_000;
+    while (this.lines.length === 0) {
+      if (Date.now() > deadline) throw new Error(`no answer to ${JSON.stringify(cmd)}`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 200);
+        this.waiter = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
+    }
+    return JSON.parse(this.lines.shift()!) as Record<string, unknown>;
+  }
+}
+
+function setup() {
+  const t = tempDir();
+  cleanups.push(t.cleanup);
+  chmodSync(t.dir, 0o755);
+  const script = join(t.dir, 'child.mjs');
+  writeFileSync(script, CHILD, { mode: 0o644 });
+  return { dir: t.dir, socket: join(t.dir, 'bus.sock'), acl: join(t.dir, 'acl'), script };
+}
+
+async function asUser(script: string, socket: string, name: string, opts: { uid?: number; gid?: number; groups?: number[] } = {}): Promise<Remote> {
+  const uid = opts.uid ?? NOBODY;
+  const gid = opts.gid ?? NOBODY;
+  const child =
+    opts.groups !== undefined
+      ? spawn('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, `--groups=${opts.groups.join(',')}`, process.execPath, script], { stdio: ['pipe', 'pipe', 'inherit'] })
+      : spawn(process.execPath, [script], { uid, gid, stdio: ['pipe', 'pipe', 'inherit'] });
+  cleanups.push(() => void child.kill('SIGKILL'));
+  const r = new Remote(child);
+  const hello = await r.do({ cmd: 'connect', socket, name });
+  if (!hello.ok) throw new Error(`child could not connect: ${String(hello.error)}`);
+  return r;
+}
+
+const RULES = `
+root allow-all
+allow user ${NOBODY} publish camera.>
+allow user ${NOBODY} subscribe camera.event.> camera.status.>
+allow user ${NOBODY} request camera.rpc.*.info
+allow group 100 subscribe audit.>
+quota user ${NOBODY} connections=3
+`;
+
+async function broker(s: ReturnType<typeof setup>, rules = RULES): Promise<BrokerHandle> {
+  writeFileSync(s.acl, rules);
+  const b = await startBroker({ socket: s.socket, mode: 0o666, aclFile: s.acl, statsIntervalMs: 0 });
+  cleanups.push(() => b.close());
+  return b;
+}
+
+async function rootClient(socket: string, name: string): Promise<Client> {
+  const c = await connect({ socket, name, reconnect: false });
+  cleanups.push(() => c.close());
+  return c;
+}
+
+describe.runIf(canRun)('access rules by kernel-verified uid and group', () => {
+  it('allows and denies publish, subscribe and request per rule, and counts and publishes denials', async () => {
+    const s = setup();
+    await broker(s);
+    const admin = await rootClient(s.socket, 'admin');
+    const denials = takeN(admin.subscribe('$SYS.acl.denied'), 3);
+    admin.serve('camera.rpc.*.info', () => ({ model: 'sim' }));
+    admin.serve('camera.rpc.*.users-create', () => ({ created: true }));
+    await admin.flush();
+    const nobody = await asUser(s.script, s.socket, 'plugin');
+    expect(await nobody.do({ cmd: 'pub', topic: 'camera.event.cam-01.motion', payload: { active: true } })).toEqual({ ok: true });
+    expect(await nobody.do({ cmd: 'pub', topic: 'alert.fake-tamper', payload: {} })).toMatchObject({ ok: false, error: expect.stringMatching(/PERMISSION_DENIED/) });
+    expect(await nobody.do({ cmd: 'req', topic: 'camera.rpc.cam-01.info' })).toEqual({ ok: true, result: { model: 'sim' } });
+    expect(await nobody.do({ cmd: 'req', topic: 'camera.rpc.cam-01.users-create' })).toMatchObject({ ok: false, error: expect.stringMatching(/PERMISSION_DENIED/) });
+    await nobody.do({ cmd: 'sub', pattern: 'recording.>' });
+    const m = await nobody.do({ cmd: 'messages' });
+    expect(m.subErrors).toEqual([expect.stringMatching(/PERMISSION_DENIED/)]);
+    const d = await denials;
+    expect(d.map((x) => x.payload)).toEqual([
+      expect.objectContaining({ uid: NOBODY, action: 'publish', target: 'alert.fake-tamper' }),
+      expect.objectContaining({ uid: NOBODY, action: 'request', target: 'camera.rpc.cam-01.users-create' }),
+      expect.objectContaining({ uid: NOBODY, action: 'subscribe', target: 'recording.>' }),
+    ]);
+    const stats = await admin.request<{ errors: Record<string, number> }>('$SYS.req.stats');
+    expect(stats.errors.PERMISSION_DENIED).toBe(3);
+  });
+
+  it('filters a wildcard subscription to the topics the user may read, and keeps $SYS for admins', async () => {
+    const s = setup();
+    await broker(s);
+    const nobody = await asUser(s.script, s.socket, 'plugin');
+    await nobody.do({ cmd: 'sub', pattern: '>' });
+    await nobody.do({ cmd: 'sub', pattern: '$SYS.>' });
+    const root = await rootClient(s.socket, 'publisher');
+    root.publish('audit.secret', 1);
+    root.publish('camera.event.cam-01.motion', 2);
+    root.publish('recording.started.cam-01', 3);
+    root.publish('camera.status.cam-01', 4);
+    await root.flush();
+    const m = await nobody.do({ cmd: 'messages' });
+    expect((m.got as Array<{ topic: string }>).map((x) => x.topic)).toEqual(['camera.event.cam-01.motion', 'camera.status.cam-01']);
+    expect(m.subErrors).toEqual([expect.stringMatching(/PERMISSION_DENIED/)]);
+  });
+
+  it('stamps the real uid and pid of the publisher, which the client cannot forge', async () => {
+    const s = setup();
+    await broker(s);
+    const root = await rootClient(s.socket, 'audit');
+    const got = takeN(root.subscribe('camera.>'), 1);
+    await root.flush();
+    const nobody = await asUser(s.script, s.socket, 'root-pretender');
+    await nobody.do({ cmd: 'pub', topic: 'camera.status.cam-09', payload: { state: 'online' } });
+    const [msg] = await got;
+    expect(msg!.from).toMatchObject({ uid: NOBODY, gid: NOBODY, pid: nobody.child.pid, name: 'root-pretender' });
+  });
+
+  it('applies group rules through supplementary groups', async () => {
+    if (spawnSync('which', ['setpriv']).status !== 0) {
+      console.warn('skipping the supplementary-group case: setpriv is not installed');
+      return;
+    }
+    const s = setup();
+    await broker(s);
+    const member = await asUser(s.script, s.socket, 'grouped', { groups: [NOBODY, 100] });
+    await member.do({ cmd: 'sub', pattern: 'audit.>' });
+    const root = await rootClient(s.socket, 'pub');
+    root.publish('audit.trail', 1);
+    await root.flush();
+    const m = await member.do({ cmd: 'messages' });
+    expect((m.got as Array<{ topic: string }>).map((x) => x.topic)).toEqual(['audit.trail']);
+  });
+
+  it("one uid's quota exhaustion leaves other users' traffic untouched", async () => {
+    const s = setup();
+    await broker(s);
+    const root = await rootClient(s.socket, 'root-sub');
+    const rootGot = takeN(root.subscribe('camera.>'), 1);
+    await root.flush();
+    const three = [await asUser(s.script, s.socket, 'n1'), await asUser(s.script, s.socket, 'n2'), await asUser(s.script, s.socket, 'n3')];
+    expect(three).toHaveLength(3);
+    await expect(asUser(s.script, s.socket, 'n4')).rejects.toThrow(/QUOTA_EXCEEDED/);
+    const other = await rootClient(s.socket, 'root-pub');
+    other.publish('camera.status.cam-02', 'fine');
+    expect((await rootGot)[0]!.payload).toBe('fine');
+  });
+
+  it('SIGHUP reloads the rules and changes decisions without disconnecting anyone', async () => {
+    const s = setup();
+    writeFileSync(s.acl, RULES);
+    const child = spawnCli(['broker', '--socket', s.socket, '--mode', '0666', '--acl', s.acl]);
+    cleanups.push(() => void child.kill('SIGKILL'));
+    await waitForLine(child.stderr!, (l) => l.includes('listening on'));
+    const nobody = await asUser(s.script, s.socket, 'plugin');
+    await nobody.do({ cmd: 'sub', pattern: '>' });
+    const root = await rootClient(s.socket, 'pub');
+    root.publish('alert.night', 1);
+    await root.flush();
+    const before = await nobody.do({ cmd: 'messages' });
+    expect(before.got).toEqual([]);
+    writeFileSync(s.acl, `${RULES}\nallow user ${NOBODY} subscribe alert.>\n`);
+    const reloaded = waitForLine(child.stderr!, (l) => l.includes('access rules reloaded'));
+    child.kill('SIGHUP');
+    await reloaded;
+    root.publish('alert.night', 2);
+    await root.flush();
+    const after = await nobody.do({ cmd: 'messages' });
+    expect((after.got as Array<{ topic: string }>).map((x) => x.topic)).toEqual(['alert.night']);
+    expect(after.cid).toBe(before.cid);
+  });
+
+  it('TCP clients are anonymous and get only what the rules grant to anonymous', async () => {
+    const s = setup();
+    writeFileSync(s.acl, RULES);
+    const b = await startBroker({ socket: s.socket, aclFile: s.acl, tcp: '127.0.0.1:0', statsIntervalMs: 0 });
+    cleanups.push(() => b.close());
+    const anon = await connect({ tcp: b.tcp!, name: 'remote', reconnect: false });
+    cleanups.push(() => anon.close());
+    await expect(anon.publish('camera.x', 1, { confirm: true })).rejects.toThrow(/PERMISSION_DENIED/);
+  });
+});
+
+describe('failing closed', () => {
+  it('refuses to start with an ACL file when peer credentials are unavailable', async () => {
+    const s = setup();
+    writeFileSync(s.acl, RULES);
+    await expect(startBroker({ socket: s.socket, aclFile: s.acl, peerCred: { available: false, reason: 'addon not built' } })).rejects.toThrow(
+      /refusing to start with an ACL file: kernel peer credentials are unavailable \(addon not built\)/,
+    );
+  });
+
+  it('refuses an ACL file with errors, naming the line', async () => {
+    const s = setup();
+    writeFileSync(s.acl, 'allow user root publish camera.>\nallow user root frobnicate x\n');
+    await expect(startBroker({ socket: s.socket, aclFile: s.acl })).rejects.toThrow(/:2: /);
+  });
+
+  it('refuses a socket directory that anyone may write', async () => {
+    const s = setup();
+    chmodSync(s.dir, 0o777);
+    await expect(startBroker({ socket: s.socket })).rejects.toThrow(/writable by every user/);
+  });
+});
