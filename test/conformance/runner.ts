@@ -17,6 +17,7 @@ export class Run {
   private exitCode: number | null | undefined;
   readonly exited: Promise<number | null>;
   private child: ChildProcess | undefined;
+  private abort: AbortController | undefined;
 
   private constructor(
     readonly label: string,
@@ -62,7 +63,10 @@ export class Run {
 
   /** The in-process TypeScript driver. */
   static inProcess(label: string, scenario: string, socket: string): Run {
-    return new Run(label, (run) => runTsScenario(scenario, socket, (l) => run.push(l)));
+    return new Run(label, (run) => {
+      run.abort = new AbortController();
+      return runTsScenario(scenario, socket, (l) => run.push(l), run.abort.signal);
+    });
   }
 
   private push(line: Line): void {
@@ -118,6 +122,7 @@ export class Run {
   }
 
   kill(): void {
+    this.abort?.abort();
     if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
   }
 }
@@ -125,22 +130,36 @@ export class Run {
 export type Driver = {
   /** Also the `from` the driver puts in what it publishes. */
   lang: string;
+  /** The frames it speaks (PROTOCOL §1): CBOR, or the JSON mode of §15. */
+  encoding: 'cbor' | 'json';
   label: string;
   /** Why the driver cannot run here; the suite prints it and skips. */
   skip: string | undefined;
   setup(tmp: string): Promise<void>;
   start(scenario: string, socket: string): Run;
+  /** The client's own unit tests (no broker), if it has any. */
+  unit?: () => Promise<void>;
 };
 
 export const SYSTEM_PYTHON = '/usr/bin/python3';
 const GO_CBOR = '/usr/share/gocode/src/github.com/fxamacker/cbor/go.mod';
-export const GO_ENV = { GOPROXY: 'off', GOFLAGS: '-mod=mod', GOTOOLCHAIN: 'local' };
+// Offline (Debian's sources via replace lines), and no C compiler needed (CI installs no gcc).
+export const GO_ENV = { GOPROXY: 'off', GOFLAGS: '-mod=mod', CGO_ENABLED: '0', GOTOOLCHAIN: 'local' };
 
 /** Why Debian's python3 with cbor2 is not usable, or undefined. */
 export function pythonSkipReason(): string | undefined {
   if (!existsSync(SYSTEM_PYTHON)) return `${SYSTEM_PYTHON} not found (apt-get install -y python3-cbor2)`;
   const r = spawnSync(SYSTEM_PYTHON, ['-c', 'import cbor2'], { encoding: 'utf8', timeout: 15_000 });
   if (r.status !== 0) return `${SYSTEM_PYTHON} cannot import cbor2 (apt-get install -y python3-cbor2): ${(r.stderr ?? String(r.error)).trim().split('\n').pop()}`;
+  return undefined;
+}
+
+/** Any python3 (JSON mode needs only the standard library), or undefined. */
+export function anyPython(): string | undefined {
+  for (const p of ['python3', SYSTEM_PYTHON]) {
+    const r = spawnSync(p, ['-c', 'import json, socket, threading'], { encoding: 'utf8', timeout: 15_000 });
+    if (r.status === 0) return p;
+  }
   return undefined;
 }
 
@@ -152,27 +171,35 @@ export function goSkipReason(): string | undefined {
   return undefined;
 }
 
-/** go build, offline; rejects with the compiler's output. */
-export function goBuild(pkgDir: string, target: string, out: string): Promise<void> {
+/** Runs a tool to completion; rejects with its output unless it exits 0. */
+export function runTool(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}, ms = 120_000): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('go', ['build', '-o', out, target], { cwd: pkgDir, env: { ...process.env, ...GO_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
-    const t = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    const t = setTimeout(() => child.kill('SIGKILL'), ms);
+    child.on('error', (e) => (output += String(e)));
     child.on('close', (code) => {
       clearTimeout(t);
-      if (code === 0) resolve();
-      else reject(new Error(`go build ${target} failed (${code}):\n${output}`));
+      if (code === 0) resolve(output);
+      else reject(new Error(`${cmd} ${args.join(' ')} failed (${code}):\n${output}`));
     });
   });
 }
 
+/** go build, offline; rejects with the compiler's output. */
+export async function goBuild(pkgDir: string, target: string, out: string): Promise<void> {
+  await runTool('go', ['build', '-o', out, target], pkgDir, GO_ENV);
+}
+
 export function drivers(): Driver[] {
   let goBinary = '';
+  const python = anyPython();
   return [
     {
       lang: 'ts',
+      encoding: 'cbor',
       label: 'TypeScript client (bus/client)',
       skip: undefined,
       setup: async () => undefined,
@@ -180,14 +207,17 @@ export function drivers(): Driver[] {
     },
     {
       lang: 'python',
+      encoding: 'cbor',
       label: 'Python client (clients/python)',
       skip: pythonSkipReason(),
       setup: async () => undefined,
       start: (scenario, socket) =>
         Run.child(`python ${scenario}`, SYSTEM_PYTHON, [join(ROOT, 'clients/python/conformance.py'), scenario], { UDSBUS_SOCKET: socket, PYTHONDONTWRITEBYTECODE: '1' }),
+      unit: async () => void (await runTool(SYSTEM_PYTHON, ['-m', 'unittest', '-q', 'test_udsbus'], join(ROOT, 'clients/python'), { PYTHONDONTWRITEBYTECODE: '1' })),
     },
     {
       lang: 'go',
+      encoding: 'cbor',
       label: 'Go client (clients/go)',
       skip: goSkipReason(),
       async setup(tmp) {
@@ -195,6 +225,20 @@ export function drivers(): Driver[] {
         await goBuild(join(ROOT, 'clients/go'), './cmd/conformance', goBinary);
       },
       start: (scenario, socket) => Run.child(`go ${scenario}`, goBinary, [scenario], { UDSBUS_SOCKET: socket }),
+      unit: async () => void (await runTool('go', ['test', './...'], join(ROOT, 'clients/go'), GO_ENV)),
+    },
+    {
+      lang: 'python-json',
+      encoding: 'json',
+      label: 'Python client in JSON mode (clients/python, standard library only)',
+      skip: python === undefined ? 'no python3 on PATH' : undefined,
+      setup: async () => undefined,
+      start: (scenario, socket) =>
+        Run.child(`python-json ${scenario}`, python!, [join(ROOT, 'clients/python/conformance.py'), scenario], {
+          UDSBUS_SOCKET: socket,
+          UDSBUS_ENCODING: 'json',
+          PYTHONDONTWRITEBYTECODE: '1',
+        }),
     },
   ];
 }

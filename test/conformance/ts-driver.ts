@@ -57,7 +57,7 @@ class Inbox {
 
 function msgLine(m: Message, sub: string): Record<string, unknown> {
   const empty = m.bytes.length === 0;
-  return { sub, topic: m.topic, seq: m.seq, retained: m.retained, empty, value: empty ? null : m.payload, lostBefore: m.lost };
+  return { sub, topic: m.topic, seq: m.seq, retained: m.retained, empty, value: empty ? null : m.payload, lostBefore: m.lost, fromName: m.from?.name ?? null };
 }
 
 function errorLine(emit: Emit, step: string, err: unknown, t0?: number, local = false): void {
@@ -69,7 +69,7 @@ function errorLine(emit: Emit, step: string, err: unknown, t0?: number, local = 
 }
 
 function sampleValue(): unknown {
-  return { from: LANG, n: -5, u: 2 ** 40, f: 1.5, s: 'ünïcødé ✓', b: Buffer.from([0, 1, 2, 255]), l: [1, 'two', null, false, true], m: { nested: { deep: [] } } };
+  return { from: LANG, n: -5, u: 2 ** 32 - 1, f: 1.5, s: 'ünïcødé ✓', b: Buffer.from([0, 1, 2, 255]), l: [1, 'two', null, false, true], m: { nested: { deep: [] } } };
 }
 
 async function need(p: Promise<Message | undefined>, what: string): Promise<Message> {
@@ -109,7 +109,7 @@ const cidOf = (bus: Client): string => (bus as unknown as { cidValue: string }).
 
 // ------------------------------------------------------------------------------- scenarios
 
-const scenarios: Record<string, (emit: Emit, socket: string) => Promise<void>> = {
+const scenarios: Record<string, (emit: Emit, socket: string, signal: AbortSignal) => Promise<void>> = {
   async pubsub(emit, socket) {
     const { bus } = await open(emit, socket);
     const a = new Inbox(bus, 'conf.ps.*.motion');
@@ -156,6 +156,7 @@ const scenarios: Record<string, (emit: Emit, socket: string) => Promise<void>> =
       emit('remote-error', { step: 'fail', code: e.code, message: e.message.slice(e.code.length + 2), data: e.data });
     }
     emit('reply', { step: 'raw', value: await bus.request('conf.svc.raw', {}, { timeout: WAIT }) });
+    emit('reply', { step: 'bare', value: await bus.request('conf.svc.bare', {}, { timeout: WAIT }) });
     for (const [step, topic, timeout] of [['silent', 'conf.svc.silent', 300], ['nobody', 'conf.svc.nobody', 5000]] as const) {
       const t0 = Date.now();
       try {
@@ -246,7 +247,7 @@ const scenarios: Record<string, (emit: Emit, socket: string) => Promise<void>> =
   },
 
   async keepalive(emit, socket) {
-    const { bus } = await open(emit, socket, { keepaliveMs: 200 });
+    const { bus } = await open(emit, socket, { keepaliveMs: 600 });
     const pings = tapOps(bus, 'ping');
     const cid = cidOf(bus);
     const ticks = new Inbox(bus, 'conf.ka.>');
@@ -259,10 +260,39 @@ const scenarios: Record<string, (emit: Emit, socket: string) => Promise<void>> =
       n++;
     }
     const afterTicks = pings();
-    await new Promise((r) => setTimeout(r, 1000)); // idle both ways
+    await new Promise((r) => setTimeout(r, 1500)); // idle both ways
     await bus.flush();
     emit('alive', { cid: cidOf(bus), sameCid: cidOf(bus) === cid, ticks: n, pingsDuringTicks: afterTicks, pingsReceived: pings(), reconnects: 0 });
     await bus.close();
+  },
+
+  async wideints(emit, socket) {
+    const { bus } = await open(emit, socket);
+    const s = new Inbox(bus, 'conf.wi.in');
+    await bus.flush();
+    emit('ready');
+    const m = await need(s.next(WAIT), 'conf.wi.in');
+    emit('msg', { ...msgLine(m, 'S'), payloadHex: Buffer.from(m.bytes).toString('hex') });
+    bus.publish('conf.wi.back', { big: 2 ** 40, neg: -(2 ** 40), max: 2 ** 53 - 1 });
+    await bus.flush();
+    emit('published');
+    await bus.close();
+  },
+
+  async backoff(emit, socket, signal) {
+    const { bus } = await open(emit, socket, { reconnectInitialMs: 50, reconnectMaxMs: 200 });
+    let reconnected = false;
+    bus.on('disconnect', () => emit('disconnected'));
+    bus.on('reconnect', ({ cid }) => {
+      reconnected = true;
+      emit('reconnected', { cid });
+    });
+    emit('ready');
+    // The test lets every attempt fail for a while (counting them), then starts a broker, or
+    // stops this driver (kill() aborts the signal).
+    for (let i = 0; i < 200 && !reconnected && !signal.aborted; i++) await sleepUnless(100, signal);
+    await bus.close();
+    if (!reconnected) throw new Error(signal.aborted ? 'stopped by the test' : 'never reconnected');
   },
 
   async reconnect(emit, socket) {
@@ -292,11 +322,22 @@ const scenarios: Record<string, (emit: Emit, socket: string) => Promise<void>> =
 
 export const SCENARIOS = Object.keys(scenarios);
 
+/** Resolves after ms, or at once when the signal aborts. */
+function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}
+
 /** Runs one scenario; resolves with the exit status a child process would have. */
-export async function runTsScenario(name: string, socket: string, sink: (line: Line) => void): Promise<number> {
+export async function runTsScenario(name: string, socket: string, sink: (line: Line) => void, signal: AbortSignal): Promise<number> {
   const emit: Emit = (event, fields = {}) => sink({ event, ...(jsonable(fields) as Record<string, unknown>) });
   try {
-    await scenarios[name]!(emit, socket);
+    await scenarios[name]!(emit, socket, signal);
     emit('done');
     return 0;
   } catch (e) {
