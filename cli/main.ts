@@ -5,17 +5,25 @@ import { registerBroker } from './commands/broker.js';
 import { registerPub } from './commands/pub.js';
 import { registerTap } from './commands/tap.js';
 import { registerDemo } from './commands/demo.js';
+import { registerReq } from './commands/req.js';
+import { registerStats } from './commands/stats.js';
+import { registerDurable } from './commands/durable.js';
+import { exitCodesHelp } from './exit-codes.js';
 
 const program = new Command();
 program
   .name('udsbus')
   .description('A local event bus for camera systems over a Unix domain socket.')
   .version('0.1.0')
-  .showHelpAfterError('(run with --help for usage)');
+  .showHelpAfterError('(run with --help for usage)')
+  .addHelpText('after', `\nEvery command takes --socket PATH (or the UDSBUS_SOCKET environment variable).\n${exitCodesHelp()}`);
 
 registerBroker(program);
 registerPub(program);
 registerTap(program);
+registerReq(program);
+registerStats(program);
+registerDurable(program);
 registerDemo(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

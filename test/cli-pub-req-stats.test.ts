@@ -20,7 +20,7 @@ afterAll(async () => {
 const cli = (...args: string[]) => runToEnd([...args, '--socket', bus.socket]);
 
 async function received(pattern: string, n: number, act: () => Promise<unknown>): Promise<Message[]> {
-  const got = takeN(sub.subscribe(pattern), n);
+  const got = takeN(sub.subscribe(pattern), n, 30_000);
   await sub.flush();
   await act();
   return got;
@@ -162,7 +162,7 @@ describe('udsbus stats', () => {
   it('prints a table', async () => {
     const r = await cli('stats', '--clients');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^connections\s+\d+ open, \d+ since start; \d+ subscriptions$/m);
+    expect(r.stdout).toMatch(/^connections\s+\d+ open, \d+ since start; \d+ subscriptions?$/m);
     expect(r.stdout).toMatch(/^messages in\s+\d+ \([\d.]+\/s\)/m);
     expect(r.stdout).toMatch(/^cid\s+name\s+transport/m);
     expect(r.stdout).toMatch(/test-sub/);

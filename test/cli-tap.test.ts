@@ -38,7 +38,7 @@ describe('udsbus tap', () => {
     await t.waitOut((l) => l.includes('f1.camera.last'));
     const topics = t.out.map((l) => l.split(' ')[1]);
     expect(topics).toEqual(['f1.camera.cam-01.motion', 'f1.alert.night', 'f1.camera.cam-02.tamper', 'f1.camera.last']);
-    expect(t.out[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} f1\.camera\.cam-01\.motion \d+B \{active: true\}$/);
+    expect(t.out[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} f1\.camera\.cam-01\.motion \d+B( from \S+\((pid \d+|unverified)\))? \{active: true\}$/);
   });
 
   it('--json prints one parseable object per message with payload, time and delivery metadata', async () => {
@@ -56,22 +56,35 @@ describe('udsbus tap', () => {
       reply: null,
       hdr: { trace: 'abc' },
       lost: 0,
-      from: null,
+      from: { name: 'test-pub', cid: expect.any(String) },
     });
     expect(typeof a!.sid).toBe('number');
     expect(a!.size).toBeGreaterThan(0);
     expect(Date.parse(a!.time as string)).toBeGreaterThanOrEqual(before - 5);
     expect(a!.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-    expect(b).toMatchObject({ topic: 'j1.empty', payload: null, size: 0, seq: 2 });
+    expect(b).toMatchObject({ topic: 'j1.empty', payload: null, size: 0, seq: 2, reply: null, hdr: null });
     // Notices are never on stdout.
     expect(t.out.every((l) => l.startsWith('{'))).toBe(true);
+  });
+
+  it('--from keeps the messages of one publisher, and the text line names it', async () => {
+    const other = await bus.client({ name: 'other-pub' });
+    const t = await tap('--from', 'other-pub', 'from1.>');
+    pub.publish('from1.x', { by: 'test-pub' });
+    other.publish('from1.x', { by: 'other-pub' });
+    const line = await t.waitOut((l) => l.includes('from1.x'));
+    expect(line).toMatch(/ from1\.x \d+B from other-pub\((pid \d+|unverified)\) \{by: "other-pub"\}$/);
+    pub.publish('from1.end', 0);
+    other.publish('from1.end', 1);
+    await t.waitOut((l) => l.includes('from1.end'));
+    expect(t.out).toHaveLength(2);
   });
 
   it('--raw shows the payload bytes in hex (and as "raw" with --json)', async () => {
     const t = await tap('--raw', 'r1.>');
     const j = await tap('--raw', '--json', 'r1.>');
     pub.publish('r1.x', { a: 1 });
-    expect(await t.waitOut((l) => l.includes('r1.x'))).toMatch(/ r1\.x 4B a1616101$/);
+    expect(await t.waitOut((l) => l.includes('r1.x'))).toMatch(/ r1\.x 4B( from \S+\((pid \d+|unverified)\))? a1616101$/);
     expect(JSON.parse(await j.waitOut((l) => l.includes('r1.x')))).toMatchObject({ raw: 'a1616101', payload: { a: 1 } });
   });
 
@@ -143,9 +156,9 @@ describe('udsbus tap', () => {
     const requester = await bus.client({ name: 'requester' });
     expect(await requester.request('rpc1.echo', { hi: 1 })).toEqual({ echoed: { hi: 1 } });
     const req = await t.waitOut((l) => l.includes('rpc1.echo'));
-    expect(req).toMatch(/ rpc1\.echo \d+B → _INBOX\.\S+ \{hi: 1\}$/);
+    expect(req).toMatch(/ rpc1\.echo \d+B → _INBOX\.\S+( from \S+\((pid \d+|unverified)\))? \{hi: 1\}$/);
     const reply = await t.waitOut((l) => l.includes('↳'));
-    expect(reply).toMatch(/↳ _INBOX\.\S+ \d+B \([\d.]+ ms, reply to rpc1\.echo\) \{ok: true, result: \{echoed: \{hi: 1\}\}\}$/);
+    expect(reply).toMatch(/↳ _INBOX\.\S+ \d+B \([\d.]+ ms, reply to rpc1\.echo\)( from \S+\((pid \d+|unverified)\))? \{ok: true, result: \{echoed: \{hi: 1\}\}\}$/);
     const [jr, jp] = (await j.waitOutLines(2)).map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(jr).toMatchObject({ topic: 'rpc1.echo' });
     expect(jp).toMatchObject({ topic: jr!.reply, inReplyTo: { topic: 'rpc1.echo' }, payload: { ok: true } });
