@@ -5,6 +5,7 @@ import { registerBroker } from './commands/broker.js';
 import { registerPub } from './commands/pub.js';
 import { registerTap } from './commands/tap.js';
 import { registerDemo } from './commands/demo.js';
+import { registerAudit } from './commands/audit.js';
 import { registerReq } from './commands/req.js';
 import { registerStats } from './commands/stats.js';
 import { registerDurable } from './commands/durable.js';
@@ -25,6 +26,7 @@ registerReq(program);
 registerStats(program);
 registerDurable(program);
 registerDemo(program);
+registerAudit(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`udsbus: ${(err as Error).message}\n`);

@@ -394,9 +394,10 @@ describe('external recorder', () => {
     const script = await start([process.execPath, 'SCRIPT', '{file}'], 300);
     writeFileSync(script, fakeRecorder(true));
     await publishThrough(pub, events, 'camera.event.cam-01.line', line('cam-01'));
-    await out.next((m) => m.topic === 'recording.started.cam-01');
-    await waitFor(() => cap.lines.some((l) => l.msg === 'recorder started'), 'the recorder to start');
-    await new Promise((r) => setTimeout(r, 200)); // let it install its SIGTERM handler
+    const started = await out.next((m) => m.topic === 'recording.started.cam-01');
+    const file = join(bus.dir, 'rec', 'cam-01', `${(started.payload as { sessionId: string }).sessionId}.txt`);
+    // "running" is written after it installed its SIGTERM handler.
+    await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').includes('running'), 'the recorder to run');
     clock.advance(1_000);
     await out.next((m) => m.topic === 'recording.stopped.cam-01');
     await waitFor(() => cap.lines.some((l) => /SIGKILL/.test(l.msg)), 'SIGKILL');

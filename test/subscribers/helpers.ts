@@ -2,6 +2,7 @@
 import { pino, type Logger } from 'pino';
 import { firstValueFrom, filter, take, timeout as rxTimeout, type Observable } from 'rxjs';
 import type { Client, Message } from '../../bus/client/client.js';
+import type { AuditSource, SourceMessage } from '../../subscribers/audit/source.js';
 
 export type LogLine = { level: number; msg: string; [k: string]: unknown };
 
@@ -93,5 +94,73 @@ export class Collector<T = unknown> {
   }
   close(): void {
     this.sub.unsubscribe();
+  }
+}
+
+// ---------------------------------------------------------------- audit
+
+
+/**
+ * A stand-in for a broker's durable queue (PROTOCOL.md §17) for testing the audit pipeline
+ * without a broker: mids increase per message, cumulative acks remove messages, start() after
+ * pause() (or a "restart") redelivers everything not acknowledged with `redelivered: true`.
+ */
+export class FakeDurableQueue implements AuditSource {
+  readonly durable = true;
+  private stored: SourceMessage[] = [];
+  private nextMid = 1;
+  private handlers: { message(m: SourceMessage): void; error(e: Error): void } | undefined;
+  private delivered = 0;
+  acked = 0;
+  /** Ignore acks (as if they were lost in a crash). */
+  dropAcks = false;
+  starts = 0;
+  pauses = 0;
+
+  constructor(readonly queue = 'audit') {}
+
+  get attached(): boolean {
+    return this.handlers !== undefined;
+  }
+
+  get backlog(): number {
+    return this.stored.length;
+  }
+
+  publish(topic: string, payload: unknown, extra: Partial<SourceMessage> = {}): number {
+    const mid = this.nextMid++;
+    const m: SourceMessage = { topic, payload, bytes: new Uint8Array(payload === undefined ? 0 : 1), mid, sid: 1, ...extra };
+    this.stored.push(m);
+    if (this.handlers !== undefined) {
+      this.delivered = mid;
+      this.handlers.message(m);
+    }
+    return mid;
+  }
+
+  start(h: { message(m: SourceMessage): void; error(e: Error): void }): void {
+    this.starts++;
+    this.handlers = h;
+    for (const m of [...this.stored]) {
+      const redelivered = m.mid! <= this.delivered;
+      this.delivered = Math.max(this.delivered, m.mid!);
+      if (this.handlers === h) h.message({ ...m, redelivered });
+    }
+  }
+
+  pause(): void {
+    this.pauses++;
+    this.handlers = undefined;
+  }
+
+  ack(m: SourceMessage): void {
+    if (this.dropAcks || m.mid === undefined) return;
+    this.acked = Math.max(this.acked, m.mid);
+    this.stored = this.stored.filter((s) => s.mid! > this.acked);
+  }
+
+  /** A new consumer attaching after a crash: everything unacknowledged comes again. */
+  detachForRestart(): void {
+    this.handlers = undefined;
   }
 }
