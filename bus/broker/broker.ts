@@ -105,7 +105,9 @@ export class Broker {
   private readonly pending = new Set<Connection>();
   private openCount = 0;
   private cidSeq = 0;
-  private readonly bootId = randomBytes(3).toString('hex');
+  /** This broker instance: a new value at every start (announced in `welcome.boot`). */
+  readonly bootId = randomBytes(6).toString('hex');
+  readonly sweepMs: number;
   private readonly dirty = new Set<Connection>();
   private flushScheduled = false;
   private readonly sweepTimer: NodeJS.Timeout;
@@ -151,6 +153,7 @@ export class Broker {
       });
     }
     const sweepMs = opts.sweepMs ?? Math.max(20, Math.min(1000, Math.floor(Math.min(limits.keepaliveMs, limits.handshakeTimeoutMs) / 4)));
+    this.sweepMs = sweepMs;
     this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
     this.sweepTimer.unref();
     const statsMs = opts.statsIntervalMs ?? 10_000;

@@ -241,7 +241,9 @@ export class Connection {
     }
     if (f.keepalive !== undefined) {
       if (!isUint(f.keepalive)) return this.fail('BAD_FRAME', 'hello "keepalive" must be a uint (ms)');
-      this.keepaliveMs = Math.min(KEEPALIVE_MAX_MS, Math.max(Math.min(KEEPALIVE_MIN_MS, this.broker.limits.keepaliveMs), f.keepalive));
+      // Deadlines are checked every sweepMs: a keepalive shorter than two sweeps cannot be kept.
+      const floor = Math.max(KEEPALIVE_MIN_MS, 2 * this.broker.sweepMs);
+      this.keepaliveMs = Math.min(KEEPALIVE_MAX_MS, Math.max(Math.min(floor, this.broker.limits.keepaliveMs), f.keepalive));
     }
     if (f.will !== undefined) {
       const w = f.will as Record<string, unknown> | null;
@@ -265,6 +267,7 @@ export class Connection {
       op: 'welcome',
       v: PROTOCOL_VERSION,
       cid: this.cid,
+      boot: this.broker.bootId,
       server: this.broker.serverName,
       keepalive: this.keepaliveMs,
       limits: { ...this.broker.limits, keepaliveMs: this.keepaliveMs },

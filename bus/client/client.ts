@@ -113,7 +113,7 @@ export type CloseInfo = { reason: 'closed' | 'gave-up' | 'fatal'; error?: Udsbus
 export type ClientEvents = {
   connect: [{ cid: string }];
   disconnect: [{ error?: Error }];
-  reconnect: [{ cid: string; attempt: number }];
+  reconnect: [{ cid: string; attempt: number; brokerRestarted: boolean }];
   error: [Error];
   loss: [LossEvent];
   closed: [CloseInfo];
@@ -187,6 +187,14 @@ export class Client extends EventEmitter<ClientEvents> {
     return this.cidValue;
   }
 
+  private bootValue: string | undefined;
+  private brokerRestarted = false;
+
+  /** The broker instance's id (`welcome.boot`): it changes when the broker restarts. */
+  get boot(): string | undefined {
+    return this.bootValue;
+  }
+
   /** The limits the broker announced. */
   get limits(): Readonly<Limits> {
     return this.limitsValue;
@@ -215,6 +223,9 @@ export class Client extends EventEmitter<ClientEvents> {
         : createConnection(this.opts.socket ?? defaultSocketPath());
       this.sock = sock;
       let settled = false;
+      // Only a connection that completed its handshake may trigger a reconnect when it closes;
+      // a failed attempt is retried by scheduleReconnect() alone (never twice).
+      let opened = false;
       const timer = setTimeout(() => fail(new UdsbusError('TIMEOUT', `no welcome from the broker within ${this.opts.connectTimeoutMs} ms`)), this.opts.connectTimeoutMs);
       const fail = (e: Error) => {
         if (settled) return;
@@ -228,6 +239,7 @@ export class Client extends EventEmitter<ClientEvents> {
         resolve: () => {
           if (settled) return;
           settled = true;
+          opened = true;
           clearTimeout(timer);
           this.handshake = undefined;
           resolve();
@@ -258,13 +270,16 @@ export class Client extends EventEmitter<ClientEvents> {
       });
       sock.on('close', () => {
         if (!settled) fail(new UdsbusError('DISCONNECTED', 'the broker closed the connection during the handshake'));
-        if (this.sock === sock) this.onSocketClosed();
+        if (opened && this.sock === sock) this.onSocketClosed();
       });
     });
   }
 
   private onWelcome(f: DecodedFrame): void {
     this.cidValue = String(f.cid);
+    const boot = typeof f.boot === 'string' ? f.boot : undefined;
+    this.brokerRestarted = this.bootValue !== undefined && boot !== undefined && boot !== this.bootValue;
+    this.bootValue = boot;
     if (f.limits !== null && typeof f.limits === 'object') this.limitsValue = { ...DEFAULT_LIMITS, ...(f.limits as Partial<Limits>) };
     const reconnecting = this.state === 'reconnecting';
     this.state = 'open';
@@ -283,7 +298,7 @@ export class Client extends EventEmitter<ClientEvents> {
     }
     this.startKeepalive(typeof f.keepalive === 'number' ? f.keepalive : this.limitsValue.keepaliveMs);
     this.handshake?.resolve();
-    if (reconnecting) this.emit('reconnect', { cid: this.cidValue, attempt });
+    if (reconnecting) this.emit('reconnect', { cid: this.cidValue, attempt, brokerRestarted: this.brokerRestarted });
     this.emit('connect', { cid: this.cidValue });
   }
 

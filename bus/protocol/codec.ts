@@ -18,7 +18,9 @@ const encoder = new Encoder({
   bundleStrings: false,
 });
 // One decoder for all connections is safe only because records are off: no state carries over.
-const decoder = new Decoder({ useRecords: false, mapsAsObjects: true, bundleStrings: false });
+// int64AsNumber (a real option missing from cbor-x's typings): an integer is the same value
+// whatever width it was encoded in (PROTOCOL.md §3).
+const decoder = new Decoder({ useRecords: false, mapsAsObjects: true, bundleStrings: false, int64AsNumber: true } as ConstructorParameters<typeof Decoder>[0]);
 
 export const EMPTY = Buffer.alloc(0);
 
