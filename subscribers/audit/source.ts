@@ -3,8 +3,8 @@
  * (stop delivering; a durable queue keeps what was not acknowledged), and a cumulative ack.
  * busSource() is the real one; tests (and other transports) can provide their own.
  */
-import type { Observable, Subscription } from 'rxjs';
-import type { Client } from '../../bus/client/client.js';
+import type { Subscription } from 'rxjs';
+import type { Client, Message, SubscribeOptions } from '../../bus/client/client.js';
 
 export type SourceMessage = {
   topic: string;
@@ -35,12 +35,6 @@ export interface AuditSource {
   ack(m: SourceMessage): void;
 }
 
-/** The parts of a client with durable subscriptions (PROTOCOL.md §17) this file relies on. */
-type DurableClient = {
-  subscribe(pattern: string, opts: Record<string, unknown>): Observable<SourceMessage>;
-  ack?: (m: { sid: number; mid: number }) => void;
-};
-
 export type BusSourceOptions = {
   pattern: string;
   /** Durable queue name; without it a plain subscription (messages published while down are missed). */
@@ -49,34 +43,31 @@ export type BusSourceOptions = {
   durableMaxBytes?: number | undefined;
 };
 
-/** A source on the bus: a durable subscription when `durable` is set, else a plain one. */
+/**
+ * A source on the bus: a durable subscription (PROTOCOL.md §17) when `durable` is set, else a
+ * plain one. A broker without a data directory refuses durable subscriptions
+ * (DURABLE_UNAVAILABLE); the error reaches `error()` and startAudit() fails with it.
+ */
 export function busSource(client: Client, o: BusSourceOptions): AuditSource {
-  const c = client as unknown as DurableClient;
-  if (o.durable !== undefined && typeof c.ack !== 'function') {
-    throw new Error(
-      `durable subscription "${o.durable}" requested, but this udsbus client has no durable subscriptions (client.ack is missing); ` +
-        'update udsbus, or set "durable" off to use a plain subscription (messages published while the audit subscriber is down are then not recorded)',
-    );
-  }
   let sub: Subscription | undefined;
-  const opts: Record<string, unknown> = { retained: false };
+  const opts: SubscribeOptions = { retained: false };
   if (o.durable !== undefined) {
-    opts['durable'] = o.durable;
-    if (o.durableMaxBytes !== undefined) opts['durableMaxBytes'] = o.durableMaxBytes;
+    opts.durable = o.durable;
+    if (o.durableMaxBytes !== undefined) opts.durableMaxBytes = o.durableMaxBytes;
   }
   return {
     queue: o.durable ?? o.pattern,
     durable: o.durable !== undefined,
     start(h) {
       sub?.unsubscribe();
-      sub = c.subscribe(o.pattern, opts).subscribe({ next: (m) => h.message(m), error: (e: Error) => h.error(e) });
+      sub = client.subscribe(o.pattern, opts).subscribe({ next: (m: Message) => h.message(m), error: (e: Error) => h.error(e) });
     },
     pause() {
       sub?.unsubscribe();
       sub = undefined;
     },
     ack(m) {
-      if (m.sid !== undefined && m.mid !== undefined) c.ack?.({ sid: m.sid, mid: m.mid });
+      if (m.sid !== undefined && m.mid !== undefined) client.ack({ sid: m.sid, mid: m.mid });
     },
   };
 }
