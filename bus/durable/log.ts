@@ -49,17 +49,7 @@ import {
   type MessageView,
 } from './record.js';
 import { Segment, scanSegment, trustSeal } from './segment.js';
-import {
-  parseStateName,
-  readLatestState,
-  removeState,
-  removeStateSync,
-  currentBootId,
-  sameBoot,
-  writeStateAsync,
-  writeStateSync,
-  type LogState,
-} from './state.js';
+import { StateStore, parseStateName, readLatestState, sameBoot, type LogState } from './state.js';
 
 /**
  * When appended records reach the disk (see docs/durable-storage.md for what survives what):
@@ -162,7 +152,6 @@ const LEASE_MIDS = 1 << 20;
 const READ_BUFFER_BYTES = 64 * 1024;
 const SCRATCH_BYTES = 64 * 1024;
 const MIN_SEGMENT_BYTES = 4096;
-const STATE_RETRY_MS = 1000;
 
 type Resolved = Required<DurableLogOptions>;
 type WriteHandle = { seg: Segment; fd: number; writes: number; synced: number; deleted: boolean };
@@ -212,16 +201,10 @@ export class DurableLog {
   private nextMid = 1;
   private diskBytes = 0;
 
-  // State file (ack mark and mid lease).
-  private stateSeq = 0;
-  private durableSeq = 0;
-  private readonly knownStates = new Set<number>();
-  private leaseDurable = 0;
+  /** The state file: ack mark, mid high-water mark, lease. */
+  private readonly state: StateStore;
+  /** The lease asked of the state file (≥ every mid handed out). */
   private leaseWanted = 0;
-  private stateDirty = false;
-  private stateBusy = false;
-  private stateTimer: NodeJS.Timeout | undefined;
-  private stateWaiters: Waiter[] = [];
 
   // Group commit.
   private appendSeq = 0;
@@ -257,28 +240,21 @@ export class DurableLog {
   ) {
     this.o = o;
     this.dirFd = openSync(dir, 'r');
+    const names = readdirSync(dir);
+    const stateSeqs = names.map(parseStateName).filter((s) => s !== undefined);
+    this.state = new StateStore(dir, this.dirFd, stateSeqs, () => ({ floor: this.floor, hwm: this.nextMid - 1, lease: this.leaseWanted }));
     try {
-      this.recovery = this.recover();
+      this.recovery = this.recover(names, stateSeqs);
     } catch (err) {
       closeQuietly(this.dirFd);
       throw err;
     }
   }
 
-  private recover(): RecoveryReport | undefined {
-    const names = readdirSync(this.dir);
-    const segMids: number[] = [];
-    const stateSeqs: number[] = [];
-    for (const n of names) {
-      const mid = parseSegmentName(n);
-      if (mid !== undefined) segMids.push(mid);
-      const seq = parseStateName(n);
-      if (seq !== undefined) stateSeqs.push(seq);
-    }
+  private recover(names: string[], stateSeqs: number[]): RecoveryReport | undefined {
+    const segMids = names.map(parseSegmentName).filter((m) => m !== undefined);
     segMids.sort((a, b) => a - b);
     const st: LogState = readLatestState(this.dir, stateSeqs) ?? { seq: 0, floor: 0, hwm: 0, lease: 0, boot: Buffer.alloc(16) };
-    this.stateSeq = Math.max(st.seq, ...stateSeqs);
-    for (const s of stateSeqs) this.knownStates.add(s);
 
     const cuts: RecoveryCut[] = [];
     for (let i = 0; i < segMids.length; i++) {
@@ -303,7 +279,7 @@ export class DurableLog {
     this.nextMid = (sameBoot(st.boot) ? this.lastMid : Math.max(this.lastMid, st.lease)) + 1;
     for (const s of this.segments) this.diskBytes += s.chargedBytes;
     this.leaseWanted = this.nextMid - 1 + LEASE_MIDS;
-    this.writeStateNow(this.leaseWanted);
+    this.state.writeNow();
 
     const firstCut = cuts[0];
     if (firstCut === undefined) return undefined;
@@ -392,13 +368,14 @@ export class DurableLog {
       w = this.createSegment(mid);
       this.dropAcked();
     }
-    if (mid > this.leaseDurable) {
+    const leased = this.state.leaseDurable;
+    if (mid > leased) {
       // The background extension did not land in time (a stalled disk): extend it synchronously.
       this.leaseWanted = mid + LEASE_MIDS;
-      this.writeStateNow(this.leaseWanted);
-    } else if (mid > this.leaseDurable - LEASE_MIDS / 2 && this.leaseWanted <= this.leaseDurable) {
-      this.leaseWanted = this.leaseDurable + LEASE_MIDS;
-      this.requestState(0);
+      this.state.writeNow();
+    } else if (mid > leased - LEASE_MIDS / 2 && this.leaseWanted <= leased) {
+      this.leaseWanted = leased + LEASE_MIDS;
+      this.state.request(0);
     }
 
     const buf = size <= SCRATCH_BYTES ? this.scratch : Buffer.allocUnsafe(size);
@@ -499,6 +476,7 @@ export class DurableLog {
     const w = this.active;
     if (w === undefined) return;
     this.active = undefined;
+    this.retired.push(w); // first: if sealing throws, close() still closes it
     if (seal && !w.deleted && w.seg.count > 0) {
       const s = w.seg;
       this.writeAll(w, encodeSeal(s.sealInfo()), SEAL_RECORD_BYTES);
@@ -507,7 +485,6 @@ export class DurableLog {
       w.writes++;
       if (this.o.fsync === 'always') this.syncHandle(w);
     }
-    this.retired.push(w);
     this.reap();
   }
 
@@ -776,7 +753,7 @@ export class DurableLog {
     if (target <= this.floor) return;
     this.floor = target;
     this.dropAcked();
-    this.requestState(this.o.ackFlushMs);
+    this.state.request(this.o.ackFlushMs);
   }
 
   /** Discards every stored record (as if acked) and returns how many; mids go on from lastMid. */
@@ -785,7 +762,7 @@ export class DurableLog {
     const n = this.liveCount();
     this.floor = this.lastMid;
     for (const seg of [...this.segments]) this.dropSegment(seg);
-    this.requestState(0);
+    this.state.request(0);
     return n;
   }
 
@@ -831,7 +808,7 @@ export class DurableLog {
     if (n === 0) return 0;
     this.floor = head;
     this.dropAcked();
-    this.requestState(this.o.ackFlushMs);
+    this.state.request(this.o.ackFlushMs);
     this.counts.expired += n;
     this.pending.expired += n;
     return n;
@@ -860,7 +837,7 @@ export class DurableLog {
     }
     for (const w of this.retired) if (w.seg === seg) w.deleted = true;
     this.reap();
-    if (newest && !this.closed) this.writeStateNow(this.leaseWanted);
+    if (newest && !this.closed) this.state.writeNow();
     this.unlinkSegment(seg);
   }
 
@@ -878,88 +855,9 @@ export class DurableLog {
     }
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // State file
-
-  /** Writes the state synchronously (open, close, a lease that ran out). */
-  private writeStateNow(lease: number): void {
-    const s = { seq: ++this.stateSeq, floor: this.floor, hwm: this.nextMid - 1, lease, boot: currentBootId() };
-    this.knownStates.add(s.seq);
-    writeStateSync(this.dir, this.dirFd, s);
-    this.leaseDurable = Math.max(this.leaseDurable, lease);
-    this.stateDurable(s.seq, true);
-  }
-
-  private stateDurable(seq: number, sync: boolean): void {
-    if (seq < this.durableSeq) {
-      // An older asynchronous write landed after a newer one: it is garbage.
-      this.knownStates.delete(seq);
-      void removeState(this.dir, seq);
-      return;
-    }
-    this.durableSeq = seq;
-    for (const k of this.knownStates) {
-      if (k >= seq) continue;
-      this.knownStates.delete(k);
-      if (sync) removeStateSync(this.dir, k);
-      else void removeState(this.dir, k);
-    }
-  }
-
-  private requestState(delayMs: number): void {
-    this.stateDirty = true;
-    if (this.closed || this.stateBusy) return;
-    if (this.stateTimer !== undefined) {
-      if (delayMs > 0) return;
-      clearTimeout(this.stateTimer);
-    }
-    this.stateTimer = setTimeout(() => {
-      this.stateTimer = undefined;
-      void this.runState();
-    }, delayMs);
-  }
-
-  private async runState(): Promise<void> {
-    if (this.stateBusy || this.closed) return;
-    this.stateBusy = true;
-    let retry = false;
-    try {
-      while (this.stateDirty && !this.closed) {
-        this.stateDirty = false;
-        const s = { seq: ++this.stateSeq, floor: this.floor, hwm: this.nextMid - 1, lease: this.leaseWanted, boot: currentBootId() };
-        this.knownStates.add(s.seq);
-        try {
-          await writeStateAsync(this.dir, s);
-        } catch (err) {
-          if (this.closed) return;
-          // Keep the ack mark in memory and try again later; a lease that runs out meanwhile is
-          // extended synchronously by append(), which then throws the same error if it persists.
-          this.stateDirty = true;
-          retry = true;
-          process.emitWarning(`durable log ${this.dir}: writing the state file failed: ${(err as Error).message}`, 'DurableLogStateWrite');
-          break;
-        }
-        this.leaseDurable = Math.max(this.leaseDurable, s.lease);
-        this.stateDurable(s.seq, false);
-      }
-    } finally {
-      this.stateBusy = false;
-      if (!this.closed && retry) this.requestState(STATE_RETRY_MS);
-      else if (!this.stateDirty || this.closed) {
-        const ws = this.stateWaiters;
-        this.stateWaiters = [];
-        for (const w of ws) w.resolve();
-      }
-    }
-  }
-
   /** Resolves once the ack mark (and purges, expiry) as of this call is on disk. */
   syncAcks(): Promise<void> {
-    if (this.closed || (!this.stateDirty && !this.stateBusy)) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      this.stateWaiters.push({ resolve, reject });
-      if (!this.stateBusy) this.requestState(0);
-    });
+    return this.state.flushed();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -981,15 +879,13 @@ export class DurableLog {
     this.closed = true;
     this.cancelFlush?.();
     this.cancelFlush = undefined;
-    if (this.stateTimer !== undefined) clearTimeout(this.stateTimer);
-    this.stateTimer = undefined;
     try {
       if (this.failed === undefined && this.o.fsync !== 'never') {
         for (const w of this.retired) if (!w.deleted && w.writes > w.synced) fdatasyncSync(w.fd);
         if (this.dirDirty) fsyncSync(this.dirFd);
       }
       // Every mid ever handed out is ≤ nextMid − 1 (including a crashed predecessor's lease).
-      this.writeStateNow(this.nextMid - 1);
+      this.state.close(this.nextMid - 1);
     } catch (err) {
       error ??= err;
     }
@@ -998,9 +894,8 @@ export class DurableLog {
     for (const fd of this.readFds.values()) closeQuietly(fd);
     this.readFds.clear();
     closeQuietly(this.dirFd);
-    const settle = [...this.waiters, ...(this.flushing?.waiters ?? []), ...this.stateWaiters];
+    const settle = [...this.waiters, ...(this.flushing?.waiters ?? [])];
     this.waiters = [];
-    this.stateWaiters = [];
     if (this.flushing !== undefined) this.flushing.waiters = [];
     const failure = (error as Error | undefined) ?? this.failed;
     for (const w of settle) {

@@ -138,3 +138,135 @@ export function removeStateSync(dir: string, seq: number): void {
 export async function removeState(dir: string, seq: number): Promise<void> {
   await unlink(join(dir, stateName(seq))).catch(() => undefined);
 }
+
+/** What the log wants on disk: read at the moment of each write. */
+export type StateValues = { floor: number; hwm: number; lease: number };
+
+const RETRY_MS = 1000;
+
+/**
+ * Keeps a log's state file current. writeNow() blocks (open, close, a lease that ran out, the
+ * newest segment deleted); request() writes in the background, coalescing every request made
+ * while a write is pending or in flight; flushed() waits for the background writer.
+ */
+export class StateStore {
+  /** The highest lease known to be on disk. */
+  leaseDurable = 0;
+  private seq: number;
+  private durableSeq = 0;
+  private readonly known: Set<number>;
+  private dirty = false;
+  private busy = false;
+  private timer: NodeJS.Timeout | undefined;
+  private waiters: Array<() => void> = [];
+  private stopped = false;
+
+  constructor(
+    private readonly dir: string,
+    private readonly dirFd: number,
+    /** Seqs of the state files found at open; all are deleted once a newer one is durable. */
+    existing: number[],
+    private readonly current: () => StateValues,
+  ) {
+    this.seq = Math.max(0, ...existing);
+    this.known = new Set(existing);
+  }
+
+  /** Writes the current values now, blocking; `lease` overrides the current lease. */
+  writeNow(lease?: number): void {
+    const v = this.current();
+    const s: LogState = { seq: ++this.seq, floor: v.floor, hwm: v.hwm, lease: lease ?? v.lease, boot: currentBootId() };
+    this.known.add(s.seq);
+    writeStateSync(this.dir, this.dirFd, s);
+    this.landed(s, true);
+  }
+
+  /** Asks for a background write within `delayMs` (0: as soon as possible). */
+  request(delayMs: number): void {
+    this.dirty = true;
+    if (this.stopped || this.busy) return;
+    if (this.timer !== undefined) {
+      if (delayMs > 0) return;
+      clearTimeout(this.timer);
+    }
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.run();
+    }, delayMs);
+  }
+
+  /** Resolves once everything requested before this call is on disk. */
+  flushed(): Promise<void> {
+    if (this.stopped || (!this.dirty && !this.busy)) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.waiters.push(resolve);
+      if (!this.busy) this.request(0);
+    });
+  }
+
+  /** Stops background writing and writes a last time, blocking; pending flushed() resolve. */
+  close(lease: number): void {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    try {
+      this.writeNow(lease);
+    } finally {
+      this.settle();
+    }
+  }
+
+  private async run(): Promise<void> {
+    if (this.busy || this.stopped) return;
+    this.busy = true;
+    let failed = false;
+    try {
+      while (this.dirty && !this.stopped) {
+        this.dirty = false;
+        const v = this.current();
+        const s: LogState = { seq: ++this.seq, floor: v.floor, hwm: v.hwm, lease: v.lease, boot: currentBootId() };
+        this.known.add(s.seq);
+        try {
+          await writeStateAsync(this.dir, s);
+        } catch (err) {
+          if (this.stopped) return;
+          // Keep the values in memory and try again later. A lease that runs out meanwhile is
+          // extended by writeNow(), which then throws the same error to append() if it persists.
+          this.dirty = true;
+          failed = true;
+          process.emitWarning(`durable log ${this.dir}: writing the state file failed: ${(err as Error).message}`, 'DurableLogStateWrite');
+          break;
+        }
+        this.landed(s, false);
+      }
+    } finally {
+      this.busy = false;
+      if (!this.stopped && failed) this.request(RETRY_MS);
+      else if (!this.dirty || this.stopped) this.settle();
+    }
+  }
+
+  /** A state file is durable: older ones can go (or it is older than one already durable). */
+  private landed(s: LogState, sync: boolean): void {
+    this.leaseDurable = Math.max(this.leaseDurable, s.lease);
+    if (s.seq < this.durableSeq) {
+      // An asynchronous write finished after a newer synchronous one: it is garbage.
+      this.known.delete(s.seq);
+      void removeState(this.dir, s.seq);
+      return;
+    }
+    this.durableSeq = s.seq;
+    for (const k of this.known) {
+      if (k >= s.seq) continue;
+      this.known.delete(k);
+      if (sync) removeStateSync(this.dir, k);
+      else void removeState(this.dir, k);
+    }
+  }
+
+  private settle(): void {
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const w of ws) w();
+  }
+}
