@@ -379,6 +379,9 @@ export class Connection {
     for (const k of ['durableMaxBytes', 'durableMaxAgeMs'] as const) {
       if (f[k] !== undefined && !isUint(f[k])) return this.error('BAD_FRAME', `sub "${k}" must be a uint`, ref);
     }
+    if (f.durableMaxBytes !== undefined && (f.durableMaxBytes as number) < 16 * 1024) {
+      return this.error('BAD_FRAME', 'sub "durableMaxBytes" must be at least 16384', ref);
+    }
     if (this.perms !== undefined && !this.perms.canUseDurable(name)) {
       this.usage!.subscriptions--;
       return this.deny('durable', name, ref);
