@@ -94,6 +94,20 @@ describe('audit log', () => {
     expect(verifyAuditLog(dir).ok).toBe(true);
   });
 
+  it('subscribes again when the subscription fails after start-up, and says so', async () => {
+    await start({ retry: { initialMs: 20, maxMs: 50 } });
+    queue.publish('a.b', 1);
+    await audit!.idle();
+    queue.fail(new Error('DURABLE_BUSY: durable "audit" already has a consumer'));
+    queue.publish('a.b', 2); // stored while detached
+    expect(cap.errors()[0]!.msg).toMatch(/audit subscription audit failed: DURABLE_BUSY.*subscribing again in 20 ms/);
+    await waitFor(() => queue.acked === 2, 'the resubscription and redelivery');
+    expect(queue.starts).toBe(2);
+    await audit!.stop();
+    audit = undefined;
+    expect(msgs(dir).map((r) => r['payload'])).toEqual([1, 2]);
+  });
+
   it('interval fsync: acknowledges only after the fsync', async () => {
     await start({ fsync: { intervalMs: 100 } });
     queue.publish('a.b', 1);

@@ -52,6 +52,9 @@ type SourceState = {
   /** Plain sources: messages dropped while blocked. */
   dropped: number;
   duplicates: number;
+  /** Consecutive subscription failures (reset by a delivered message). */
+  restarts: number;
+  restartTimer?: TimerHandle | undefined;
 };
 
 type Pending = { body: RecordBody; st?: SourceState; msg?: SourceMessage };
@@ -81,6 +84,8 @@ export class AuditService {
   private blocked: { since: number; error: string; attempt: number; timer?: TimerHandle } | undefined;
   private syncTimer: TimerHandle | undefined;
   private accepting = false;
+  /** start() has succeeded. */
+  private running = false;
   private stopped = false;
   private written = 0;
   private failures = 0;
@@ -90,7 +95,7 @@ export class AuditService {
   constructor(private readonly opts: AuditServiceOptions) {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.logger;
-    this.states = opts.sources.map((src) => ({ src, accepted: 0, written: 0, lastWritten: undefined, acked: 0, dropped: 0, duplicates: 0 }));
+    this.states = opts.sources.map((src) => ({ src, accepted: 0, written: 0, lastWritten: undefined, acked: 0, dropped: 0, duplicates: 0, restarts: 0 }));
   }
 
   /** Open the log, write the start record, start the sources. Rejects if a source is refused. */
@@ -126,6 +131,7 @@ export class AuditService {
     for (const st of this.states) this.startSource(st);
     await flush?.();
     if (this.errors.length > 0) throw this.errors[0]!;
+    this.running = true;
     const fsync = this.opts.fsync;
     if (fsync !== undefined && fsync !== 'always') this.armSync(fsync.intervalMs);
     this.log.info({ dir: this.opts.dir, seq: this.w.seq, queues: this.states.map((s) => ({ q: s.src.queue, lastMid: s.written })) }, 'audit log open');
@@ -156,14 +162,28 @@ export class AuditService {
     st.src.start({
       message: (m) => this.onMessage(st, m),
       error: (e) => {
-        this.errors.push(e);
-        this.log.error({ ...errFields(e), queue: st.src.queue }, `audit subscription ${st.src.queue} failed`);
+        if (!this.running) {
+          this.errors.push(e); // start() fails with it
+          return;
+        }
+        // E.g. DURABLE_BUSY after a reconnect race: say so loudly and subscribe again with backoff.
+        st.restarts++;
+        const delay = Math.min(this.opts.retryMaxMs ?? 30_000, (this.opts.retryInitialMs ?? 1_000) * 2 ** Math.min(st.restarts - 1, 16));
+        const message = `audit subscription ${st.src.queue} failed: ${e.message}; subscribing again in ${delay} ms`;
+        this.log.error({ ...errFields(e), queue: st.src.queue }, message);
+        if (st.restarts === 1) this.alert('audit-subscription-failed', 'critical', message, undefined);
+        st.restartTimer = this.clock.setTimeout(() => {
+          if (this.stopped || this.blocked !== undefined) return; // resumed with the others after an outage
+          if (st.src.durable) st.accepted = st.written; // what was pending is redelivered
+          this.startSource(st);
+        }, delay);
       },
     });
   }
 
   private onMessage(st: SourceState, m: SourceMessage): void {
     if (!this.accepting) return; // stopping: not acknowledged, so redelivered next time
+    st.restarts = 0;
     if (st.src.durable && m.mid !== undefined) {
       if (this.blocked !== undefined) return; // paused: the broker keeps it
       if (m.mid <= st.accepted) {
@@ -343,7 +363,10 @@ export class AuditService {
     } catch (err) {
       this.log.error(errFields(err), 'final fsync failed; un-acknowledged messages will be redelivered');
     }
-    for (const st of this.states) st.src.pause();
+    for (const st of this.states) {
+      this.clock.clearTimeout(st.restartTimer);
+      st.src.pause();
+    }
     await this.w.close();
   }
 }

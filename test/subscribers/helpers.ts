@@ -159,6 +159,13 @@ export class FakeDurableQueue implements AuditSource {
     this.stored = this.stored.filter((s) => s.mid! > this.acked);
   }
 
+  /** The subscription ends with an error (e.g. DURABLE_BUSY from the broker). */
+  fail(err: Error): void {
+    const h = this.handlers;
+    this.handlers = undefined;
+    h?.error(err);
+  }
+
   /** A new consumer attaching after a crash: everything unacknowledged comes again. */
   detachForRestart(): void {
     this.handlers = undefined;
