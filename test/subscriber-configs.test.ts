@@ -1,12 +1,12 @@
 /** The example configs load, and every config key of every subscriber is documented. */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
 import { describe, expect, it } from 'vitest';
 import { AlertingConfig, loadAlertingConfig } from '../subscribers/alerting/config.js';
 import { AuditConfig, loadAuditConfig } from '../subscribers/audit/config.js';
 import { loadRecordingConfig, RecordingConfig } from '../subscribers/recording/config.js';
-import { ROOT } from './helpers/harness.js';
+import { ROOT, runCli, tempDir } from './helpers/harness.js';
 
 const DOC = readFileSync(join(ROOT, 'docs/subscribers.md'), 'utf8');
 
@@ -39,5 +39,25 @@ describe('subscriber configs', () => {
   ] as const)('every %s config key appears in docs/subscribers.md', (_name, schema) => {
     const missing = [...keys(schema)].filter((k) => !new RegExp(`[\`".]${k}[\`":]`).test(DOC));
     expect(missing).toEqual([]);
+  });
+
+  it('udsbus run <subscriber> refuses an invalid config with file:line, JSON path and reason (exit 1)', async (ctx) => {
+    if ((await runCli(['run', 'alerting', '--help'])).code !== 0) {
+      console.log('skipped: "udsbus run alerting" is not registered in this build yet (cli/commands/run.ts)');
+      ctx.skip();
+      return;
+    }
+    const { dir, cleanup } = tempDir('udsbus-runcfg-');
+    try {
+      const file = join(dir, 'alerting.json');
+      writeFileSync(file, '{\n  "rules": [\n    { "id": "m", "topic": "camera.event.*.motion", "cooldownMs": "1m" }\n  ]\n}\n');
+      const r = await runCli(['run', 'alerting', '--config', file, '--socket', join(dir, 'no.sock')]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`${file}:3:52: /rules/0/cooldownMs: Expected integer`);
+      const missing = await runCli(['run', 'audit', '--config', join(dir, 'nope.json'), '--socket', join(dir, 'no.sock')]);
+      expect(missing).toMatchObject({ code: 1, stderr: expect.stringContaining('nope.json: /: cannot read the file: ENOENT') });
+    } finally {
+      cleanup();
+    }
   });
 });
