@@ -6,6 +6,7 @@ import { registerPub } from './commands/pub.js';
 import { registerTap } from './commands/tap.js';
 import { registerDemo } from './commands/demo.js';
 import { registerAudit } from './commands/audit.js';
+import { registerRun } from './commands/run.js';
 import { registerReq } from './commands/req.js';
 import { registerStats } from './commands/stats.js';
 import { registerDurable } from './commands/durable.js';
@@ -27,6 +28,7 @@ registerStats(program);
 registerDurable(program);
 registerDemo(program);
 registerAudit(program);
+registerRun(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`udsbus: ${(err as Error).message}\n`);

@@ -1,0 +1,162 @@
+/**
+ * `udsbus run onvif`: the publisher as its own process. Registered by cli/commands/run.ts; kept
+ * here so the publisher's options live with the publisher. JSON log lines go to stderr.
+ */
+import type { Command } from 'commander';
+import { createLogger, errFields } from '../../subscribers/common/logger.js';
+import { ConfigError, cameraFromUrl, loadConfig, resolvePassword } from './config.js';
+import type { OnvifPublisherOptions } from './options.js';
+import { startOnvifPublisher, type OnvifPublisherHandle } from './publisher.js';
+
+/** What `udsbus run` hands to a component (see cli/commands/run.ts). */
+interface RunOptions {
+  socket: string | undefined;
+  defaultSocket: string;
+  logLevel: string | undefined;
+  [option: string]: unknown;
+}
+
+const EXIT_FAILURE = 1;
+const EXIT_CONNECT = 2;
+const STOP_DEADLINE_MS = 10_000;
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+function optString(o: RunOptions, k: string): string | undefined {
+  const v = o[k];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** Command-line options → publisher options (config file first, then the flags). */
+export function optionsFromCommandLine(o: RunOptions, warn: (msg: string) => void): OnvifPublisherOptions {
+  const configFile = optString(o, 'config');
+  const loaded = configFile !== undefined ? loadConfig(configFile) : { options: {} as OnvifPublisherOptions, warnings: [] };
+  for (const w of loaded.warnings) warn(w);
+  const options: OnvifPublisherOptions = { ...loaded.options };
+
+  const username = optString(o, 'username');
+  const password = resolvePassword(
+    { passwordEnv: optString(o, 'passwordEnv'), passwordFile: optString(o, 'passwordFile') },
+    'command line (--password-env / --password-file)',
+  );
+  const urls = (o['camera'] as string[] | undefined) ?? [];
+  for (const url of urls) {
+    if (/^[a-z]+:\/\/[^/@]*:[^/@]*@/i.test(url)) {
+      warn('a --camera URL carries a password, which other local users can read in the process list; prefer --password-env or --password-file');
+    }
+  }
+  const fromCli = urls.map((u) => cameraFromUrl(u, { username, password }));
+  if (fromCli.length > 0) options.cameras = [...(options.cameras ?? []), ...fromCli];
+
+  const wsd = o['wsDiscovery'] === true;
+  const ssdp = o['ssdp'] === true;
+  if (wsd || ssdp) {
+    options.discovery = {
+      ...options.discovery,
+      ...(wsd ? { wsDiscovery: options.discovery?.wsDiscovery || true } : {}),
+      ...(ssdp ? { ssdp: options.discovery?.ssdp || true } : {}),
+      ...(username !== undefined && options.discovery?.credentials === undefined
+        ? { credentials: { username, password: password ?? '' } }
+        : {}),
+    };
+  }
+  const name = optString(o, 'name');
+  if (name !== undefined) options.name = name;
+  options.socket = o.socket ?? options.socket ?? o.defaultSocket;
+
+  const d = options.discovery;
+  const discovering = d !== undefined && ((d.wsDiscovery ?? false) !== false || (d.ssdp ?? false) !== false);
+  if ((options.cameras ?? []).length === 0 && !discovering) {
+    throw new ConfigError('no cameras: give --config FILE, --camera URL, or turn on discovery (--ws-discovery, --ssdp)');
+  }
+  return options;
+}
+
+export const onvifComponent = {
+  description: 'ONVIF camera publisher: camera events, status and actions (camera.*) on the bus',
+
+  options(cmd: Command): Command {
+    return cmd
+      .option('-c, --config <file>', 'JSON configuration file (format: docs/onvif-publisher.md)')
+      .option('--camera <url>', 'a camera, http://USER[:PASS]@HOST[:PORT]/onvif/device_service (repeatable)', collect, [])
+      .option('--username <name>', 'username for --camera URLs without one (and for discovered cameras)')
+      .option('--password-env <var>', 'take the password for --camera URLs without one from this environment variable')
+      .option('--password-file <file>', 'take that password from this file (a trailing newline is ignored)')
+      .option('--ws-discovery', 'also find cameras with WS-Discovery (multicasts on the local network)')
+      .option('--ssdp', 'also find cameras with SSDP (multicasts on the local network)')
+      .option('--name <name>', 'publisher name: bus connection and presence topic publisher.onvif.<name> (default onvif)')
+      .addHelpText(
+        'after',
+        `
+Passwords: other local users can read a command line (ps, /proc). Put the password in the
+environment (--password-env VAR) or a file only you can read (--password-file F), or in the
+config file as passwordEnv / passwordFile, rather than in a --camera URL. Credentials are never
+logged or published.
+
+Examples:
+  udsbus run onvif --config /etc/udsbus/onvif.json
+  CAM_PW=secret udsbus run onvif --camera http://admin@192.168.1.10/onvif/device_service --password-env CAM_PW
+  udsbus run onvif --camera http://admin@10.0.0.5:8080/onvif/device_service --password-file ~/.cam-pw
+
+Publishes camera.discovered.<id>, camera.status.<id>, camera.lost.<id>, camera.event.<id>.<kind>
+and publisher.onvif.<name>; serves camera.rpc.<id>.<action> (SCHEMAS.md, docs/onvif-publisher.md).
+
+Exit codes:
+  0  stopped with Ctrl-C or SIGTERM (a clean stop)
+  1  bad configuration or other failure
+  2  cannot connect to the broker`,
+      );
+  },
+
+  async run(o: RunOptions): Promise<void> {
+    const log = createLogger('udsbus-onvif', o.logLevel);
+    let options: OnvifPublisherOptions;
+    try {
+      options = optionsFromCommandLine(o, (msg) => log.warn({}, msg));
+    } catch (err) {
+      process.stderr.write(`udsbus run onvif: ${(err as Error).message}\n`);
+      process.exit(EXIT_FAILURE);
+    }
+    let pub: OnvifPublisherHandle;
+    try {
+      pub = await startOnvifPublisher({ ...options, logger: log });
+    } catch (err) {
+      if (err instanceof TypeError) {
+        process.stderr.write(`udsbus run onvif: ${err.message}\n`);
+        process.exit(EXIT_FAILURE);
+      }
+      log.fatal({ ...errFields(err), socket: options.socket }, 'cannot connect to the broker');
+      process.stderr.write(`udsbus run onvif: cannot connect to ${options.socket}: ${(err as Error).message}\n`);
+      process.exit(EXIT_CONNECT);
+    }
+    log.info({ socket: options.socket, pid: process.pid, cameras: options.cameras?.length ?? 0 }, 'ready');
+
+    let stopping = false;
+    const shutdown = async (signal: string): Promise<void> => {
+      if (stopping) {
+        process.exit(130); // a second Ctrl-C: do not wait any longer
+      }
+      stopping = true;
+      log.info({ signal }, 'stopping');
+      // stop() does not wait for long polls, but never let anything hold the process.
+      setTimeout(() => {
+        log.error({}, 'stop took too long; exiting');
+        process.exit(EXIT_FAILURE);
+      }, STOP_DEADLINE_MS).unref();
+      try {
+        await pub.stop();
+        process.exit(0);
+      } catch (err) {
+        log.error(errFields(err), 'error while stopping');
+        process.exit(EXIT_FAILURE);
+      }
+    };
+    process.on('SIGINT', () => void shutdown('SIGINT'));
+    process.on('SIGTERM', () => void shutdown('SIGTERM'));
+    void pub.client.closed().then((info) => {
+      if (stopping) return;
+      log.fatal({ reason: info.reason, error: info.error?.message }, 'connection to the broker closed for good');
+      void pub.stop().finally(() => process.exit(EXIT_FAILURE));
+    });
+  },
+};

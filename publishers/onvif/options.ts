@@ -1,0 +1,141 @@
+/**
+ * Options of the ONVIF publisher: which cameras, how to find more, and every timeout (all
+ * configurable so tests run fast without asserting on timing).
+ */
+import type { Logger } from './log.js';
+
+/** How a camera came to the publisher (`camera.discovered.*` `discoveredBy`). */
+export type DiscoveredBy = 'static' | 'ws-discovery' | 'ssdp' | 'cli';
+
+/** One camera to serve, with its credentials already resolved. */
+export interface CameraSpec {
+  /** Device service URL, e.g. `http://192.168.1.10/onvif/device_service`; may carry `user:pass@`. */
+  url?: string;
+  /** Host name or IP (instead of `url`). */
+  host?: string;
+  /** Default 80 (443 with `secure`). */
+  port?: number;
+  /** Device service path; default `/onvif/device_service`. */
+  path?: string;
+  /** HTTPS; default false (or from the `url` scheme). */
+  secure?: boolean;
+  /** Accept any TLS certificate (cameras mostly have self-signed ones); default false. */
+  tlsInsecure?: boolean;
+  username?: string;
+  password?: string;
+  /**
+   * Fixed camera id (mapped with toTopicToken). Default: from the device — its serial number,
+   * else its hardware id, else its WS-Discovery endpoint, else host and port.
+   */
+  id?: string;
+  /** Display name for `camera.discovered` (`name`). */
+  name?: string;
+  /** Default `static` (`cli` for cameras given with `--camera`). */
+  discoveredBy?: DiscoveredBy;
+  /** WS-Discovery endpoint reference (`urn:uuid:…`), when found that way. */
+  urn?: string;
+}
+
+/** A camera as the publisher handles it (CameraSpec normalised). */
+export interface CameraTarget {
+  host: string;
+  port: number;
+  path: string;
+  secure: boolean;
+  tlsInsecure: boolean;
+  username: string | undefined;
+  password: string | undefined;
+  id: string | undefined;
+  name: string | undefined;
+  discoveredBy: DiscoveredBy;
+  urn: string | undefined;
+}
+
+export interface Timing {
+  /** Whole ONVIF connect (4–5 requests; the library can hang silently). Default 15000. */
+  connectTimeoutMs: number;
+  /** One request (RPC actions, device information, unsubscribe). Default 10000. */
+  requestTimeoutMs: number;
+  /** How long a PullMessages waits at the camera for events. Default 5000. */
+  pullTimeoutMs: number;
+  /** Extra time allowed for a pull's answer beyond pullTimeoutMs. Default 5000. */
+  pullReplyMarginMs: number;
+  /** How long stop() waits for the camera to confirm Unsubscribe. Default 1000. */
+  stopTimeoutMs: number;
+  /** Reconnect backoff: first delay, doubling up to the cap. Defaults 1000 and 60000. */
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  /** An offline camera is reported `camera.lost` after this long. Default 300000. */
+  lostAfterMs: number;
+  /** MessageLimit of each PullMessages. Default 100. */
+  messageLimit: number;
+  /**
+   * A pull that returns no events sooner than this means the camera ignores the pull timeout;
+   * the next pull is then delayed (doubling up to pullTimeoutMs). Default 200.
+   */
+  minEmptyPullMs: number;
+}
+
+export const DEFAULT_TIMING: Timing = {
+  connectTimeoutMs: 15_000,
+  requestTimeoutMs: 10_000,
+  pullTimeoutMs: 5_000,
+  pullReplyMarginMs: 5_000,
+  stopTimeoutMs: 1_000,
+  backoffInitialMs: 1_000,
+  backoffMaxMs: 60_000,
+  lostAfterMs: 300_000,
+  messageLimit: 100,
+  minEmptyPullMs: 200,
+};
+
+/** Credentials for discovered cameras. */
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+export interface WsDiscoveryOptions {
+  /** Probe every … ms; default 60000. */
+  intervalMs?: number;
+  /** How long each probe collects answers; default 3000. */
+  timeoutMs?: number;
+  /** Network interface to probe on (e.g. `eth0`); default the system's choice. */
+  interface?: string;
+}
+
+export interface SsdpOptions {
+  /** M-SEARCH every … ms; default 60000. */
+  intervalMs?: number;
+  /** Search target; default `upnp:rootdevice`. */
+  searchTarget?: string;
+  /** Interfaces to search on; default all non-internal IPv4 interfaces. */
+  interfaces?: string[];
+  /** The ONVIF device service is assumed at LOCATION's host with this port (default LOCATION's) and path. */
+  onvifPort?: number;
+  onvifPath?: string;
+}
+
+/** Discovery multicasts to the network: everything here is off unless set. */
+export interface DiscoveryOptions {
+  wsDiscovery?: boolean | WsDiscoveryOptions;
+  ssdp?: boolean | SsdpOptions;
+  /** Credentials tried on discovered cameras. */
+  credentials?: Credentials;
+  /** A discovered address that did not answer as an ONVIF camera is not tried again for this long; default 600000. */
+  retryUnansweredMs?: number;
+}
+
+export interface OnvifPublisherOptions {
+  /** Broker socket (default: UDSBUS_SOCKET, then the per-user default). */
+  socket?: string;
+  /** Publisher name: bus connection name and the `publisher.onvif.<name>` presence topic. Default `onvif`. */
+  name?: string;
+  cameras?: readonly CameraSpec[];
+  discovery?: DiscoveryOptions;
+  timing?: Partial<Timing>;
+  /** Queue group of the camera.rpc.* subscriptions; default `udsbus-onvif`. */
+  rpcQueue?: string;
+  /** A pino logger or anything with the same methods; default silent. */
+  logger?: Logger;
+}
