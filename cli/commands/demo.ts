@@ -18,6 +18,7 @@ import { loadConfig } from '../../publishers/onvif/config.js';
 import { startOnvifPublisher, type CameraSpec, type OnvifPublisherOptions } from '../../publishers/onvif/index.js';
 import { startSimulatedCameras, type SimulatedCamera, type SimulatedCameraOptions } from '../../publishers/onvif/simulator/index.js';
 import { createLogger, type Logger } from '../../subscribers/common/logger.js';
+import { subscriberDemoComponents } from '../../subscribers/demo.js';
 
 /** What every demo component gets. */
 export interface DemoContext {
@@ -34,7 +35,7 @@ export type DemoComponent = (ctx: DemoContext) => Promise<{ stop(): Promise<void
 /** Started in this order, stopped in reverse. */
 const components: DemoComponent[] = [
   (ctx) => startOnvifPublisher({ ...ctx.cameras, socket: ctx.socket, name: 'demo', logger: ctx.logger }),
-  // (ctx) => startRecording({ client: ctx.client, logger: ctx.logger, ... }),
+  ...subscriberDemoComponents(),
 ];
 
 /** Three cameras with a few events per second between them. */

@@ -11,6 +11,7 @@
  */
 import { Option, type Command } from 'commander';
 import { onvifComponent } from '../../publishers/onvif/cli.js';
+import { alertingComponent, auditComponent, recordingComponent } from '../../subscribers/cli.js';
 import { die, socketOption } from '../common.js';
 
 /** Options every component gets: `--socket` and `--log-level`. */
@@ -34,6 +35,9 @@ export interface Component {
 
 export const COMPONENTS: Record<string, Component> = {
   onvif: onvifComponent,
+  recording: recordingComponent,
+  alerting: alertingComponent,
+  audit: auditComponent,
 };
 
 export function registerRun(program: Command): void {

@@ -1,0 +1,35 @@
+/**
+ * `udsbus run recording|alerting|audit`: the subscribers' entries for the component map of
+ * cli/commands/run.ts (kept here so their options live with them). Each takes `--config FILE`.
+ */
+import type { Command } from 'commander';
+import { runAlerting } from './alerting/run.js';
+import { runAudit } from './audit/run.js';
+import { runRecording } from './recording/run.js';
+import type { RunOptions as ServiceRunOptions } from './common/run.js';
+
+/** What `udsbus run` hands to a component (see cli/commands/run.ts). */
+interface RunOptions {
+  socket: string | undefined;
+  defaultSocket: string;
+  logLevel: string | undefined;
+  [option: string]: unknown;
+}
+
+type SubscriberComponent = { description: string; options(cmd: Command): Command; run(o: RunOptions): Promise<void> };
+
+function component(description: string, example: string, run: (file: string, o: ServiceRunOptions) => Promise<void>): SubscriberComponent {
+  return {
+    description,
+    options: (cmd) =>
+      cmd
+        .requiredOption('-c, --config <file>', `configuration file (JSON; see ${example} and docs/subscribers.md)`)
+        .addHelpText('after', '\nExit codes:\n  0  stopped by SIGINT/SIGTERM\n  1  invalid config (file:line: /path: reason) or a failure\n  2  cannot connect to the broker'),
+    // --socket / UDSBUS_SOCKET win; otherwise the config's "socket", then the default.
+    run: (o) => run(String(o['config']), { socket: o.socket, logLevel: o.logLevel }),
+  };
+}
+
+export const recordingComponent = component('recording subscriber: recording sessions from camera events', 'examples/recording.config.json', runRecording);
+export const alertingComponent = component('alerting subscriber: rules → webhook, command and bus alerts', 'examples/alerting.config.json', runAlerting);
+export const auditComponent = component('audit subscriber: every message into a hash-chained log (durable)', 'examples/audit.config.json', runAudit);

@@ -1,0 +1,45 @@
+/**
+ * The subscribers in `udsbus demo` (npm start): recording, alerting and audit on the demo's bus,
+ * with their state in a temp directory that is kept after the demo so it can be inspected
+ * (`udsbus audit verify DIR/audit`). The demo broker has no data directory, so the audit
+ * subscriber uses a plain subscription here; in production it uses a durable one.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Client } from '../bus/client/client.js';
+import { startAlerting } from './alerting/index.js';
+import { startAudit } from './audit/index.js';
+import type { Logger } from './common/logger.js';
+import { startRecording } from './recording/index.js';
+
+type Ctx = { client: Client; logger: Logger };
+type Started = Promise<{ stop(): Promise<void> }>;
+
+/** Components for cli/commands/demo.ts, started in this order after the publisher. */
+export function subscriberDemoComponents(say: (line: string) => void = (l) => void process.stderr.write(`udsbus demo: ${l}\n`)): Array<(ctx: Ctx) => Started> {
+  let dir: string | undefined;
+  const stateDir = () => {
+    if (dir === undefined) {
+      dir = mkdtempSync(join(tmpdir(), 'udsbus-demo-state-'));
+      say(`recording index, audit log: ${dir} — after the demo: udsbus audit verify ${join(dir, 'audit')}`);
+    }
+    return dir;
+  };
+  return [
+    (ctx) => startRecording({ client: ctx.client, logger: ctx.logger, indexFile: join(stateDir(), 'sessions.jsonl'), preRollMs: 2_000, postRollMs: 4_000, maxDurationMs: 60_000 }),
+    (ctx) =>
+      startAlerting({
+        client: ctx.client,
+        logger: ctx.logger,
+        config: {
+          rules: [
+            { id: 'tamper', topic: 'camera.event.*.tamper', when: [{ path: 'active', equals: true }], dedupe: ['active'], severity: 'critical', message: 'Camera {cameraId} tampered with' },
+            { id: 'line-crossing', topic: 'camera.event.*.line', cooldownMs: 10_000, severity: 'info', message: 'Line crossed at {cameraId}' },
+          ],
+        },
+      }),
+    // The warning about a plain subscription is expected here.
+    (ctx) => startAudit({ client: ctx.client, logger: ctx.logger.child({}, { level: 'error' }), dir: join(stateDir(), 'audit'), subscriptions: [{ pattern: '>', durable: false }] }),
+  ];
+}
