@@ -35,6 +35,7 @@ import {
 } from './scenarios.js';
 import { externalUdsbus, findPeer, PEER_NOTES, peerVersion, startPeer, startRawRelay, startUdsbus, type PeerName, type Server } from './servers.js';
 import { medianOfRuns } from './stats.js';
+import type { Limits } from '../bus/protocol/limits.js';
 
 export { formatReport, writeReport, renderSvg } from './report.js';
 export type { Sizes } from './scenarios.js';
@@ -63,6 +64,8 @@ export type BenchOptions = {
   profile?: boolean;
   /** Override individual sizes. */
   sizes?: Partial<Sizes>;
+  /** Limits for the broker the bench starts (default: the broker's defaults). */
+  brokerLimits?: Partial<Limits>;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
 };
@@ -113,6 +116,8 @@ export type BenchReport = {
   skipped: string[];
   errors: string[];
   profile?: ProfileSummary[];
+  /** Each run's own results when there were several (the scenarios above are their medians). */
+  perRun?: ScenarioResults[];
   files?: { json: string; svg: string };
 };
 
@@ -155,7 +160,10 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     return true;
   };
   if (external && tcpAddr === undefined && scenarios.includes('tcp')) skipped.push('tcp: the running broker was given without --tcp');
-  const basic: SystemName[] = (['udsbus', 'raw', 'nats', 'mosquitto', 'redis'] as const).filter(selected);
+  // udsbus-tcp has its own scenario ("tcp"); it joins the others only when asked for by name.
+  const basic: SystemName[] = (['udsbus', 'udsbus-tcp', 'raw', 'nats', 'mosquitto', 'redis'] as const).filter(
+    (s) => selected(s) && (s !== 'udsbus-tcp' || opts.systems?.includes(s) === true),
+  );
 
   const dir = mkdtempSync(join(tmpdir(), 'udsbus-bench-'));
   const removeDir = () => rmSync(dir, { recursive: true, force: true });
@@ -174,7 +182,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   try {
     for (let run = 0; run < runs; run++) {
       if (runs > 1) log(`run ${run + 1} of ${runs}`);
-      const pool = new Pool(dir, run, external ? externalUdsbus(opts.socket!, tcpAddr) : undefined, peerBins, external ? undefined : profileDir);
+      const pool = new Pool(dir, run, external ? externalUdsbus(opts.socket!, tcpAddr) : undefined, peerBins, external ? undefined : profileDir, opts.brokerLimits);
       const res: ScenarioResults = {};
       perRun.push(res);
       const attempt = async <T>(what: string, f: () => Promise<T>): Promise<Outcome<T>> => {
@@ -197,62 +205,59 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
             case 'fanout': {
               const out: Record<string, Outcome<FanoutResult>> = (res.fanout = {});
               for (const s of basic) {
-                out[s] = await attempt(`fanout 1→${sizes.fanoutSubs} ${s}`, async () => {
-                  const server = await pool.get(s);
-                  const profile = s === 'udsbus';
-                  return (await fanout(ctx, server.endpoint(s), { label: `fanout-${s}`, msgs: sizes.fanoutMsgs, subs: sizes.fanoutSubs, procs: sizes.fanoutSubs, profile })).result;
-                });
+                out[s] = await attempt(`fanout 1→${sizes.fanoutSubs} ${s}`, () =>
+                  pool.with(s, `fanout-${s}`, async (server) => {
+                    const profile = s === 'udsbus' || s === 'udsbus-tcp';
+                    return (await fanout(ctx, server.endpoint(s), { label: `fanout-${s}`, msgs: sizes.fanoutMsgs, subs: sizes.fanoutSubs, procs: sizes.fanoutSubs, profile })).result;
+                  }),
+                );
               }
               break;
             }
             case 'fanout100': {
               const out: Record<string, Outcome<FanoutResult>> = (res.fanout100 = {});
               for (const s of basic) {
-                out[s] = await attempt(`fanout 1→${sizes.fan100Subs} ${s}`, async () => {
-                  const server = await pool.get(s);
-                  return (await fanout(ctx, server.endpoint(s), { label: `fan100-${s}`, msgs: sizes.fan100Msgs, subs: sizes.fan100Subs, procs: sizes.fan100Procs, wave: waveFor(s, 25) })).result;
-                });
+                out[s] = await attempt(`fanout 1→${sizes.fan100Subs} ${s}`, () =>
+                  pool.with(s, `fan100-${s}`, async (server) => {
+                    return (await fanout(ctx, server.endpoint(s), { label: `fan100-${s}`, msgs: sizes.fan100Msgs, subs: sizes.fan100Subs, procs: sizes.fan100Procs, wave: waveFor(s, 25) })).result;
+                  }),
+                );
               }
               break;
             }
             case 'latency': {
               const out: Record<string, Outcome<LatencyResult>> = (res.latency = {});
               for (const s of basic) {
-                out[s] = await attempt(`latency ${s}`, async () => {
-                  const server = await pool.get(s);
-                  return latency(ctx, server.endpoint(s), `lat-${s}`, s === 'udsbus');
-                });
+                out[s] = await attempt(`latency ${s}`, () =>
+                  pool.with(s, `latency-${s}`, (server) => latency(ctx, server.endpoint(s), `lat-${s}`, s === 'udsbus' || s === 'udsbus-tcp')),
+                );
               }
               break;
             }
             case 'reqrep': {
               if (!selected('udsbus')) break;
-              res.reqrep = { udsbus: await attempt('request/reply udsbus', async () => reqrep(ctx, (await pool.get('udsbus')).endpoint('udsbus'))) };
+              res.reqrep = { udsbus: await attempt('request/reply udsbus', () => pool.with('udsbus', 'reqrep', (server) => reqrep(ctx, server.endpoint('udsbus')))) };
               break;
             }
             case 'scale': {
               const out: Record<string, Outcome<ScaleResult>> = (res.scale = {});
               for (const s of basic) {
-                out[s] = await attempt(`scale ${sizes.scaleConns} idle ${s}`, async () => {
-                  const { server, stop } = await pool.fresh(s);
-                  try {
-                    return await scale(ctx, server, server.endpoint(s), `scale-${s}`, waveFor(s, sizes.scaleWave));
-                  } finally {
-                    await stop();
-                  }
-                });
+                out[s] = await attempt(`scale ${sizes.scaleConns} idle ${s}`, () =>
+                  pool.with(s, `scale-${s}`, (server) => scale(ctx, server, server.endpoint(s), `scale-${s}`, waveFor(s, sizes.scaleWave))),
+                );
               }
               if (external) skipped.push('scale: memory is measured on the running broker, which was not fresh');
               break;
             }
             case 'slow': {
               if (!selected('udsbus')) break;
-              res.slow = { udsbus: await attempt('slow consumer udsbus', async () => {
-                const server = await pool.get('udsbus');
-                const f = res.fanout?.udsbus;
-                const reuse = quick && sizes.slowMsgs === sizes.fanoutMsgs && f !== undefined && !('error' in f) ? f : undefined;
-                return slow(ctx, server, server.endpoint('udsbus'), reuse);
-              }) };
+              res.slow = {
+                udsbus: await attempt('slow consumer udsbus', () => {
+                  const f = res.fanout?.udsbus;
+                  const reuse = quick && sizes.slowMsgs === sizes.fanoutMsgs && f !== undefined && !('error' in f) ? f : undefined;
+                  return slow(ctx, (label, g) => pool.with('udsbus', label, (server) => g(server, server.endpoint('udsbus'))), reuse);
+                }),
+              };
               break;
             }
             case 'tcp': {
@@ -263,10 +268,11 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
                 const f = res.fanout?.[s];
                 const l = res.latency?.[s];
                 out[s] = await attempt(`uds-vs-tcp ${s}`, async () => {
-                  const server = await pool.get(s);
-                  const ep = server.endpoint(s);
-                  const fr = f !== undefined && !('error' in f) ? f : (await fanout(ctx, ep, { label: `tcp-${s}`, msgs: sizes.fanoutMsgs, subs: sizes.fanoutSubs, procs: sizes.fanoutSubs })).result;
-                  const lr = l !== undefined && !('error' in l) ? l : await latency(ctx, ep, `tcplat-${s}`);
+                  const fr =
+                    f !== undefined && !('error' in f)
+                      ? f
+                      : await pool.with(s, `tcp-fanout-${s}`, async (server) => (await fanout(ctx, server.endpoint(s), { label: `tcp-${s}`, msgs: sizes.fanoutMsgs, subs: sizes.fanoutSubs, procs: sizes.fanoutSubs })).result);
+                  const lr = l !== undefined && !('error' in l) ? l : await pool.with(s, `tcp-latency-${s}`, (server) => latency(ctx, server.endpoint(s), `tcplat-${s}`));
                   return { fanout: fr, latency: lr };
                 });
               }
@@ -316,6 +322,10 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
         `Throughput is steady-state: the first ${Math.round(sizes.warmFraction * 100)}% of each run is warm-up and not timed; latency likewise excludes the first ${Math.round(sizes.warmFraction * 100)}% of messages.`,
         'The raw relay forwards every frame to every subscriber without matching or decoding: the ceiling, not a competitor.',
         'On a shared machine absolute numbers are noisy; ratios within one run are the meaningful figures.',
+        ...(Math.max(loadavgStart[0] ?? 0, loadavg()[0] ?? 0) > cpus().length
+          ? [`Load average ${Math.max(loadavgStart[0] ?? 0, loadavg()[0] ?? 0).toFixed(1)} exceeded the ${cpus().length} CPUs: other work competed for the cores during this run.`]
+          : []),
+        ...(opts.brokerLimits !== undefined ? [`The udsbus broker ran with non-default limits: ${JSON.stringify(opts.brokerLimits)}.`] : []),
         ...(profileDir !== undefined ? ['This run was profiled (--cpu-prof): its broker numbers are a few percent low.'] : []),
       ],
       elapsedMs: Date.now() - t0,
@@ -326,6 +336,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     skipped,
     errors,
     ...(profile.length > 0 ? { profile } : {}),
+    ...(runs > 1 ? { perRun } : {}),
   };
   if (opts.outDir !== undefined) report.files = writeReport(report, opts.outDir);
   return report;
@@ -353,9 +364,13 @@ function parseHostPort(s: string): { host: string; port: number } {
 }
 
 /** Servers for one run: started on first use, shared by the scenarios, stopped at the end. */
+/**
+ * Servers for one run. Every measurement gets a fresh server, stopped right after it: a broker
+ * that has just absorbed a fan-out backlog carries a large heap (and its GC pauses) into whatever
+ * runs next, which would charge one scenario for another's garbage.
+ */
 class Pool {
-  private readonly servers = new Map<string, Promise<Server>>();
-  private fresh_ = 0;
+  private readonly live = new Set<Server>();
 
   constructor(
     private readonly dir: string,
@@ -363,57 +378,41 @@ class Pool {
     private readonly external: Server | undefined,
     private readonly peerBins: Map<PeerName, string>,
     private readonly profileDir: string | undefined,
+    private readonly limits: Partial<Limits> | undefined,
   ) {}
 
-  private key(s: SystemName): string {
-    return s === 'udsbus-tcp' ? 'udsbus' : s;
-  }
-
-  private start(s: SystemName, tag: string, profile: boolean): Promise<Server> {
-    const o = { dir: this.dir, tag, profileDir: profile ? this.profileDir : undefined };
-    switch (this.key(s)) {
+  private start(s: SystemName, tag: string): Promise<Server> {
+    const o = { dir: this.dir, tag, profileDir: this.profileDir, limits: this.limits };
+    switch (s) {
       case 'udsbus':
+      case 'udsbus-tcp':
         return this.external !== undefined ? Promise.resolve(this.external) : startUdsbus(o);
       case 'raw':
-        return startRawRelay(o);
+        return startRawRelay({ ...o, profileDir: undefined });
       default: {
-        const bin = this.peerBins.get(s as PeerName);
+        const bin = this.peerBins.get(s);
         if (bin === undefined) throw new BenchError(`${s} is not installed`);
-        return startPeer(s as PeerName, bin, o);
+        return startPeer(s, bin, o);
       }
     }
   }
 
-  get(s: SystemName): Promise<Server> {
-    const k = this.key(s);
-    let p = this.servers.get(k);
-    if (p === undefined) {
-      p = this.start(s, `r${this.run}`, true);
-      p.catch(() => undefined);
-      this.servers.set(k, p);
+  /** Runs `f` against a fresh server for system `s` (the running one, for an external broker). */
+  async with<T>(s: SystemName, label: string, f: (server: Server) => Promise<T>): Promise<T> {
+    const server = await this.start(s, `r${this.run}-${label}`);
+    this.live.add(server);
+    try {
+      return await f(server);
+    } finally {
+      this.live.delete(server);
+      if (server !== this.external) await server.stop();
     }
-    return p;
-  }
-
-  /** A server of its own (for memory measurements); the caller stops it. */
-  async fresh(s: SystemName): Promise<{ server: Server; stop: () => Promise<void> }> {
-    const server = await this.start(s, `r${this.run}f${++this.fresh_}`, false);
-    return { server, stop: () => (server === this.external ? Promise.resolve() : server.stop()) };
   }
 
   async stopAll(): Promise<void> {
-    const all = [...this.servers.values()];
-    this.servers.clear();
-    await Promise.all(
-      all.map(async (p) => {
-        try {
-          const s = await p;
-          if (s !== this.external) await s.stop();
-        } catch {
-          /* failed to start: nothing to stop */
-        }
-      }),
-    );
+    const all = [...this.live].filter((x) => x !== this.external);
+    this.live.clear();
+    await Promise.all(all.map((x) => x.stop().catch(() => undefined)));
   }
 }
 

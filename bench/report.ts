@@ -62,6 +62,7 @@ export function formatReport(r: BenchReport): string {
   out.push(
     `udsbus bench — ${m.date} — ${m.host}: ${m.cpus} × ${m.cpuModel}, node ${m.node}, udsbus ${m.commit}, ${m.quick ? 'QUICK (smoke) sizes' : 'full sizes'}, ${m.runs} run${m.runs > 1 ? 's (medians)' : ''}${m.external ? ', running broker' : ''}`,
     `load average ${m.loadavgStart.join(' ')} at start, ${m.loadavgEnd.join(' ')} at end; took ${(m.elapsedMs / 1000).toFixed(0)} s. Shared machine: absolute numbers are noisy, ratios within a run are what count.`,
+    ...m.notes.map((n) => `  - ${n}`),
     '',
   );
   if (sc.fanout !== undefined) {
@@ -195,7 +196,7 @@ function panel(x: number, y: number, w: number, title: string, bars: Bar[]): { s
     parts.push(
       `<text x="${labelW - 6}" y="${by + 13}" class="l">${esc(b.label)}</text>`,
       `<rect x="${labelW}" y="${by}" width="${bw.toFixed(1)}" height="${barH}" fill="${b.color}" rx="2"/>`,
-      `<text x="${labelW + bw + 6}" y="${by + 13}" class="v">${esc(b.text)}</text>`,
+      `<text x="${(labelW + bw + 6).toFixed(1)}" y="${by + 13}" class="v">${esc(b.text)}</text>`,
     );
   });
   if (bars.length === 0) parts.push(`<text x="0" y="42" class="v">not measured</text>`);

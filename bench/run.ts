@@ -19,6 +19,8 @@ const HELP = `usage: npm run bench -- [options]
   --messages N          fan-out and slow-consumer message count (default 200,000)
   --rate N --duration MS  latency scenario publish rate and length (default 5,000/s for 5,000 ms)
   --connections N       connection-scale count (default 10,000)
+  --queue-bytes N --queue-msgs N  the udsbus broker's per-connection outbound queue limits
+                        (default: the broker's defaults, 8 MiB and 65,536)
   --profile             run the broker and one subscriber under --cpu-prof; print top self time
   --out DIR             where to write JSON and SVG (default bench/results)
   --json                print the JSON report instead of the table
@@ -40,6 +42,8 @@ function parseBenchArgs(argv: string[]): BenchOptions & { json: boolean; help: b
       rate: { type: 'string' },
       duration: { type: 'string' },
       connections: { type: 'string' },
+      'queue-bytes': { type: 'string' },
+      'queue-msgs': { type: 'string' },
       profile: { type: 'boolean', default: false },
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -77,6 +81,9 @@ function parseBenchArgs(argv: string[]): BenchOptions & { json: boolean; help: b
   const connections = num('connections', values.connections);
   if (connections !== undefined) sizes.scaleConns = Math.floor(connections);
   if (Object.keys(sizes).length > 0) opts.sizes = sizes;
+  const qb = num('queue-bytes', values['queue-bytes']);
+  const qm = num('queue-msgs', values['queue-msgs']);
+  if (qb !== undefined || qm !== undefined) opts.brokerLimits = { ...(qb === undefined ? {} : { outQueueBytes: qb }), ...(qm === undefined ? {} : { outQueueMsgs: qm }) };
   return opts;
 }
 

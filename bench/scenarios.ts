@@ -316,29 +316,37 @@ export async function scale(ctx: Ctx, server: Server, ep: Endpoint, label: strin
   }
 }
 
-/** Scenario 1 with one more subscriber whose process is stopped (SIGSTOP) for the whole run. */
-export async function slow(ctx: Ctx, server: Server, ep: Endpoint, baselineFromRun?: FanoutResult): Promise<SlowResult> {
+/** Runs `f` against a fresh server, stopped afterwards. */
+export type WithServer = <T>(label: string, f: (server: Server, ep: Endpoint) => Promise<T>) => Promise<T>;
+
+/**
+ * Scenario 1 with one more subscriber whose process is stopped (SIGSTOP) for the whole run,
+ * against the same without it; each half on a fresh broker.
+ */
+export async function slow(ctx: Ctx, withServer: WithServer, baselineFromRun?: FanoutResult): Promise<SlowResult> {
   const { sizes } = ctx;
   const o = { msgs: sizes.slowMsgs, subs: sizes.fanoutSubs, procs: sizes.fanoutSubs };
   // Its own baseline, right before, unless the caller has one from this run (quick runs).
-  const baseline = baselineFromRun ?? (await fanout(ctx, ep, { label: 'slow-baseline', ...o })).result;
-  const before = await dropsOf(server);
-  const r = await fanout(ctx, ep, { label: 'slow', ...o, paused: true });
-  const after = await dropsOf(server);
-  const p = r.paused ?? [];
-  return {
-    baseline,
-    withPaused: r.result,
-    ratio: r.result.perSub.median / baseline.perSub.median,
-    paused: {
-      received: p.reduce((a, t) => a + t.received, 0),
-      lost: p.reduce((a, t) => a + t.missing, 0),
-      lossNotices: p.reduce((a, t) => a + t.lossNotices, 0),
-      lossAnnounced: p.reduce((a, t) => a + t.lossAnnounced, 0),
-      accounted: p.every((t) => t.accounted),
-    },
-    brokerDrops: before === undefined || after === undefined ? undefined : after - before,
-  };
+  const baseline = baselineFromRun ?? (await withServer('slow-baseline', async (_s, ep) => (await fanout(ctx, ep, { label: 'slow-baseline', ...o })).result));
+  return withServer('slow-paused', async (server, ep) => {
+    const before = await dropsOf(server);
+    const r = await fanout(ctx, ep, { label: 'slow', ...o, paused: true });
+    const after = await dropsOf(server);
+    const p = r.paused ?? [];
+    return {
+      baseline,
+      withPaused: r.result,
+      ratio: r.result.perSub.median / baseline.perSub.median,
+      paused: {
+        received: p.reduce((a, t) => a + t.received, 0),
+        lost: p.reduce((a, t) => a + t.missing, 0),
+        lossNotices: p.reduce((a, t) => a + t.lossNotices, 0),
+        lossAnnounced: p.reduce((a, t) => a + t.lossAnnounced, 0),
+        accounted: p.every((t) => t.accounted),
+      },
+      brokerDrops: before === undefined || after === undefined ? undefined : after - before,
+    };
+  });
 }
 
 async function dropsOf(server: Server): Promise<number | undefined> {

@@ -22,7 +22,8 @@ export function median(xs: readonly number[]): number {
 
 /**
  * Merges the results of several runs of one measurement: every number becomes the median of its
- * runs, everything else is taken from the first run. Arrays of numbers are kept from the first run.
+ * runs (arrays element by element when every run has the same length), a boolean is true only if
+ * it is true in every run, anything else is taken from the first run.
  */
 export function medianOfRuns<T>(runs: readonly T[]): T {
   if (runs.length <= 1) return runs[0]!;
@@ -32,7 +33,13 @@ export function medianOfRuns<T>(runs: readonly T[]): T {
 function merge(vals: unknown[]): unknown {
   const first = vals[0];
   if (typeof first === 'number') return median(vals.filter((v): v is number => typeof v === 'number'));
-  if (first === null || typeof first !== 'object' || Array.isArray(first)) return first;
+  // Flags such as "the loss books balance" must hold in every run.
+  if (typeof first === 'boolean') return vals.every((v) => v === true);
+  if (Array.isArray(first)) {
+    if (!vals.every((v) => Array.isArray(v) && v.length === first.length)) return first;
+    return first.map((_, i) => merge(vals.map((v) => (v as unknown[])[i])));
+  }
+  if (first === null || typeof first !== 'object') return first;
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(first)) {
     out[k] = merge(vals.map((v) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined)));

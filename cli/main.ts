@@ -10,6 +10,7 @@ import { registerRun } from './commands/run.js';
 import { registerReq } from './commands/req.js';
 import { registerStats } from './commands/stats.js';
 import { registerDurable } from './commands/durable.js';
+import { registerBench } from './commands/bench.js';
 import { exitCodesHelp } from './exit-codes.js';
 
 const program = new Command();
@@ -29,6 +30,7 @@ registerDurable(program);
 registerDemo(program);
 registerAudit(program);
 registerRun(program);
+registerBench(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`udsbus: ${(err as Error).message}\n`);

@@ -1,7 +1,9 @@
 /** `udsbus bench`: measure a running broker (fan-out, latency, request/reply, slow consumer). */
 import type { Command } from 'commander';
 import { formatReport, runBench, SCENARIOS, type BenchOptions, type ScenarioName, type Sizes } from '../../bench/index.js';
+import { connect } from '../../bus/client/client.js';
 import { die, parseIntOption, socketOption } from '../common.js';
+import { Exit, exitCodesHelp } from '../exit-codes.js';
 
 export function registerBench(program: Command): void {
   program
@@ -26,7 +28,8 @@ on that broker will see them. "scale" opens 10,000 connections and only runs whe
 Examples:
   udsbus bench --quick
   udsbus bench --socket /run/udsbus/bus.sock --scenario fanout,latency --runs 3
-  udsbus bench --tcp 127.0.0.1:4222 --scenario tcp`,
+  udsbus bench --tcp 127.0.0.1:4222 --scenario tcp
+${exitCodesHelp([Exit.OK, Exit.ERROR, Exit.CONNECT])}`,
     )
     .action(async (o) => {
       const opts: BenchOptions = { socket: o.socket, peers: false, quick: o.quick === true, log: (l) => process.stderr.write(`${l}\n`) };
@@ -34,7 +37,13 @@ Examples:
         .split(',')
         .map((s) => s.trim())
         .filter((s) => s !== '');
-      for (const n of names) if (!(SCENARIOS as readonly string[]).includes(n)) die(`unknown scenario "${n}": choose from ${SCENARIOS.join(', ')}`, 2);
+      for (const n of names) if (!(SCENARIOS as readonly string[]).includes(n)) die(`unknown scenario "${n}": choose from ${SCENARIOS.join(', ')}`, Exit.ERROR);
+      // Fail early, with the connect error's advice, rather than once per scenario.
+      try {
+        await (await connect({ socket: o.socket, name: 'udsbus-bench', reconnect: false, connectTimeoutMs: 5000 })).close();
+      } catch (err) {
+        die((err as Error).message, Exit.CONNECT);
+      }
       opts.scenarios = names as ScenarioName[];
       if (o.tcp !== undefined) opts.tcp = o.tcp;
       if (o.runs !== undefined) opts.runs = o.runs;
@@ -46,6 +55,6 @@ Examples:
       opts.sizes = sizes;
       const report = await runBench(opts);
       process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);
-      if (report.errors.length > 0) process.exitCode = 1;
+      if (report.errors.length > 0) process.exitCode = Exit.ERROR;
     });
 }
