@@ -306,35 +306,31 @@ export class Outbound {
   private pump(): void {
     const hw = this.cfg.highWater;
     while (!this.closed && this.qLive > 0 && this.sink.writableLength < hw) {
-      const parts: Buffer[] = [];
-      let bytes = 0;
-      while (this.qHead < this.queue.length && bytes < this.cfg.batchBytes) {
+      // Batch through the pending arrays (empty while the queue is live): one buffer per batch,
+      // each frame written straight into it, no buffer per message.
+      while (this.qHead < this.queue.length && this.pendBytes < this.cfg.batchBytes) {
         const e = this.queue[this.qHead++]!;
         if (e.dead) continue;
         const sub = e.sub;
-        let frame: Buffer;
         if (sub === undefined) {
-          frame = e.ctrl!;
+          this.pend.push(e.ctrl!);
+          this.pendSeq.push(0);
+          this.pendMsg.push(undefined);
         } else {
-          if (sub.lost > 0) {
-            const lf = lossFrame(sub, this.json);
-            parts.push(lf);
-            bytes += lf.length;
-          }
-          frame = Buffer.allocUnsafe(e.size);
-          if (this.json) writeJsonMsgFrame(frame, 0, sub.sid, e.seq, e.msg!);
-          else writeMsgFrame(frame, 0, sub.sid, e.seq, e.msg!);
+          if (sub.lost > 0) this.pendLoss(sub);
+          this.pend.push(sub);
+          this.pendSeq.push(e.seq);
+          this.pendMsg.push(e.msg);
           sub.delivered++;
         }
-        parts.push(frame);
-        bytes += frame.length;
+        this.pendBytes += e.size;
         this.kill(e);
       }
       if (this.qHead >= this.queue.length) {
         this.queue = [];
         this.qHead = 0;
       }
-      if (parts.length > 0) this.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes));
+      this.flushPend();
       if (this.drainExpected) return;
     }
     // Queue drained: announce losses that no later delivery carried.
