@@ -79,7 +79,7 @@ describe('ACL parsing: every error has its line and its reason', () => {
     ['quota default', /missing quota values/],
     ['quota default connections', /expected KEY=VALUE, got "connections"/],
     ['quota default =5', /expected KEY=VALUE, got "=5"/],
-    ['quota default sockets=5', /unknown quota "sockets" \(expected connections, subscriptions, queue-bytes, retained-bytes or durable-bytes\)/],
+    ['quota default sockets=5', /unknown quota "sockets" \(expected connections, subscriptions, queue-bytes, retained-bytes, retained or durable-bytes\)/],
     ['quota default connections=1 connections=2', /quota "connections" set twice on one line/],
     ['quota default connections=many', /invalid connections "many": a whole number or "unlimited"/],
     ['quota default connections=4K', /invalid connections "4K"/],
@@ -162,9 +162,9 @@ describe('quotas', () => {
     );
     if (!r.ok) throw new Error(JSON.stringify(r.errors));
     const acl = r.acl;
-    expect(acl.quotaFor(902)).toEqual({ connections: 16, subscriptions: Infinity, queueBytes: 16 * 1024 ** 2, retainedBytes: 2048, durableBytes: Infinity });
-    expect(acl.quotaFor(1000)).toEqual({ connections: 8, subscriptions: Infinity, queueBytes: 16 * 1024 ** 2, retainedBytes: Infinity, durableBytes: 1024 ** 3 });
-    expect(acl.quotaFor(4242)).toEqual({ connections: 8, subscriptions: Infinity, queueBytes: 16 * 1024 ** 2, retainedBytes: Infinity, durableBytes: Infinity });
+    expect(acl.quotaFor(902)).toEqual({ connections: 16, subscriptions: Infinity, queueBytes: 16 * 1024 ** 2, retainedBytes: 2048, retained: Infinity, durableBytes: Infinity });
+    expect(acl.quotaFor(1000)).toEqual({ connections: 8, subscriptions: Infinity, queueBytes: 16 * 1024 ** 2, retainedBytes: Infinity, retained: Infinity, durableBytes: 1024 ** 3 });
+    expect(acl.quotaFor(4242)).toEqual({ connections: 8, subscriptions: Infinity, queueBytes: 16 * 1024 ** 2, retainedBytes: Infinity, retained: Infinity, durableBytes: Infinity });
     expect(acl.quotaFor('anonymous')).toMatchObject({ connections: 0, queueBytes: 16 * 1024 ** 2 });
     // The same numbers through a bound identity.
     expect(acl.bind({ uid: 902, gid: 902, groups: [902] }).quota).toEqual(acl.quotaFor(902));
@@ -173,7 +173,7 @@ describe('quotas', () => {
 
   it('without quota lines everything is unlimited', () => {
     const r = parseAcl('allow any publish a\n', resolver);
-    expect(r.ok && r.acl.quotaFor(0)).toEqual({ connections: Infinity, subscriptions: Infinity, queueBytes: Infinity, retainedBytes: Infinity, durableBytes: Infinity });
+    expect(r.ok && r.acl.quotaFor(0)).toEqual({ connections: Infinity, subscriptions: Infinity, queueBytes: Infinity, retainedBytes: Infinity, retained: Infinity, durableBytes: Infinity });
   });
 });
 
@@ -239,7 +239,7 @@ describe('docs/acl.example', () => {
     expect(acl.allows(root, 'admin')).toBe(false);
     expect(acl.subscribeDecision({ anonymous: true }, '>')).toBe('deny');
 
-    expect(acl.quotaFor(903)).toEqual({ connections: 2, subscriptions: 64, queueBytes: 128 * 1024 ** 2, retainedBytes: 1024 ** 2, durableBytes: 2 * 1024 ** 3 });
+    expect(acl.quotaFor(903)).toEqual({ connections: 2, subscriptions: 64, queueBytes: 128 * 1024 ** 2, retainedBytes: 1024 ** 2, retained: Infinity, durableBytes: 2 * 1024 ** 3 });
     expect(acl.quotaFor('anonymous').connections).toBe(0);
   });
 });

@@ -13,6 +13,7 @@ export class Usage {
   /** Bytes in the outbound queues of all the uid's connections (updated by Outbound). */
   queueBytes = 0;
   retainedBytes = 0;
+  retainedCount = 0;
   durableBytes = 0;
   constructor(public quota: Quota) {}
 }
@@ -51,17 +52,43 @@ export class AccessControl {
   }
 }
 
-/** Inbox tokens are bound to the uid that first subscribed to them (PROTOCOL.md §8, SECURITY.md). */
+/**
+ * Inbox tokens are bound to the uid that first subscribed to them (PROTOCOL.md §8, SECURITY.md),
+ * for as long as that uid has a subscription on them: the binding is released with the last one,
+ * so claims cannot pile up for the life of the broker.
+ */
 export class InboxOwners {
-  private readonly owners = new Map<string, number | 'anonymous'>();
+  private readonly owners = new Map<string, { who: number | 'anonymous'; refs: number }>();
+
+  get size(): number {
+    return this.owners.size;
+  }
 
   /** False when another uid already owns the token. */
   claim(pattern: string, uid: number | undefined): boolean {
     const token = pattern.split('.')[1]!;
     const who = uid ?? 'anonymous';
     const owner = this.owners.get(token);
-    if (owner !== undefined) return owner === who;
-    this.owners.set(token, who);
+    if (owner !== undefined) {
+      if (owner.who !== who) return false;
+      owner.refs++;
+      return true;
+    }
+    this.owners.set(token, { who, refs: 1 });
     return true;
+  }
+
+  release(pattern: string): void {
+    const token = pattern.split('.')[1]!;
+    const owner = this.owners.get(token);
+    if (owner !== undefined && --owner.refs <= 0) this.owners.delete(token);
+  }
+
+  /** May `uid` aim a reply at `topic`? Not at an inbox another uid owns. */
+  mayUse(topic: string, uid: number | undefined): boolean {
+    if (!topic.startsWith('_INBOX.')) return true;
+    const end = topic.indexOf('.', 7);
+    const owner = this.owners.get(end < 0 ? topic.slice(7) : topic.slice(7, end));
+    return owner === undefined || owner.who === (uid ?? 'anonymous');
   }
 }

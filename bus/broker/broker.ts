@@ -12,10 +12,11 @@ import type { OutboundConfig, OutboundOwner, Policy } from './outbound.js';
 import { RetainedStore } from './retained.js';
 import { Sublist } from './sublist.js';
 import { BrokerSub, Connection, type PeerInfo, type Transport } from './connection.js';
-import { DurableManager, type Overflow } from './durable.js';
+import { DurableManager, type DurableDef, type DurableQueue, type Overflow } from './durable.js';
 import type { DurableLog } from '../durable/log.js';
 import type { Acl, Identity } from '../security/acl.js';
 import { AccessControl, InboxOwners } from './access.js';
+import { isInboxTopic } from '../security/acl-patterns.js';
 
 export type BrokerOptions = {
   limits?: Partial<Limits>;
@@ -41,6 +42,11 @@ export type BrokerOptions = {
   acl?: Acl;
   /** A frame that stays incomplete this long is cut off with FRAME_TIMEOUT (ms). */
   frameTimeoutMs?: number;
+  /**
+   * Where the broker reports what it contained instead of crashing: a frame that made it throw
+   * (the connection is closed with INTERNAL), a storage error. Default: one line on stderr.
+   */
+  log?: (event: 'internal-error' | 'store-error', detail: Record<string, unknown>) => void;
   /** Data directory for durable subscriptions (PROTOCOL.md §17); without it they are refused. */
   dataDir?: string;
   durable?: {
@@ -114,6 +120,7 @@ export class Broker {
   private readonly statsTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
   private closing = false;
+  private readonly log: NonNullable<BrokerOptions['log']>;
   private stats = {
     connectionsTotal: 0,
     msgsIn: 0,
@@ -143,8 +150,15 @@ export class Broker {
     }
     this.access = opts.acl === undefined ? undefined : new AccessControl(opts.acl);
     this.frameTimeoutMs = opts.frameTimeoutMs ?? 10_000;
+    this.log = opts.log ?? ((event, detail) => process.stderr.write(`udsbus broker: ${event} ${JSON.stringify(detail)}\n`));
     if (opts.dataDir !== undefined) {
+      const access = this.access;
       this.durables = new DurableManager({
+        ...(access === undefined ? {} : { readable: (q: DurableQueue, topic: string) => this.durableReadable(q, topic) }),
+        onStoreError: (q, err) => {
+          this.countError('STORE_FAILED');
+          this.log('store-error', { durable: q.def.name, error: err.message, code: (err as NodeJS.ErrnoException).code });
+        },
         dir: `${opts.dataDir}/durable`,
         fsync: opts.durable?.fsync ?? 'batch',
         defaultMaxBytes: opts.durable?.maxBytes ?? 256 * 1024 * 1024,
@@ -166,9 +180,36 @@ export class Broker {
   /** Serve one client over any Duplex stream. */
   handle(stream: Duplex, transport: Transport = 'memory', peer: PeerInfo = {}): Connection {
     const conn = new Connection(this, stream, transport, peer);
+    const l = this.limits;
+    // Connections count from accept, not from hello: one that never says hello still holds a
+    // file descriptor, so it counts against maxConnections, maxPendingConnections and its uid.
+    const full = this.pending.size + this.openCount >= l.maxConnections;
+    const tooManyPending = this.pending.size >= l.maxPendingConnections;
     this.pending.add(conn);
     if (this.closing) conn.fail('SHUTTING_DOWN', 'the broker is shutting down');
+    else if (full) conn.fail('TOO_MANY_CONNECTIONS', `the broker is at maxConnections (${l.maxConnections}, counting ${this.pending.size - 1} without hello)`);
+    else if (tooManyPending) conn.fail('TOO_MANY_CONNECTIONS', `${l.maxPendingConnections} connections are already waiting for their hello (maxPendingConnections)`);
+    else if (this.access !== undefined) {
+      const usage = this.access.usageFor(peer.uid);
+      if (usage.connections >= usage.quota.connections) {
+        conn.fail('QUOTA_EXCEEDED', `uid ${peer.uid ?? 'anonymous'} is at its connections quota (${usage.quota.connections})`);
+      } else {
+        usage.connections++;
+        conn.usage = usage;
+        conn.out.usage = usage;
+      }
+    }
     return conn;
+  }
+
+  /** A frame made the broker throw: log it, close only that connection. */
+  internalError(conn: Connection, err: unknown): void {
+    this.log('internal-error', { cid: conn.cid, name: conn.name, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    try {
+      conn.fail('INTERNAL', 'the broker could not handle this frame (logged); the connection is closed');
+    } catch {
+      conn.stream.destroy();
+    }
   }
 
   nextCid(): string {
@@ -221,20 +262,8 @@ export class Broker {
       conn.fail('TOO_MANY_CONNECTIONS', `the broker is at maxConnections (${this.limits.maxConnections})`);
       return false;
     }
-    const access = this.access;
-    if (access !== undefined) {
-      const p = conn.peer;
-      const identity: Identity = p.uid !== undefined ? { uid: p.uid, gid: p.gid!, groups: p.groups ?? [p.gid!] } : { anonymous: true };
-      const usage = access.usageFor(p.uid);
-      if (usage.connections >= usage.quota.connections) {
-        conn.fail('QUOTA_EXCEEDED', `uid ${p.uid ?? 'anonymous'} is at its connections quota (${usage.quota.connections})`);
-        return false;
-      }
-      usage.connections++;
-      conn.usage = usage;
-      conn.out.usage = usage;
-      conn.perms = access.bind(identity);
-    }
+    // The uid's connection was counted at accept (handle()).
+    if (this.access !== undefined) conn.perms = this.access.bind(identityOf(conn));
     return true;
   }
 
@@ -256,6 +285,30 @@ export class Broker {
     return this.inboxes.claim(pattern, uid);
   }
 
+  releaseInbox(pattern: string): void {
+    this.inboxes.release(pattern);
+  }
+
+  /** Under an ACL, a reply topic must not be an inbox another uid owns. */
+  mayReplyTo(reply: string, uid: number | undefined): boolean {
+    return this.access === undefined || this.inboxes.mayUse(reply, uid);
+  }
+
+  /** A deleted durable gives its owner's durable-bytes reservation back. */
+  private returnDurableBytes(def: DurableDef): void {
+    const owner = def.owner;
+    if (this.access === undefined || owner === undefined) return;
+    const u = this.access.usageFor('uid' in owner ? owner.uid : undefined);
+    u.durableBytes = Math.max(0, u.durableBytes - def.maxBytes);
+  }
+
+  private durableReadable(q: DurableQueue, topic: string): boolean {
+    const owner = q.def.owner;
+    if (owner === undefined) return true; // made before the broker had an ACL
+    q.perms ??= this.access!.bind(owner);
+    return q.perms.canRead(topic);
+  }
+
   /**
    * Swap in new rules (SIGHUP): connections stay; each one's permissions are bound again and
    * its live subscriptions decided again — one that is no longer readable at all is ended with
@@ -266,6 +319,7 @@ export class Broker {
     if (access === undefined) throw new Error('this broker was started without an ACL');
     access.acl = acl;
     access.refreshQuotas();
+    if (this.durables !== undefined) for (const q of this.durables.queues()) q.perms = undefined;
     for (const conn of this.conns.values()) {
       const p = conn.peer;
       conn.perms = acl.bind(p.uid !== undefined ? { uid: p.uid, gid: p.gid!, groups: p.groups ?? [p.gid!] } : { anonymous: true });
@@ -291,17 +345,18 @@ export class Broker {
   onClose(conn: Connection, wasOpen: boolean): void {
     this.pending.delete(conn);
     this.dirty.delete(conn);
+    if (conn.usage !== undefined) {
+      conn.usage.connections--;
+      conn.usage.subscriptions -= conn.subs.size;
+    }
     if (!this.conns.delete(conn.cid)) return;
     this.openCount--;
     this.stats.msgsIn += conn.msgsIn;
     this.stats.bytesIn += conn.bytesIn;
     for (const sub of conn.subs.values()) {
+      if (sub.inbox) this.inboxes.release(sub.pattern);
       if (sub.durable !== undefined) this.durables?.detach(conn, sub);
       else this.sublist.remove(sub);
-    }
-    if (conn.usage !== undefined) {
-      conn.usage.connections--;
-      conn.usage.subscriptions -= conn.subs.size;
     }
     conn.subs.clear();
     if (!wasOpen) return;
@@ -348,13 +403,32 @@ export class Broker {
       if (problem !== undefined) return conn.error('SCHEMA_INVALID', problem, { id });
     }
     const u = conn.usage;
-    if (retain && u !== undefined && payload.length > 0 && u.retainedBytes + payload.length > u.quota.retainedBytes) {
-      conn.error('QUOTA_EXCEEDED', `uid ${conn.peer.uid ?? 'anonymous'} is at its retained-bytes quota (${u.quota.retainedBytes}); delivered but not retained`, { id });
-      retain = false;
-      owned = false;
-      id = undefined;
+    if (retain && u !== undefined && payload.length > 0) {
+      // Quotas count what the store keeps: topic, payload, headers and `from`, not the payload alone.
+      const cost = retainedCost(topic, payload, hdr, originOf(conn));
+      const prev = this.retained.get(topic);
+      const mine = prev !== undefined && prev.usage === u;
+      const freed = mine ? prev.bytes : 0;
+      // One uid may hold at most half the store's topics unless its quota says otherwise.
+      const maxCount = Number.isFinite(u.quota.retained) ? u.quota.retained : Math.ceil(this.limits.maxRetained / 2);
+      const problem =
+        u.retainedBytes - freed + cost > u.quota.retainedBytes
+          ? `retained-bytes quota (${u.quota.retainedBytes})`
+          : !mine && u.retainedCount + 1 > maxCount
+            ? `retained quota (${maxCount} topics)`
+            : undefined;
+      if (problem !== undefined) {
+        conn.error('QUOTA_EXCEEDED', `uid ${conn.peer.uid ?? 'anonymous'} is at its ${problem}; delivered but not retained`, { id });
+        retain = false;
+        owned = false;
+        id = undefined;
+      }
     }
     const r = this.publish(topic, payload, reply, hdr, retain, owned ? conn : undefined, originOf(conn), u);
+    if (r.failed.length > 0) {
+      conn.error('STORE_FAILED', `durable queue(s) ${r.failed.join(', ')} could not store the message (storage error, see the broker's log); delivered live, not stored there`, { id });
+      return;
+    }
     if (r.refused.length > 0) {
       conn.error('DURABLE_FULL', `durable queue(s) ${r.refused.join(', ')} are full (quota reached, overflow "reject"); not stored there`, { id });
       return;
@@ -400,8 +474,8 @@ export class Broker {
     retain: boolean,
     owner: Connection | undefined,
     origin: Origin | undefined,
-    usage?: { retainedBytes: number },
-  ): { matched: number; retainFailed: boolean; logs: DurableLog[]; refused: string[] } {
+    usage?: { retainedBytes: number; retainedCount: number },
+  ): { matched: number; retainFailed: boolean; logs: DurableLog[]; refused: string[]; failed: string[] } {
     const msg = new Published(topic, payload, reply, hdr, false, origin);
     const stored = this.durables?.store(msg);
     let retainFailed = false;
@@ -416,7 +490,7 @@ export class Broker {
       }
     }
     const matched = this.route(msg) + (stored?.logs.length ?? 0);
-    return { matched, retainFailed, logs: stored?.logs ?? [], refused: stored?.refused ?? [] };
+    return { matched, retainFailed, logs: stored?.logs ?? [], refused: stored?.refused ?? [], failed: stored?.failed ?? [] };
   }
 
   private route(msg: Published): number {
@@ -476,7 +550,7 @@ export class Broker {
       }
       u.durableBytes += want;
     }
-    const q = this.durables.ensure(name, sub.pattern, o);
+    const q = this.durables.ensure(name, sub.pattern, o, this.access === undefined ? undefined : identityOf(conn));
     if (typeof q === 'string') return { name: 'DURABLE_MISMATCH', text: q };
     const busy = this.durables.attach(q, conn, sub);
     if (busy !== undefined) return { name: 'DURABLE_BUSY', text: busy };
@@ -599,6 +673,11 @@ export class Broker {
   /** Requests to the broker itself: `$SYS.req.stats`, `$SYS.req.clients`. */
   sysRequest(conn: Connection, topic: string, reply: string, id: number | undefined, payload: Uint8Array = EMPTY): void {
     let result: unknown;
+    // The broker's answers carry no `from`: they may only go to the requester's own inbox, or
+    // anyone could make the broker speak on camera topics, other users' inboxes or $SYS.
+    if (!isInboxTopic(reply) || !this.mayReplyTo(reply, conn.peer.uid)) {
+      return conn.deny('reply-to', reply, { id });
+    }
     if (topic.startsWith('$SYS.req.durable.')) {
       const action = topic.slice('$SYS.req.durable.'.length);
       const perms = conn.perms;
@@ -655,6 +734,7 @@ export class Broker {
       case 'delete':
         if (q.consumer !== undefined) return { ok: false, error: { code: 'busy', message: `durable "${name}" has a consumer attached; detach it first` } };
         d.delete(q);
+        this.returnDurableBytes(q.def);
         return { ok: true, result: { deleted: name } };
       default:
         return { ok: false, error: { code: 'invalid-argument', message: `unknown durable action "${action}" (list, info, purge, delete)` } };
@@ -691,6 +771,18 @@ export class Broker {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+function identityOf(conn: Connection): Identity {
+  const p = conn.peer;
+  return p.uid !== undefined ? { uid: p.uid, gid: p.gid!, groups: p.groups ?? [p.gid!] } : { anonymous: true };
+}
+
+/** What a retained message costs the store: its shared encoded body (topic, payload, headers, from). */
+function retainedCost(topic: string, payload: Uint8Array, hdr: Record<string, string> | undefined, origin: Origin): number {
+  let n = Buffer.byteLength(topic) + payload.length + origin.cbor.length + 32;
+  if (hdr !== undefined) for (const [k, v] of Object.entries(hdr)) n += Buffer.byteLength(k) + Buffer.byteLength(v) + 4;
+  return n;
+}
 
 function originOf(conn: Connection): Origin {
   return (conn.origin ??= { cid: conn.cid, cbor: conn.fromCbor!, json: conn.fromJson! });

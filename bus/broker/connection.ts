@@ -6,7 +6,7 @@
 import type { Duplex } from 'node:stream';
 import { decodeFrame, encodeFrame, encodeValue, type DecodedFrame } from '../protocol/codec.js';
 import { ErrorCodes, type ErrorName } from '../protocol/errors.js';
-import { KEEPALIVE_MAX_MS, KEEPALIVE_MIN_MS, PROTOCOL_VERSION } from '../protocol/limits.js';
+import { DURABLE_NAME_RE, KEEPALIVE_MAX_MS, KEEPALIVE_MIN_MS, PROTOCOL_VERSION, type Limits } from '../protocol/limits.js';
 import { FrameParser } from '../protocol/parser.js';
 import { encodeJsonFrame, LineParser, payloadFromJson } from '../protocol/json-mode.js';
 import { UdsbusError } from '../protocol/errors.js';
@@ -41,6 +41,8 @@ export class BrokerSub implements OutSub {
   filter = false;
   /** The durable name, for a durable subscription. */
   durable: string | undefined;
+  /** Under an ACL: this subscription holds a claim on its inbox token (released with it). */
+  inbox = false;
   lost = 0;
   lastLostSeq = 0;
   dropped = 0;
@@ -138,8 +140,6 @@ export class Connection {
 
   private onData(chunk: Buffer): void {
     if (this.state === 'closing' || this.state === 'closed') return;
-    this.lastRecv = Date.now();
-    this.pingOutstanding = false;
     this.bytesIn += chunk.length;
     if (!this.sawFirstByte && chunk.length > 0) {
       this.sawFirstByte = true;
@@ -159,24 +159,44 @@ export class Connection {
       }
     }
     this.parser.push(chunk);
-    if (this.parser.pendingBytes === 0) this.partialSince = undefined;
-    else this.partialSince ??= Date.now();
+    // Only a frame that began and has not ended runs the frame deadline; a header alone counts.
+    if (this.parser.midFrame) this.partialSince ??= Date.now();
+    else this.partialSince = undefined;
   }
 
   private onFrame(body: Buffer): void {
     if (this.state === 'closing' || this.state === 'closed') return;
+    // Keepalive is kept by whole frames: bytes of a frame that never ends are not traffic.
+    this.lastRecv = Date.now();
+    this.pingOutstanding = false;
+    this.partialSince = undefined;
     const r = decodeFrame(body, this.broker.limits.maxNesting);
     if (!r.ok) {
       if (r.problem === 'BAD_FRAME') this.error('BAD_FRAME', r.text, { fatal: this.state === 'handshake' });
       else this.fail(r.problem, r.text);
       return;
     }
-    this.handleFrame(r.frame);
+    this.guarded(r.frame);
+  }
+
+  /**
+   * The last line of defence: whatever a frame makes the broker throw ends this connection with
+   * INTERNAL, logged, and never the broker or anyone else's connection.
+   */
+  private guarded(frame: DecodedFrame): void {
+    try {
+      this.handleFrame(frame);
+    } catch (err) {
+      this.broker.internalError(this, err);
+    }
   }
 
   /** JSON mode: the same frames, with payloads as JSON values (PROTOCOL.md §15). */
   private onJsonLine(line: Buffer): void {
     if (this.state === 'closing' || this.state === 'closed') return;
+    this.lastRecv = Date.now();
+    this.pingOutstanding = false;
+    this.partialSince = undefined;
     let f: unknown;
     try {
       f = JSON.parse(line.toString('utf8'));
@@ -196,9 +216,11 @@ export class Connection {
       }
     } catch (err) {
       const e = err as UdsbusError;
-      return this.error(e.codeName === 'TOO_DEEP' ? 'TOO_DEEP' : 'BAD_FRAME', e.message, { id: typeof frame.id === 'number' ? frame.id : undefined });
+      const name = e instanceof UdsbusError && e.codeName === 'TOO_DEEP' ? 'TOO_DEEP' : 'BAD_FRAME';
+      // During the handshake there is nothing to go on with: a bad hello ends the connection now.
+      return this.error(name, e.message, { id: typeof frame.id === 'number' ? frame.id : undefined, fatal: this.state === 'handshake' });
     }
-    this.handleFrame(frame);
+    this.guarded(frame);
   }
 
   private handleFrame(f: DecodedFrame): void {
@@ -300,11 +322,15 @@ export class Connection {
     if (perms !== undefined) {
       const ok = reply === undefined ? perms.canPublish(topic) : perms.canRequest(topic) && isInboxTopic(reply);
       if (!ok) return this.deny(reply === undefined ? 'publish' : 'request', topic, id);
+      // A reply may only be aimed at an inbox nobody else owns (SECURITY.md: inbox tokens).
+      if (reply !== undefined && !this.broker.mayReplyTo(reply, this.peer.uid)) return this.deny('reply-to', reply, id);
     }
     let hdr: Record<string, string> | undefined;
     if (f.hdr !== undefined) {
-      hdr = checkHeaders(f.hdr);
-      if (hdr === undefined) return this.error('BAD_FRAME', 'pub "hdr" must be a map of text to text', id);
+      const h = checkHeaders(f.hdr, limits);
+      if (typeof h === 'string') return this.error('HEADERS_TOO_LARGE', h, id);
+      if (h === undefined) return this.error('BAD_FRAME', 'pub "hdr" must be a map of text to text', id);
+      hdr = h;
     }
     const retain = f.retain === true;
     if (f.confirm === true && id.id === undefined) return this.error('BAD_FRAME', 'pub with "confirm" needs an "id" to answer', id);
@@ -350,18 +376,28 @@ export class Connection {
       (f.maxMsgs as number | undefined) ?? Infinity,
       (f.maxBytes as number | undefined) ?? Infinity,
     );
+    let durable: DurableSpec | undefined;
+    if (f.durable !== undefined) {
+      const d = checkDurable(f);
+      if (typeof d === 'object' && 'error' in d) return this.error(d.error, d.text, { ...id, sid });
+      durable = d;
+    }
     if (this.perms !== undefined) {
       const decision = this.perms.subscribeDecision(pattern, queue === undefined ? 'subscribe' : 'serve');
       if (decision === 'deny') return this.deny(queue === undefined ? 'subscribe' : 'serve', pattern, { ...id, sid });
-      if (isInboxPattern(pattern) && !this.broker.claimInbox(pattern, this.peer.uid)) return this.deny('subscribe', pattern, { ...id, sid });
-      sub.filter = decision === 'filter';
+      if (durable !== undefined && !this.perms.canUseDurable(durable.name)) return this.deny('durable', durable.name, { ...id, sid });
       const u = this.usage!;
       if (u.subscriptions >= u.quota.subscriptions) {
         return this.error('QUOTA_EXCEEDED', `uid ${this.peer.uid ?? 'anonymous'} is at its subscriptions quota (${u.quota.subscriptions})`, { ...id, sid });
       }
+      if (isInboxPattern(pattern)) {
+        if (!this.broker.claimInbox(pattern, this.peer.uid)) return this.deny('subscribe', pattern, { ...id, sid });
+        sub.inbox = true;
+      }
+      sub.filter = decision === 'filter';
       u.subscriptions++;
     }
-    if (f.durable !== undefined) return this.onDurableSub(f, sub, { ...id, sid });
+    if (durable !== undefined) return this.onDurableSub(durable, sub, { ...id, sid });
     this.subs.set(sid, sub);
     this.out.subCount = this.subs.size;
     this.broker.addSub(sub, f.retained !== false);
@@ -369,30 +405,12 @@ export class Connection {
   }
 
   /** A durable subscription attaches to its queue instead of the live index (§17). */
-  private onDurableSub(f: DecodedFrame, sub: BrokerSub, ref: { id?: number; sid: number }): void {
-    const name = f.durable;
-    if (typeof name !== 'string' || name.includes('.') || checkTopic(name, this.broker.limits) !== null || name.startsWith('$')) {
-      return this.error('BAD_FRAME', 'sub "durable" must be a single topic token (the durable name)', ref);
-    }
-    const overflow = f.durableOverflow;
-    if (overflow !== undefined && overflow !== 'reject' && overflow !== 'drop-oldest') return this.error('BAD_FRAME', 'sub "durableOverflow" must be "reject" or "drop-oldest"', ref);
-    for (const k of ['durableMaxBytes', 'durableMaxAgeMs'] as const) {
-      if (f[k] !== undefined && !isUint(f[k])) return this.error('BAD_FRAME', `sub "${k}" must be a uint`, ref);
-    }
-    if (f.durableMaxBytes !== undefined && (f.durableMaxBytes as number) < 16 * 1024) {
-      return this.error('BAD_FRAME', 'sub "durableMaxBytes" must be at least 16384', ref);
-    }
-    if (this.perms !== undefined && !this.perms.canUseDurable(name)) {
-      this.usage!.subscriptions--;
-      return this.deny('durable', name, ref);
-    }
-    const problem = this.broker.attachDurable(this, sub, name, {
-      ...(f.durableMaxBytes !== undefined ? { maxBytes: f.durableMaxBytes as number } : {}),
-      ...(f.durableMaxAgeMs !== undefined ? { maxAgeMs: f.durableMaxAgeMs as number } : {}),
-      ...(overflow !== undefined ? { overflow } : {}),
-    });
+  private onDurableSub(d: DurableSpec, sub: BrokerSub, ref: { id?: number; sid: number }): void {
+    const name = d.name;
+    const problem = this.broker.attachDurable(this, sub, name, d.opts);
     if (problem !== undefined) {
       if (this.usage !== undefined) this.usage.subscriptions--;
+      if (sub.inbox) this.broker.releaseInbox(sub.pattern);
       return this.error(problem.name, problem.text, ref);
     }
     this.subs.set(sub.sid, sub);
@@ -422,6 +440,7 @@ export class Connection {
 
   removeSub(sub: BrokerSub): void {
     if (this.usage !== undefined) this.usage.subscriptions--;
+    if (sub.inbox) this.broker.releaseInbox(sub.pattern);
     this.subs.delete(sub.sid);
     this.out.subCount = this.subs.size;
     this.out.dropSub(sub);
@@ -546,8 +565,41 @@ function describeOp(op: unknown): string {
   return typeof op === 'string' ? `"${op.slice(0, 32)}"` : 'a frame without a text "op"';
 }
 
-function checkHeaders(h: unknown): Record<string, string> | undefined {
+/** The headers, undefined when they are not text to text, or the text of a broken size limit. */
+function checkHeaders(h: unknown, limits: Limits): Record<string, string> | undefined | string {
   if (h === null || typeof h !== 'object' || Array.isArray(h) || h instanceof Uint8Array || h instanceof Map) return undefined;
-  for (const v of Object.values(h)) if (typeof v !== 'string') return undefined;
+  let n = 0;
+  let bytes = 0;
+  for (const [k, v] of Object.entries(h)) {
+    if (typeof v !== 'string') return undefined;
+    n++;
+    bytes += Buffer.byteLength(k) + Buffer.byteLength(v);
+  }
+  if (n > limits.maxHeaders) return `pub "hdr" has ${n} entries; at most ${limits.maxHeaders} (maxHeaders)`;
+  if (bytes > limits.maxHeaderBytes) return `pub "hdr" keys and values total ${bytes} bytes; at most ${limits.maxHeaderBytes} (maxHeaderBytes)`;
   return h as Record<string, string>;
+}
+
+type DurableSpec = { name: string; opts: { maxBytes?: number; maxAgeMs?: number; overflow?: 'reject' | 'drop-oldest' } };
+
+/** The durable fields of a `sub`, checked before anything is counted or created. */
+function checkDurable(f: DecodedFrame): DurableSpec | { error: ErrorName; text: string } {
+  const name = f.durable;
+  if (typeof name !== 'string' || !DURABLE_NAME_RE.test(name)) {
+    return { error: 'INVALID_DURABLE_NAME', text: 'sub "durable" must be 1 to 64 characters of A-Z a-z 0-9 _ - (the durable name)' };
+  }
+  const overflow = f.durableOverflow;
+  if (overflow !== undefined && overflow !== 'reject' && overflow !== 'drop-oldest') return { error: 'BAD_FRAME', text: 'sub "durableOverflow" must be "reject" or "drop-oldest"' };
+  for (const k of ['durableMaxBytes', 'durableMaxAgeMs'] as const) {
+    if (f[k] !== undefined && !isUint(f[k])) return { error: 'BAD_FRAME', text: `sub "${k}" must be a uint` };
+  }
+  if (f.durableMaxBytes !== undefined && (f.durableMaxBytes as number) < 16 * 1024) return { error: 'BAD_FRAME', text: 'sub "durableMaxBytes" must be at least 16384' };
+  return {
+    name,
+    opts: {
+      ...(f.durableMaxBytes !== undefined ? { maxBytes: f.durableMaxBytes as number } : {}),
+      ...(f.durableMaxAgeMs !== undefined ? { maxAgeMs: f.durableMaxAgeMs as number } : {}),
+      ...(overflow !== undefined ? { overflow } : {}),
+    },
+  };
 }

@@ -23,6 +23,11 @@ export type DurableDef = {
   maxAgeMs: number;
   overflow: Overflow;
   created: string;
+  /**
+   * Under an ACL: who created the queue, so stored messages are filtered by what that identity may
+   * read and its durable-bytes reservation is returned when the queue is deleted.
+   */
+  owner?: { uid: number; gid: number; groups: readonly number[] } | { anonymous: true };
 };
 
 export type DurableOptions = {
@@ -32,6 +37,13 @@ export type DurableOptions = {
   defaultMaxBytes: number;
   /** Unacknowledged messages in flight to a consumer. */
   window: number;
+  /**
+   * Under an ACL: may the queue's owner read a message on `topic`? Messages it may not read are
+   * neither stored nor delivered, just as a filtered plain subscription never sees them.
+   */
+  readable?: (q: DurableQueue, topic: string) => boolean;
+  /** A storage error, for the operator's log. */
+  onStoreError?: (q: DurableQueue, err: Error) => void;
   /** Redeliver unacknowledged messages after this long without an ack (ms). */
   ackTimeoutMs: number;
 };
@@ -68,10 +80,14 @@ export class DurableQueue {
   /** Mids sent and not yet acknowledged, oldest first (at most `window`). */
   inflight: number[] = [];
   lastProgress = Date.now();
+  /** Under an ACL: the owner's bound permissions (set by the broker, again after a reload). */
+  perms: { canRead(topic: string): boolean } | undefined;
+  /** After a failed fsync: when to try reopening the log (ms since epoch). */
+  reopenAt = 0;
 
   constructor(
     readonly def: DurableDef,
-    readonly log: DurableLog,
+    public log: DurableLog,
   ) {
     this.lastMid = log.stats().lastMid;
   }
@@ -82,7 +98,7 @@ export class DurableQueue {
 }
 
 export class DurableManager {
-  private readonly queues = new Map<string, DurableQueue>();
+  private readonly queues_ = new Map<string, DurableQueue>();
   private readonly index = new Sublist<DurableQueue>();
   /** What recovery cut from torn logs at start, for the operator. */
   readonly recovered: Array<{ name: string; cutBytes: number; reason: string | undefined }> = [];
@@ -99,29 +115,36 @@ export class DurableManager {
   }
 
   get size(): number {
-    return this.queues.size;
+    return this.queues_.size;
   }
 
-  private openQueue(def: DurableDef): DurableQueue {
-    const log = DurableLog.open(join(this.opts.dir, def.name), {
+  private openLog(def: DurableDef): DurableLog {
+    return DurableLog.open(join(this.opts.dir, def.name), {
       maxBytes: def.maxBytes,
       maxAgeMs: def.maxAgeMs,
       overflow: def.overflow,
       fsync: this.opts.fsync,
     });
-    const q = new DurableQueue(def, log);
-    this.queues.set(def.name, q);
+  }
+
+  private openQueue(def: DurableDef): DurableQueue {
+    const q = new DurableQueue(def, this.openLog(def));
+    this.queues_.set(def.name, q);
     this.index.insert(q);
     return q;
   }
 
+  queues(): Iterable<DurableQueue> {
+    return this.queues_.values();
+  }
+
   get(name: string): DurableQueue | undefined {
-    return this.queues.get(name);
+    return this.queues_.get(name);
   }
 
   /** Create (first use) or find the queue for a durable subscription. */
-  ensure(name: string, pattern: string, o: { maxBytes?: number; maxAgeMs?: number; overflow?: Overflow }): DurableQueue | string {
-    const existing = this.queues.get(name);
+  ensure(name: string, pattern: string, o: { maxBytes?: number; maxAgeMs?: number; overflow?: Overflow }, owner?: DurableDef['owner']): DurableQueue | string {
+    const existing = this.queues_.get(name);
     if (existing !== undefined) {
       if (existing.def.pattern !== pattern) return `durable "${name}" is bound to "${existing.def.pattern}", not "${pattern}"; delete it first to change its pattern`;
       return existing;
@@ -133,6 +156,7 @@ export class DurableManager {
       maxAgeMs: o.maxAgeMs ?? 0,
       overflow: o.overflow ?? 'reject',
       created: new Date().toISOString(),
+      ...(owner === undefined ? {} : { owner }),
     };
     const tmp = join(this.opts.dir, `${name}.json.tmp`);
     writeFileSync(tmp, JSON.stringify(def));
@@ -144,15 +168,28 @@ export class DurableManager {
    * Append a published message to every durable queue it matches. Returns the logs written (to
    * await their sync for a confirm) and the names that refused it.
    */
-  store(msg: Published): { logs: DurableLog[]; refused: string[] } | undefined {
-    if (this.queues.size === 0) return undefined;
+  store(msg: Published): { logs: DurableLog[]; refused: string[]; failed: string[] } | undefined {
+    if (this.queues_.size === 0) return undefined;
     const match = this.index.match(msg.topic);
     if (match.plain.length === 0) return undefined;
     const logs: DurableLog[] = [];
     const refused: string[] = [];
+    const failed: string[] = [];
     const hdr = withOrigin(msg.hdr, msg.origin);
+    const readable = this.opts.readable;
     for (const q of match.plain) {
-      const r = q.log.append(msg.topic, msg.payload, hdr);
+      if (readable !== undefined && !readable(q, msg.topic)) continue;
+      let r: ReturnType<DurableLog['append']>;
+      try {
+        if (q.log.broken) this.reopen(q);
+        r = q.log.append(msg.topic, msg.payload, hdr);
+      } catch (err) {
+        // A full or failing disk refuses this queue's copy (STORE_FAILED); live traffic goes on,
+        // and the next publish tries again, so the queue recovers by itself once space returns.
+        failed.push(q.def.name);
+        this.opts.onStoreError?.(q, err as Error);
+        continue;
+      }
       if ('error' in r) {
         refused.push(q.def.name);
         continue;
@@ -163,12 +200,28 @@ export class DurableManager {
       // Caught up and within the window: deliver from memory, no disk read.
       const c = q.consumer;
       if (c !== undefined && caughtUp && q.inflight.length < this.opts.window) {
+        q.nextMid = r.mid + 1;
+        if (c.sub.filter && c.conn.perms !== undefined && !c.conn.perms.canRead(msg.topic)) continue;
         this.reportDropped(q);
         this.send(q, r.mid, msg.topic, msg.payload, msg.hdr, msg.origin);
-        q.nextMid = r.mid + 1;
       }
     }
-    return { logs, refused };
+    return { logs, refused, failed };
+  }
+
+  /** After a failed fsync the log must be reopened; at most once a second per queue. */
+  private reopen(q: DurableQueue): void {
+    const now = Date.now();
+    if (now < q.reopenAt) throw new Error(`durable "${q.def.name}" is recovering from a storage error`);
+    q.reopenAt = now + 1000;
+    try {
+      q.log.close();
+    } catch {
+      // closing a failed log may fail again; the new one starts from what is on disk
+    }
+    q.log = this.openLog(q.def);
+    q.lastMid = q.log.stats().lastMid;
+    if (q.nextMid > q.lastMid + 1) q.nextMid = q.lastMid + 1;
   }
 
   attach(q: DurableQueue, conn: Connection, sub: BrokerSub): string | undefined {
@@ -187,12 +240,12 @@ export class DurableManager {
   }
 
   detach(conn: Connection, sub: BrokerSub): void {
-    for (const q of this.queues.values()) if (q.consumer?.conn === conn && q.consumer.sub === sub) q.consumer = undefined;
+    for (const q of this.queues_.values()) if (q.consumer?.conn === conn && q.consumer.sub === sub) q.consumer = undefined;
   }
 
   /** Cumulative acknowledgement from the consumer. */
   ack(conn: Connection, sub: BrokerSub, mid: number): boolean {
-    for (const q of this.queues.values()) {
+    for (const q of this.queues_.values()) {
       if (q.consumer?.conn !== conn || q.consumer.sub !== sub) continue;
       const upTo = Math.min(mid, q.nextMid - 1);
       q.log.ack(upTo);
@@ -220,9 +273,12 @@ export class DurableManager {
         return;
       }
       for (const r of recs) {
+        q.nextMid = r.mid + 1;
+        // Stored before the rules changed, or for another identity: skipped like a filtered
+        // plain delivery (not a loss), and acknowledged with the next ack that covers it.
+        if (c.sub.filter && c.conn.perms !== undefined && !c.conn.perms.canRead(r.topic)) continue;
         const { hdr, origin } = splitOrigin(r.hdr);
         this.send(q, r.mid, r.topic, r.payload, hdr, origin);
-        q.nextMid = r.mid + 1;
       }
     }
   }
@@ -250,8 +306,14 @@ export class DurableManager {
 
   /** Periodic: expiry, and redelivery after the ack timeout. */
   sweep(now: number): void {
-    for (const q of this.queues.values()) {
-      if (q.def.maxAgeMs > 0) q.log.expire();
+    for (const q of this.queues_.values()) {
+      if (q.def.maxAgeMs > 0 && !q.log.broken) {
+        try {
+          q.log.expire();
+        } catch (err) {
+          this.opts.onStoreError?.(q, err as Error);
+        }
+      }
       const c = q.consumer;
       if (c === undefined) continue;
       if (c.conn.state === 'closed') {
@@ -289,7 +351,7 @@ export class DurableManager {
   }
 
   list(): DurableInfo[] {
-    return [...this.queues.values()].map((q) => this.info(q));
+    return [...this.queues_.values()].map((q) => this.info(q));
   }
 
   purge(q: DurableQueue): void {
@@ -299,14 +361,14 @@ export class DurableManager {
   }
 
   delete(q: DurableQueue): void {
-    this.queues.delete(q.def.name);
+    this.queues_.delete(q.def.name);
     this.index.remove(q);
     q.log.destroy();
     rmSync(join(this.opts.dir, `${q.def.name}.json`), { force: true });
   }
 
   close(): void {
-    for (const q of this.queues.values()) q.log.close();
+    for (const q of this.queues_.values()) q.log.close();
   }
 }
 

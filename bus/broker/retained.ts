@@ -1,14 +1,25 @@
 /**
- * Last retained message per topic, bounded in count and payload bytes (PROTOCOL.md §9). Owned
- * entries remember their connection so they can be cleared when it ends.
+ * Last retained message per topic, bounded in count and stored bytes (PROTOCOL.md §9). Owned
+ * entries remember their connection so they can be cleared when it ends. Topics are kept in a
+ * token trie so a subscribe walks only the branches its pattern can match, never the whole store.
  */
-import { patternMatches } from '../protocol/topics.js';
 import type { Published } from './message.js';
 
-export type RetainedEntry = { msg: Published; owner: string | undefined; usage: { retainedBytes: number } | undefined };
+export type RetainedEntry = {
+  msg: Published;
+  owner: string | undefined;
+  usage: { retainedBytes: number; retainedCount: number } | undefined;
+  /** What the entry costs: the message's shared encoded body (topic, payload, headers, from). */
+  bytes: number;
+};
+
+type Node = { children: Map<string, Node>; entry: RetainedEntry | undefined };
+
+const newNode = (): Node => ({ children: new Map(), entry: undefined });
 
 export class RetainedStore {
   private readonly byTopic = new Map<string, RetainedEntry>();
+  private readonly root = newNode();
   private bytes = 0;
 
   constructor(
@@ -25,24 +36,53 @@ export class RetainedStore {
   }
 
   /** Stores msg (already flagged retained); false when it does not fit. */
-  set(msg: Published, owner: string | undefined, usage?: { retainedBytes: number }): boolean {
+  set(msg: Published, owner: string | undefined, usage?: RetainedEntry['usage']): boolean {
     const old = this.byTopic.get(msg.topic);
-    const freed = old === undefined ? 0 : old.msg.payload.length;
+    const freed = old === undefined ? 0 : old.bytes;
+    const cost = msg.body.length;
     if (old === undefined && this.byTopic.size >= this.maxCount) return false;
-    if (this.bytes - freed + msg.payload.length > this.maxBytes) return false;
-    this.bytes += msg.payload.length - freed;
-    if (old?.usage !== undefined) old.usage.retainedBytes -= freed;
-    if (usage !== undefined) usage.retainedBytes += msg.payload.length;
-    this.byTopic.set(msg.topic, { msg, owner, usage });
+    if (this.bytes - freed + cost > this.maxBytes) return false;
+    if (old !== undefined) this.release(old);
+    this.bytes += cost;
+    if (usage !== undefined) {
+      usage.retainedBytes += cost;
+      usage.retainedCount++;
+    }
+    const entry: RetainedEntry = { msg, owner, usage, bytes: cost };
+    this.byTopic.set(msg.topic, entry);
+    let node = this.root;
+    for (const t of msg.topic.split('.')) {
+      let next = node.children.get(t);
+      if (next === undefined) node.children.set(t, (next = newNode()));
+      node = next;
+    }
+    node.entry = entry;
     return true;
+  }
+
+  private release(e: RetainedEntry): void {
+    this.bytes -= e.bytes;
+    if (e.usage !== undefined) {
+      e.usage.retainedBytes -= e.bytes;
+      e.usage.retainedCount--;
+    }
   }
 
   delete(topic: string): boolean {
     const old = this.byTopic.get(topic);
     if (old === undefined) return false;
-    this.bytes -= old.msg.payload.length;
-    if (old.usage !== undefined) old.usage.retainedBytes -= old.msg.payload.length;
+    this.release(old);
     this.byTopic.delete(topic);
+    // Unlink the leaf and prune branches left empty.
+    const path: Node[] = [this.root];
+    const tokens = topic.split('.');
+    for (const t of tokens) path.push(path[path.length - 1]!.children.get(t)!);
+    path[path.length - 1]!.entry = undefined;
+    for (let i = tokens.length; i > 0; i--) {
+      const n = path[i]!;
+      if (n.entry !== undefined || n.children.size > 0) break;
+      path[i - 1]!.children.delete(tokens[i - 1]!);
+    }
     return true;
   }
 
@@ -50,8 +90,31 @@ export class RetainedStore {
     return this.byTopic.get(topic);
   }
 
-  /** Retained messages whose topic matches the pattern, oldest first. */
+  /** Retained messages whose topic matches the pattern (`*` one token, `>` one or more). */
   *matching(pattern: string): Iterable<Published> {
-    for (const e of this.byTopic.values()) if (patternMatches(pattern, e.msg.topic)) yield e.msg;
+    yield* walk(this.root, pattern.split('.'), 0);
   }
+}
+
+function* walk(node: Node, p: readonly string[], i: number): Iterable<Published> {
+  if (i === p.length) {
+    if (node.entry !== undefined) yield node.entry.msg;
+    return;
+  }
+  const tok = p[i]!;
+  if (tok === '>') {
+    for (const child of node.children.values()) yield* everything(child);
+    return;
+  }
+  if (tok === '*') {
+    for (const child of node.children.values()) yield* walk(child, p, i + 1);
+    return;
+  }
+  const child = node.children.get(tok);
+  if (child !== undefined) yield* walk(child, p, i + 1);
+}
+
+function* everything(node: Node): Iterable<Published> {
+  if (node.entry !== undefined) yield node.entry.msg;
+  for (const child of node.children.values()) yield* everything(child);
 }

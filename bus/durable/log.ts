@@ -983,6 +983,11 @@ export class DurableLog {
     if (this.closed) throw new Error(`durable log ${this.dir} is closed`);
   }
 
+  /** True after a failed fsync or truncate: the log refuses appends until it is reopened. */
+  get broken(): boolean {
+    return this.failed !== undefined;
+  }
+
   private assertWritable(): void {
     this.assertOpen();
     if (this.failed !== undefined) throw new Error(`durable log ${this.dir} failed and must be reopened: ${this.failed.message}`, { cause: this.failed });

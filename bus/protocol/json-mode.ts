@@ -4,6 +4,7 @@
  * and byte strings are written as {"$bytes": "<hex>"} — the same rendering the CLI uses.
  */
 import { encodeValue, decodeValue } from './codec.js';
+import { UdsbusError } from './errors.js';
 
 /** A JSON-safe rendering of a decoded CBOR value. */
 export function toJsonValue(v: unknown): unknown {
@@ -23,17 +24,17 @@ export function toJsonValue(v: unknown): unknown {
 const HEX = /^(?:[0-9a-fA-F]{2})*$/;
 
 /** The inverse: {"$bytes": hex} becomes a byte string again. */
-export function fromJsonValue(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(fromJsonValue);
-  if (v !== null && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    const keys = Object.keys(o);
-    if (keys.length === 1 && keys[0] === '$bytes' && typeof o.$bytes === 'string' && HEX.test(o.$bytes)) return Buffer.from(o.$bytes, 'hex');
-    const out: Record<string, unknown> = {};
-    for (const k of keys) out[k] = fromJsonValue(o[k]);
-    return out;
-  }
-  return v;
+export function fromJsonValue(v: unknown, maxNesting = Number.POSITIVE_INFINITY, depth = 0): unknown {
+  // Checked on the way down: a deep document must end in TOO_DEEP, not in a stack overflow.
+  if (v === null || typeof v !== 'object') return v;
+  if (depth > maxNesting) throw new UdsbusError('TOO_DEEP', `payload nests deeper than ${maxNesting} levels`);
+  if (Array.isArray(v)) return v.map((x) => fromJsonValue(x, maxNesting, depth + 1));
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o);
+  if (keys.length === 1 && keys[0] === '$bytes' && typeof o.$bytes === 'string' && HEX.test(o.$bytes)) return Buffer.from(o.$bytes, 'hex');
+  const out: Record<string, unknown> = {};
+  for (const k of keys) out[k] = fromJsonValue(o[k], maxNesting, depth + 1);
+  return out;
 }
 
 /** Payload bytes (CBOR) as JSON text; bytes that are not portable CBOR are shown as $bytes. */
@@ -51,7 +52,7 @@ export function payloadToJsonText(bytes: Uint8Array): string | undefined {
 /** A JSON frame's `payload` (absent = empty) as CBOR bytes. */
 export function payloadFromJson(frame: Record<string, unknown>, maxNesting: number): Buffer {
   if (!('payload' in frame)) return Buffer.alloc(0);
-  return encodeValue(fromJsonValue(frame.payload), maxNesting);
+  return encodeValue(fromJsonValue(frame.payload, maxNesting), maxNesting);
 }
 
 /** A control frame as one JSON line. */
@@ -72,6 +73,11 @@ export class LineParser {
     private readonly onLine: (line: Buffer) => void,
     private readonly onError: (err: { code: 'FRAME_TOO_LARGE'; text: string }) => void,
   ) {}
+
+  /** True while a line has begun and not ended (the frame deadline runs). */
+  get midFrame(): boolean {
+    return this.len > 0;
+  }
 
   get pendingBytes(): number {
     return this.len;

@@ -9,8 +9,11 @@ export type Limits = {
   maxTopicBytes: number;
   maxTopicTokens: number;
   maxNesting: number;
+  maxHeaders: number;
+  maxHeaderBytes: number;
   maxSubscriptions: number;
   maxConnections: number;
+  maxPendingConnections: number;
   outQueueBytes: number;
   outQueueMsgs: number;
   maxRetained: number;
@@ -24,8 +27,11 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxTopicBytes: 256,
   maxTopicTokens: 16,
   maxNesting: 32,
+  maxHeaders: 64,
+  maxHeaderBytes: 16 * 1024,
   maxSubscriptions: 1000,
   maxConnections: 16_000,
+  maxPendingConnections: 1024,
   outQueueBytes: 8 * 1024 * 1024,
   outQueueMsgs: 65_536,
   maxRetained: 10_000,
@@ -36,3 +42,6 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
 
 export const KEEPALIVE_MIN_MS = 100;
 export const KEEPALIVE_MAX_MS = 600_000;
+
+/** Durable names: one topic token of these characters, short enough for any file system's names. */
+export const DURABLE_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;

@@ -25,6 +25,14 @@ export class FrameParser {
     return this.headerLen + this.partsLen;
   }
 
+  /**
+   * True while a frame has begun and not ended: part of its header, or its header and none or some
+   * of its body. The frame deadline runs while this holds.
+   */
+  get midFrame(): boolean {
+    return this.headerLen > 0 || this.need > 0;
+  }
+
   /** Stops parsing: later chunks, and the rest of the current one, are ignored. */
   stop(): void {
     this.stopped = true;

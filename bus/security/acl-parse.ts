@@ -45,8 +45,10 @@ export type Quota = {
   readonly subscriptions: number;
   /** Bytes waiting in the outbound queues of all of the uid's connections. */
   readonly queueBytes: number;
-  /** Payload bytes of retained messages the uid published that are still stored. */
+  /** Bytes (topic, payload, headers, identity) of retained messages the uid published that are still stored. */
   readonly retainedBytes: number;
+  /** Retained topics the uid's messages hold; unset: half of the broker's maxRetained. */
+  readonly retained: number;
   /** Bytes stored for the uid's durable subscriptions. */
   readonly durableBytes: number;
 };
@@ -77,6 +79,7 @@ const QUOTA_KEYS: ReadonlyMap<string, { key: QuotaKey; bytes: boolean }> = new M
   ['subscriptions', { key: 'subscriptions', bytes: false }],
   ['queue-bytes', { key: 'queueBytes', bytes: true }],
   ['retained-bytes', { key: 'retainedBytes', bytes: true }],
+  ['retained', { key: 'retained', bytes: false }],
   ['durable-bytes', { key: 'durableBytes', bytes: true }],
 ]);
 

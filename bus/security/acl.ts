@@ -75,6 +75,7 @@ export const UNLIMITED_QUOTA: Quota = Object.freeze({
   subscriptions: Number.POSITIVE_INFINITY,
   queueBytes: Number.POSITIVE_INFINITY,
   retainedBytes: Number.POSITIVE_INFINITY,
+  retained: Number.POSITIVE_INFINITY,
   durableBytes: Number.POSITIVE_INFINITY,
 });
 
