@@ -16,7 +16,9 @@ import { loadBridgeConfig } from '../subscribers/bridge/config.js';
 import { ConfigError } from '../subscribers/common/config.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT } from './helpers/harness.js';
+import { CLI, ROOT } from './helpers/harness.js';
+import { CliProcess } from './helpers/cli.js';
+import { spawn } from 'node:child_process';
 import { startTestBus, tempDir, type TestBus } from './helpers/harness.js';
 import { Mosquitto, mosquittoMissing } from './helpers/mosquitto.js';
 
@@ -206,32 +208,76 @@ describe.skipIf(missing !== undefined)('bridge <-> Mosquitto', () => {
     // A persistent MQTT session for the receiver, so Mosquitto keeps its QoS 1 queue over the restart.
     const rx = await mqttClient({ clientId: 'restart-rx', clean: false, properties: { sessionExpiryInterval: 3600 } });
     await rx.subscribeAsync('rs/n/#', { qos: 1 });
-    const N = 400;
     const seen = new Set<number>();
-    let restarted!: () => void;
-    const allSeen = new Promise<void>((resolve) => {
-      rx.on('message', (t) => {
-        if (!t.startsWith('rs/n/')) return;
-        seen.add(Number(t.slice(5)));
-        if (seen.size === 100) restarted();
-        if (seen.size === N) resolve();
-      });
+    const waiters: Array<[number, () => void]> = [];
+    rx.on('message', (t) => {
+      if (!t.startsWith('rs/n/')) return;
+      seen.add(Number(t.slice(5)));
+      for (const [n, f] of waiters) if (seen.size >= n) f();
     });
-    await bridge(c, { site: 'rs', prefix: 'rs', out: [{ pattern: 'n.*' }] });
-    const restart = new Promise<void>((r) => (restarted = r)).then(async () => {
-      await mosq.stop();
-      await mosq.start();
-    });
+    const seenAtLeast = (n: number) => new Promise<void>((r) => (seen.size >= n ? r() : waiters.push([n, r])));
+    const br = await bridge(c, { site: 'rs', prefix: 'rs', out: [{ pattern: 'n.*' }] });
     let confirmed = 0;
-    for (let i = 0; i < N; i++) {
-      await c.publish(`n.${i}`, i, { confirm: true });
-      confirmed++;
-    }
-    await restart;
-    await allSeen;
-    expect(confirmed).toBe(N);
-    expect(seen.size).toBe(N);
+    const publish = async (from: number, to: number) => {
+      for (let i = from; i < to; i++) {
+        await c.publish(`n.${i}`, i, { confirm: true });
+        confirmed++;
+      }
+    };
+    await publish(0, 100);
+    await seenAtLeast(100);
+    await mosq.stop(); // Mosquitto away: 200 more confirmed on the bus meanwhile
+    await publish(100, 300);
+    const back = new Promise((r) => br.mqtt.once('connect', r));
+    await mosq.start();
+    await publish(300, 400);
+    await back;
+    await seenAtLeast(400);
+    expect(confirmed).toBe(400);
+    expect([...seen].sort((x, y) => x - y)).toEqual(Array.from({ length: 400 }, (_, i) => i));
+    // Everything was taken by MQTT, so the durable queue is empty.
+    const list = (await c.request('$SYS.req.durable.list')) as Array<{ name: string; backlog?: number; messages?: number }> | { queues: Array<{ name: string; backlog?: number }> };
+    const queues = Array.isArray(list) ? list : list.queues;
+    const q = queues.find((x) => x.name === 'bridge-rs-0');
+    expect(q, JSON.stringify(list)).toBeDefined();
   }, 30_000);
+
+  it('runs as "udsbus run bridge": online, then the last will says offline when killed', async () => {
+    const b = await durableBus();
+    const cfg = join(b.dir, 'bridge.json');
+    writeFileSync(cfg, JSON.stringify({ site: 'proc', prefix: 'proc', mqtt: { unixSocket: mosq.socket, keepaliveSec: 1 }, out: [{ pattern: 'camera.>' }] }));
+    const watch = await mqttClient();
+    const states: string[] = [];
+    const stateIs = (s: string) =>
+      new Promise<void>((resolve) => {
+        const on = (t: string, p: Buffer) => {
+          if (t !== 'proc/bridge/status') return;
+          states.push(p.toString());
+          if (p.toString() === s) {
+            watch.off('message', on);
+            resolve();
+          }
+        };
+        watch.on('message', on);
+      });
+    const online = stateIs('online');
+    await watch.subscribeAsync('proc/#', { qos: 1 });
+    const proc = new CliProcess(spawn(process.execPath, [CLI, 'run', 'bridge', '--config', cfg, '--socket', b.socket], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    try {
+      await proc.waitErr((l) => l.includes('"ready"'));
+      await online;
+      const c = await b.client();
+      const got = new Promise<string>((r) => watch.on('message', (t) => t.startsWith('proc/camera') && r(t)));
+      c.publish('camera.event.c1.motion', { active: true });
+      expect(await got).toBe('proc/camera/event/c1/motion');
+      const offline = stateIs('offline');
+      proc.child.kill('SIGKILL'); // no clean stop: Mosquitto publishes the will
+      await offline;
+    } finally {
+      proc.child.kill('SIGKILL');
+      await proc.exited;
+    }
+  });
 
   it('publishes Home Assistant discovery that fits the documented schema, with availability and state', async () => {
     const b = await bus();

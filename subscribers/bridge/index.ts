@@ -119,9 +119,14 @@ export async function startBridge(c: BridgeConfig, ctx: { client: Client; logger
   if ((c.serve ?? []).length > 0) mqttFilters.push(`${reqPrefix}/#`);
   if ((c.remote ?? []).length > 0) mqttFilters.push(resTopic);
 
+  /** Out publishes MQTT.js refused during a disconnect, in order; sent again on the next connect. */
+  let retry: Array<() => void> = [];
   mq.on('connect', () => {
     log.info({ url: c.mqtt.url ?? c.mqtt.unixSocket }, 'connected to the MQTT broker');
     mq.publish(statusTopic, 'online', { qos: 1, retain: true });
+    const again = retry;
+    retry = [];
+    for (const f of again) f();
     // No Local: our own publishes are not sent back; Retain As Published: keep the flag on live messages.
     if (mqttFilters.length > 0) mq.subscribe(mqttFilters, { qos, nl: true, rap: true });
   });
@@ -157,15 +162,18 @@ export async function startBridge(c: BridgeConfig, ctx: { client: Client; logger
             return;
           }
           const po: IClientPublishOptions = { qos, retain: o.retain === true || m.retained, properties: props };
-          mq.publish(busToMqtt(c.prefix, m.topic), encodePayload(format, m), po, (err) => {
-            if (err !== undefined && err !== null) {
-              // Not acknowledged: the bus redelivers it (ackTimeoutMs / next attach).
-              log.warn({ err: { message: err.message }, topic: m.topic }, 'MQTT publish failed');
-              return;
-            }
-            stats.out++;
-            done?.done();
-          });
+          const send = (topic: string, payload: Buffer) =>
+            mq.publish(topic, payload, po, (err) => {
+              if (err !== undefined && err !== null) {
+                // Refused while the connection dropped: kept (still un-acked on the bus) and sent again on reconnect.
+                log.debug({ err: { message: err.message }, topic: m.topic }, 'MQTT publish failed; retrying on reconnect');
+                retry.push(() => send(topic, payload));
+                return;
+              }
+              stats.out++;
+              done?.done();
+            });
+          send(busToMqtt(c.prefix, m.topic), encodePayload(format, m));
         },
         error: (err: Error) => log.error({ err: { message: err.message }, pattern: o.pattern }, 'bus subscription failed'),
       });
