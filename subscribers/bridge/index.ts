@@ -140,6 +140,11 @@ export async function startBridge(c: BridgeConfig, ctx: { client: Client; logger
     let sid = 0;
     const acks = new InOrderAck((mid) => bus.ack({ sid, mid }));
     let lastMid = 0;
+    // After a bus reconnect the queue redelivers everything un-acked; send it all again (at-least-once).
+    bus.on('reconnect', () => {
+      acks.reset();
+      lastMid = 0;
+    });
     const sub = bus
       .subscribe(o.pattern, durable === undefined ? {} : { durable, retained: false, durableOverflow: 'drop-oldest', ...(o.durableMaxBytes === undefined ? {} : { durableMaxBytes: o.durableMaxBytes }) })
       .subscribe({
