@@ -360,6 +360,24 @@ describe.skipIf(missing !== undefined)('bridge <-> Mosquitto', () => {
     expect(s.some((x) => x.topic.includes('input_DI_1/config'))).toBe(true);
   });
 
+  it('publishes a Frigate-compatible layout', async () => {
+    const b = await bus();
+    const c = await b.client();
+    const f = await mqttClient();
+    await f.subscribeAsync('frigate/#', { qos: 1, rap: true });
+    const got = collect(f, 5);
+    await bridge(c, { site: 'fr', prefix: 'fr', frigate: { clearMs: 50 } });
+    c.publish('camera.event.drive.motion', { v: 1, cameraId: 'drive', kind: 'motion', active: true });
+    c.publish('camera.event.drive.object', { v: 1, cameraId: 'drive', kind: 'object', classes: ['person'], objectId: 'o1', time: '2024-05-01T12:00:00Z' });
+    const all = await got.done; // available, motion, person 1, events, person 0
+    const by = (t: string) => all.filter((x) => x.topic === t).map((x) => x.payload.toString());
+    expect(by('frigate/available')).toEqual(['online']);
+    expect(by('frigate/drive/motion')).toEqual(['ON']);
+    expect(by('frigate/drive/person')).toEqual(['1', '0']);
+    const ev = JSON.parse(by('frigate/events')[0]!) as { type: string; after: Record<string, unknown> };
+    expect(ev).toMatchObject({ type: 'new', after: { id: 'o1', camera: 'drive', label: 'person', start_time: 1714564800 } });
+  });
+
   it('two sites through one Mosquitto: events from A reach B, a request from B reaches A', async () => {
     const a = await durableBus();
     const bb = await durableBus();

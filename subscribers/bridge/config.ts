@@ -59,6 +59,12 @@ export const BridgeConfig = Type.Object(
     serve: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Bus patterns that MQTT 5 requests on <prefix>/req/# may call.' })),
     remote: Type.Optional(Type.Array(Remote)),
     requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
+    frigate: Type.Optional(
+      Type.Object(
+        { prefix: Type.Optional(Type.String({ minLength: 1, description: 'Default "frigate".' })), clearMs: Type.Optional(Type.Integer({ minimum: 1, description: 'Object count back to 0 after this long without a detection (default 30000).' })) },
+        { additionalProperties: false, description: 'Also publish a Frigate-compatible layout (motion, object counts, events, available).' },
+      ),
+    ),
     homeAssistant: Type.Optional(
       Type.Object({ discoveryPrefix: Type.Optional(Type.String({ minLength: 1 })) }, { additionalProperties: false, description: 'Home Assistant MQTT discovery for cameras.' }),
     ),

@@ -21,6 +21,7 @@ import { patternMatches } from '../../bus/protocol/topics.js';
 import { toJsonSafe } from '../common/json-safe.js';
 import type { Logger } from '../common/logger.js';
 import type { BridgeConfig } from './config.js';
+import { startFrigate } from './frigate.js';
 import { startHomeAssistant } from './ha.js';
 import { busToMqtt, filterStem, mqttMatches, mqttToBus } from './topics.js';
 
@@ -276,6 +277,11 @@ export async function startBridge(c: BridgeConfig, ctx: { client: Client; logger
     subs.push(sub);
   }
 
+  const frigate = c.frigate === undefined ? undefined : startFrigate({ bus, mq, prefix: c.frigate.prefix ?? 'frigate', clearMs: c.frigate.clearMs ?? 30_000 });
+  if (frigate !== undefined) {
+    if (mq.connected) frigate.online();
+    mq.on('connect', () => frigate.online());
+  }
   const ha = c.homeAssistant === undefined ? undefined : startHomeAssistant({ bus, mq, site, prefix: c.prefix, discoveryPrefix: c.homeAssistant.discoveryPrefix ?? 'homeassistant', statusTopic, log });
 
   return {
@@ -283,6 +289,8 @@ export async function startBridge(c: BridgeConfig, ctx: { client: Client; logger
     mqtt: mq,
     async stop() {
       ha?.stop();
+      frigate?.stop();
+      if (mq.connected) await frigate?.offline();
       for (const s of subs) s.unsubscribe();
       for (const p of pendingRemote.values()) clearTimeout(p.timer);
       if (mq.connected) await new Promise<void>((resolve) => mq.publish(statusTopic, 'offline', { qos: 1, retain: true }, () => resolve()));
