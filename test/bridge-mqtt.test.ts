@@ -292,7 +292,7 @@ describe.skipIf(missing !== undefined)('bridge <-> Mosquitto', () => {
     expect(q, JSON.stringify(list)).toBeDefined();
   }, 30_000);
 
-  it('runs as "udsbus run bridge": online, then the last will says offline when killed', async () => {
+  it('runs as "udsbus bridge" (= udsbus run bridge): online, then the last will says offline when killed', async () => {
     const b = await durableBus();
     const cfg = join(b.dir, 'bridge.json');
     writeFileSync(cfg, JSON.stringify({ site: 'proc', prefix: 'proc', mqtt: { unixSocket: mosq.socket, keepaliveSec: 1 }, out: [{ pattern: 'camera.>' }] }));
@@ -312,7 +312,7 @@ describe.skipIf(missing !== undefined)('bridge <-> Mosquitto', () => {
       });
     const online = stateIs('online');
     await watch.subscribeAsync('proc/#', { qos: 1 });
-    const proc = new CliProcess(spawn(process.execPath, [CLI, 'run', 'bridge', '--config', cfg, '--socket', b.socket], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    const proc = new CliProcess(spawn(process.execPath, [CLI, 'bridge', '--config', cfg, '--socket', b.socket], { stdio: ['ignore', 'pipe', 'pipe'] }));
     try {
       await proc.waitErr((l) => l.includes('"ready"'));
       await online;
