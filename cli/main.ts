@@ -11,6 +11,7 @@ import { registerReq } from './commands/req.js';
 import { registerStats } from './commands/stats.js';
 import { registerDurable } from './commands/durable.js';
 import { registerBench } from './commands/bench.js';
+import { registerBridge } from './commands/bridge.js';
 import { exitCodesHelp } from './exit-codes.js';
 
 const program = new Command();
@@ -31,6 +32,7 @@ registerDemo(program);
 registerAudit(program);
 registerRun(program);
 registerBench(program);
+registerBridge(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`udsbus: ${(err as Error).message}\n`);

@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { runAlerting } from './alerting/run.js';
 import { runAudit } from './audit/run.js';
+import { runBridge } from './bridge/run.js';
 import { runRecording } from './recording/run.js';
 import type { RunOptions as ServiceRunOptions } from './common/run.js';
 
@@ -33,3 +34,4 @@ function component(description: string, example: string, run: (file: string, o: 
 export const recordingComponent = component('recording subscriber: recording sessions from camera events', 'examples/recording.config.json', runRecording);
 export const alertingComponent = component('alerting subscriber: rules → webhook, command and bus alerts', 'examples/alerting.config.json', runAlerting);
 export const auditComponent = component('audit subscriber: every message into a hash-chained log (durable)', 'examples/audit.config.json', runAudit);
+export const bridgeComponent = component('MQTT bridge: bus patterns out, MQTT topics in, Home Assistant discovery (durable)', 'examples/bridge.config.json', runBridge);

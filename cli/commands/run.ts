@@ -11,7 +11,7 @@
  */
 import { Option, type Command } from 'commander';
 import { onvifComponent } from '../../publishers/onvif/cli.js';
-import { alertingComponent, auditComponent, recordingComponent } from '../../subscribers/cli.js';
+import { alertingComponent, auditComponent, bridgeComponent, recordingComponent } from '../../subscribers/cli.js';
 import { die, socketOption } from '../common.js';
 
 /** Options every component gets: `--socket` and `--log-level`. */
@@ -38,6 +38,7 @@ export const COMPONENTS: Record<string, Component> = {
   recording: recordingComponent,
   alerting: alertingComponent,
   audit: auditComponent,
+  bridge: bridgeComponent,
 };
 
 export function registerRun(program: Command): void {
