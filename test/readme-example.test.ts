@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ROOT } from './helpers/harness.js';
+import { validatorFor } from '../schemas/index.js';
 
 const run = promisify(execFile);
 
@@ -81,5 +82,25 @@ describe('README example', () => {
       expect(r.stdout).toContain("stream { uri: 'rtsp://192.0.2.10/main', profile: 'main' }");
       expect(readdirSync(tmp)).toEqual([]);
     }, 30_000);
+  }
+});
+
+describe('payloads in the README and docs/debugging-with-tap.md', () => {
+  // Every `udsbus pub [--flags] TOPIC 'JSON'` line: what `--strict` checks (the same validators).
+  const PUB = /udsbus pub (?:--\S+(?: \d+)? )*(\S+) '(\{.*\})'/g;
+  for (const doc of ['README.md', 'docs/debugging-with-tap.md']) {
+    it(`${doc}: every pub payload with a schema passes it`, () => {
+      const text = readFileSync(join(ROOT, doc), 'utf8');
+      const found = [...text.matchAll(PUB)].map((m) => ({ topic: m[1]!, json: m[2]! }));
+      let checked = 0;
+      for (const { topic, json } of found) {
+        const v = validatorFor(topic);
+        if (v === undefined) continue;
+        const r = v(JSON.parse(json));
+        expect(r.ok ? [] : r.errors, `${doc}: ${topic} ${json}`).toEqual([]);
+        checked++;
+      }
+      if (doc === 'docs/debugging-with-tap.md') expect(checked).toBeGreaterThanOrEqual(2);
+    });
   }
 });
