@@ -157,4 +157,20 @@ describe('the packed tarball, installed', () => {
     broker.child.kill('SIGTERM');
     expect((await broker.exited).code).toBe(0);
   }, 60_000);
+
+  it('a SIGTERM to `npx udsbus broker` stops the real broker (which removes its socket)', async () => {
+    const runDir = mkdtempSync(join(work, 'npx-'));
+    const socket = join(runDir, 'bus.sock');
+    const npx = new CliProcess(spawn('npx', ['--offline', 'udsbus', 'broker', '--socket', socket], { cwd: project }));
+    children.push(npx);
+    await npx.waitErr((l) => l.includes('listening on'), 20_000);
+    expect(existsSync(socket)).toBe(true);
+    const npmGone = new Promise((resolve) => npx.child.once('exit', resolve)); // stdio stays open while the broker lives
+    npx.child.kill('SIGTERM');
+    await npmGone;
+    // npm exits at once; the broker notices it was orphaned within 250 ms and closes.
+    const deadline = Date.now() + 5_000;
+    while (existsSync(socket) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(socket), `the broker outlived npx; its stderr: ${npx.err.join('\n')}`).toBe(false);
+  }, 40_000);
 });
