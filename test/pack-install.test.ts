@@ -114,14 +114,17 @@ describe('the packed tarball, installed', () => {
     console.log(`pack-install: ${files.length} files, tarball ${size} bytes`);
   });
 
-  it('builds the peer-credential addon on install', () => {
+  // node-gyp needs a C compiler, make and python3; without them the addon (rightly) is skipped.
+  const tools = ['cc', 'make', 'python3'].filter((t) => !process.env['PATH']!.split(':').some((d) => existsSync(join(d, t))));
+  if (tools.length > 0) console.log(`pack-install: addon checks skipped, missing ${tools.join(', ')} (apt-get install gcc make python3)`);
+  it.skipIf(tools.length > 0)('builds the peer-credential addon on install', () => {
     const addon = join(project, 'node_modules/udsbus-peercred/build/Release/peercred.node');
     expect(existsSync(addon), `no ${addon}; npm install said:\n${installLog}`).toBe(true);
     const count = readdirSync(join(project, 'node_modules')).filter((n) => !n.startsWith('.')).length;
     console.log(`pack-install: ${count} top-level entries in node_modules`);
   });
 
-  it('a broker from the installed bin stamps verified uids and accepts --acl; tap works for a non-admin user', async () => {
+  it.skipIf(tools.length > 0)('a broker from the installed bin stamps verified uids and accepts --acl; tap works for a non-admin user', async () => {
     const uid = asNobody ? NOBODY : process.getuid!();
     const runDir = join(work, 'run');
     mkdirSync(runDir, { mode: 0o700 });
