@@ -2,6 +2,7 @@
 import { Option, type Command } from 'commander';
 import { startBroker, SocketPathError } from '../../bus/broker/server.js';
 import { DEFAULT_LIMITS, type Limits } from '../../bus/protocol/limits.js';
+import { loadPeerCred } from '../../bus/security/peercred.js';
 import { die, parseIntOption, socketOption } from '../common.js';
 
 export function registerBroker(program: Command): void {
@@ -66,6 +67,11 @@ Examples:
       for (const r of handle.broker.durables?.recovered ?? []) {
         process.stderr.write(`udsbus broker: durable "${r.name}": cut ${r.cutBytes} bytes of a torn or corrupt tail (${r.reason ?? 'recovered'})\n`);
       }
+      const peerCred = loadPeerCred(); // memoized: the same result the broker got
+      if (!peerCred.available) {
+        // Said once, plainly: without it every `from` is anonymous and --acl is refused.
+        process.stderr.write(`udsbus broker: no verified peer identity (from is "anonymous"): ${peerCred.reason}\n`);
+      }
       if (!o.quiet) {
         const l = { ...DEFAULT_LIMITS, ...limits };
         process.stderr.write(
@@ -92,6 +98,14 @@ Examples:
       });
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
+      // npx (npm exec) runs us under `sh -c` and does not pass a SIGTERM it gets on to us: npm and
+      // sh exit and the broker is re-parented, with nobody left to stop it. Stop as on SIGTERM then.
+      if (process.env['npm_command'] === 'exec') {
+        const parent = process.ppid;
+        setInterval(() => {
+          if (process.ppid !== parent) stop(`npx (pid ${parent}) exited`);
+        }, 250).unref();
+      }
     });
 }
 

@@ -7,7 +7,7 @@
  * for --reply-timeout; their reply is printed marked "↳" with the round-trip time seen by tap.
  */
 import type { Command } from 'commander';
-import { map, merge } from 'rxjs';
+import { EMPTY, catchError, map, merge } from 'rxjs';
 import type { Client, Message, Origin } from '../../bus/client/client.js';
 import { DEFAULT_LIMITS } from '../../bus/protocol/limits.js';
 import { checkPattern, describeTopicProblem, patternMatches } from '../../bus/protocol/topics.js';
@@ -185,7 +185,17 @@ export async function runTap(patterns: string[], o: TapOptions): Promise<void> {
     client.on('error', (e: Error & { codeName?: string }) => note(e.codeName === 'SHUTTING_DOWN' ? 'the broker is shutting down' : `error: ${e.message}`));
     const streams = list.map((p) => client.subscribe(p, { retained }).pipe(map((m) => ({ m, hidden: false }))));
     if (!list.some((p) => covers(p, INBOX_PATTERN))) {
-      streams.push(client.subscribe(INBOX_PATTERN, { retained: false }).pipe(map((m) => ({ m, hidden: true }))));
+      // Only for pairing replies: under an ACL a non-admin user usually may not read other
+      // clients' inboxes, so a refusal here turns pairing off instead of ending the tap.
+      streams.push(
+        client.subscribe(INBOX_PATTERN, { retained: false }).pipe(
+          map((m) => ({ m, hidden: true })),
+          catchError((e: Error) => {
+            note(`replies are not paired with requests: the broker refused ${INBOX_PATTERN} (${e.message})`);
+            return EMPTY;
+          }),
+        ),
+      );
     }
     merge(...streams).subscribe({
       next: ({ m, hidden }) => onMessage(m, hidden),
