@@ -82,6 +82,8 @@ export type BrokerStats = {
   subscriptions: number;
   retained: number;
   retainedBytes: number;
+  /** Inbox tokens bound to a uid (under an ACL); released with their last subscription. */
+  inboxes: number;
   msgsIn: number;
   bytesIn: number;
   msgsOut: number;
@@ -614,6 +616,7 @@ export class Broker {
       subscriptions,
       retained: this.retained.count,
       retainedBytes: this.retained.totalBytes,
+      inboxes: this.inboxes.size,
       msgsIn,
       bytesIn,
       msgsOut: this.stats.msgsOut,
