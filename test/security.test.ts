@@ -29,6 +29,9 @@ afterEach(async () => {
 /** A client process running as another user, driven by JSON commands on stdin. */
 const CHILD = `
 import { connect } from ${JSON.stringify(`${ROOT}dist/bus/index.js`)};
+import { encodeFrame, decodeFrame } from ${JSON.stringify(`${ROOT}dist/bus/protocol/codec.js`)};
+import { FrameParser } from ${JSON.stringify(`${ROOT}dist/bus/protocol/parser.js`)};
+import { createConnection } from 'node:net';
 import { createInterface } from 'node:readline';
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
 let c; const got = []; const subErrors = [];
@@ -36,7 +39,20 @@ for await (const line of createInterface({ input: process.stdin })) {
   const cmd = JSON.parse(line);
   try {
     if (cmd.cmd === 'connect') { c = await connect({ socket: cmd.socket, name: cmd.name, reconnect: false }); out({ ok: true, cid: c.cid, pid: process.pid }); }
-    else if (cmd.cmd === 'pub') { await c.publish(cmd.topic, cmd.payload ?? null, { confirm: true }); out({ ok: true }); }
+    else if (cmd.cmd === 'pub') { await c.publish(cmd.topic, cmd.payload ?? null, { confirm: true, ...(cmd.opts ?? {}) }); out({ ok: true }); }
+    else if (cmd.cmd === 'raw') {
+      // Frames the client library would never send, on a connection of this uid.
+      const got2 = [];
+      const s = createConnection(cmd.socket);
+      const p = new FrameParser(1 << 24, (b) => { const r = decodeFrame(b); if (r.ok) got2.push(r.frame); }, () => undefined);
+      s.on('data', (d) => p.push(d));
+      s.write(encodeFrame({ op: 'hello', v: 1, name: 'raw' }));
+      for (const f of cmd.frames) { if (f.payloadHex !== undefined) { f.payload = Buffer.from(f.payloadHex, 'hex'); delete f.payloadHex; } s.write(encodeFrame(f)); }
+      await new Promise((r) => setTimeout(r, cmd.ms ?? 500));
+      s.destroy();
+      out({ ok: true, frames: got2.map((f) => ({ op: f.op, name: f.name, id: f.id })) });
+    }
+    else if (cmd.cmd === 'rawpub') { c.publish(cmd.topic, cmd.payload ?? null, cmd.opts); await c.flush(); out({ ok: true }); }
     else if (cmd.cmd === 'sub') { c.subscribe(cmd.pattern, cmd.opts ?? {}).subscribe({ next: (m) => got.push({ topic: m.topic, from: m.from }), error: (e) => subErrors.push(e.message) }); await c.flush(); out({ ok: true }); }
     else if (cmd.cmd === 'messages') { await c.flush(); out({ ok: true, got: got.splice(0), subErrors: subErrors.splice(0), cid: c.cid }); }
     else if (cmd.cmd === 'req') { out({ ok: true, result: await c.request(cmd.topic, cmd.payload ?? {}, { timeout: 2000 }) }); }
@@ -257,5 +273,103 @@ describe('failing closed', () => {
     const s = setup();
     chmodSync(s.dir, 0o777);
     await expect(startBroker({ socket: s.socket })).rejects.toThrow(/writable by every user/);
+  });
+});
+
+/** Issue 22: the ACL holes found by an attacker with an ordinary uid, each closed at its root. */
+describe.runIf(canRun)('hardening: durable reads, management replies, inboxes, retained per uid', { timeout: 120_000 }, () => {
+  const HOLES = `
+root allow-all
+allow user ${NOBODY} publish camera.>
+allow user ${NOBODY} subscribe camera.event.> >
+allow user ${NOBODY} request camera.rpc.*.info
+allow user ${NOBODY} durable own-1 own-2
+quota user ${NOBODY} subscriptions=3
+`;
+  async function start(s: ReturnType<typeof setup>, extra: Record<string, unknown> = {}): Promise<BrokerHandle> {
+    writeFileSync(s.acl, HOLES.replace('subscribe camera.event.> >', 'subscribe camera.event.>'));
+    const b = await startBroker({ socket: s.socket, mode: 0o666, aclFile: s.acl, statsIntervalMs: 0, dataDir: join(s.dir, 'data'), ...extra });
+    cleanups.push(() => b.close());
+    return b;
+  }
+
+  it('a durable subscription to ">" receives only what its uid may read (no RPC requests, inbox replies, status)', async () => {
+    const s = setup();
+    await start(s);
+    const admin = await rootClient(s.socket, 'admin');
+    const nobody = await asUser(s.script, s.socket, 'plugin');
+    expect(await nobody.do({ cmd: 'sub', pattern: '>', opts: { durable: 'own-1' } })).toEqual({ ok: true });
+    for (const t of ['camera.event.cam-01.motion', 'camera.rpc.cam-01.users-create', '_INBOX.victim.1', 'camera.status.cam-01', 'camera.event.cam-02.tamper']) {
+      await admin.publish(t, { secret: t.includes('INBOX') ? 'rtsp://admin:pw@cam' : 'x' }, { confirm: true });
+    }
+    await admin.flush();
+    let got: Array<{ topic: string }> = [];
+    for (let i = 0; i < 50 && got.length < 2; i++) {
+      got = got.concat((await nobody.do({ cmd: 'messages' })).got as Array<{ topic: string }>);
+      if (got.length < 2) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(got.map((m) => m.topic)).toEqual(['camera.event.cam-01.motion', 'camera.event.cam-02.tamper']);
+  });
+
+  it('management answers go only to the requester\'s own inbox, never to a topic it names', async () => {
+    const s = setup();
+    await start(s);
+    const admin = await rootClient(s.socket, 'admin');
+    const watched = takeN(admin.subscribe('camera.event.cam-01.motion'), 1, 2500).catch(() => []);
+    const denials = takeN(admin.subscribe('$SYS.acl.denied'), 1);
+    await admin.flush();
+    const nobody = await asUser(s.script, s.socket, 'plugin');
+    const r = await nobody.do({ cmd: 'raw', socket: s.socket, frames: [{ op: 'pub', topic: '$SYS.req.durable.info', payloadHex: 'a1646e616d65656f776e2d31', reply: 'camera.event.cam-01.motion', id: 7 }] });
+    expect((r.frames as Array<{ id?: number }>).find((f) => f.id === 7)).toMatchObject({ op: 'err', name: 'PERMISSION_DENIED' });
+    expect((await denials)[0]!.payload).toMatchObject({ uid: NOBODY, action: 'reply-to', target: 'camera.event.cam-01.motion' });
+    expect(await watched).toEqual([]);
+  });
+
+  it('a reply cannot be aimed at an inbox another uid owns; inbox bindings are released with their subscriptions', async () => {
+    const s = setup();
+    const b = await start(s);
+    const admin = await rootClient(s.socket, 'admin');
+    admin.serve('camera.rpc.*.info', () => ({ model: 'sim' }));
+    const victimInbox = admin.subscribe('_INBOX.victimtoken.>');
+    const sub = victimInbox.subscribe(() => undefined);
+    await admin.flush();
+    const nobody = await asUser(s.script, s.socket, 'plugin');
+    const denials = takeN(admin.subscribe('$SYS.acl.denied'), 1);
+    await admin.flush();
+    await nobody.do({ cmd: 'rawpub', topic: 'camera.rpc.cam-01.info', payload: {}, opts: { reply: '_INBOX.victimtoken.1' } });
+    expect((await denials)[0]!.payload).toMatchObject({ action: 'reply-to', target: '_INBOX.victimtoken.1' });
+    const bound = b.broker.getStats().inboxes;
+    expect(bound).toBeGreaterThanOrEqual(1); // the victim's inbox, bound to root
+    sub.unsubscribe();
+    await admin.flush();
+    expect(b.broker.getStats().inboxes).toBe(bound - 1);
+    await admin.close();
+    await nobody.do({ cmd: 'exit' });
+    for (let i = 0; i < 100 && b.broker.getStats().inboxes > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(b.broker.getStats().inboxes).toBe(0);
+  });
+
+  it('refused durable subscribes give their subscription quota back', async () => {
+    const s = setup();
+    await start(s);
+    const nobody = await asUser(s.script, s.socket, 'plugin');
+    for (let i = 0; i < 5; i++) await nobody.do({ cmd: 'sub', pattern: 'camera.event.>', opts: { durable: 'not-mine' } });
+    const m = await nobody.do({ cmd: 'messages' });
+    expect((m.subErrors as string[]).every((e) => /PERMISSION_DENIED/.test(e))).toBe(true);
+    await nobody.do({ cmd: 'sub', pattern: 'camera.event.a.>' });
+    await nobody.do({ cmd: 'sub', pattern: 'camera.event.b.>' });
+    await nobody.do({ cmd: 'sub', pattern: 'camera.event.c.>' });
+    expect((await nobody.do({ cmd: 'messages' })).subErrors).toEqual([]);
+  });
+
+  it('one uid cannot fill the retained store for everyone: at most half of maxRetained without its own quota', async () => {
+    const s = setup();
+    await start(s, { limits: { maxRetained: 10 } });
+    const nobody = await asUser(s.script, s.socket, 'plugin');
+    const results: boolean[] = [];
+    for (let i = 0; i < 8; i++) results.push((await nobody.do({ cmd: 'pub', topic: `camera.status.c${i}`, payload: 1, opts: { retain: true } })).ok === true);
+    expect(results.filter(Boolean).length).toBe(5);
+    const admin = await rootClient(s.socket, 'admin');
+    await expect(admin.publish('camera.status.root', 1, { retain: true, confirm: true })).resolves.toBeUndefined();
   });
 });

@@ -278,7 +278,7 @@ export class Broker {
       ...(conn.peer.uid === undefined ? { anonymous: true } : { uid: conn.peer.uid, pid: conn.peer.pid }),
       action,
       target,
-      reason: conn.perms?.explain(action as never, target).reason ?? 'denied',
+      reason: action === 'reply-to' ? 'a reply must go to an inbox (_INBOX.<token>.…) no other uid owns' : (conn.perms?.explain(action as never, target)?.reason ?? 'denied'),
       time: new Date().toISOString(),
     });
   }
