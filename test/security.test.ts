@@ -362,6 +362,23 @@ quota user ${NOBODY} subscriptions=3
     expect((await nobody.do({ cmd: 'messages' })).subErrors).toEqual([]);
   });
 
+  it('deleting a durable gives its durable-bytes reservation back', async () => {
+    const s = setup();
+    writeFileSync(s.acl, HOLES.replace('subscribe camera.event.> >', 'subscribe camera.event.>').replace('subscriptions=3', 'subscriptions=3 durable-bytes=64K'));
+    const b = await startBroker({ socket: s.socket, mode: 0o666, aclFile: s.acl, statsIntervalMs: 0, dataDir: join(s.dir, 'data') });
+    cleanups.push(() => b.close());
+    const first = await asUser(s.script, s.socket, 'plugin');
+    await first.do({ cmd: 'sub', pattern: 'camera.event.>', opts: { durable: 'own-1', durableMaxBytes: 65536 } });
+    expect((await first.do({ cmd: 'messages' })).subErrors).toEqual([]);
+    await first.do({ cmd: 'exit' });
+    const second = await asUser(s.script, s.socket, 'plugin');
+    await second.do({ cmd: 'sub', pattern: 'camera.event.>', opts: { durable: 'own-2', durableMaxBytes: 65536 } });
+    expect((await second.do({ cmd: 'messages' })).subErrors).toEqual([expect.stringMatching(/QUOTA_EXCEEDED/)]);
+    expect(await second.do({ cmd: 'req', topic: '$SYS.req.durable.delete', payload: { name: 'own-1' } })).toMatchObject({ ok: true });
+    await second.do({ cmd: 'sub', pattern: 'camera.event.>', opts: { durable: 'own-2', durableMaxBytes: 65536 } });
+    expect((await second.do({ cmd: 'messages' })).subErrors).toEqual([]);
+  });
+
   it('one uid cannot fill the retained store for everyone: at most half of maxRetained without its own quota', async () => {
     const s = setup();
     await start(s, { limits: { maxRetained: 10 } });
