@@ -223,6 +223,20 @@ describe('retained and presence', () => {
 });
 
 describe('lifecycle', () => {
+  it('close() right after publish() in the same tick sends the whole bye: a clean close, no will', async () => {
+    const watcher = await bus.client();
+    const wills: unknown[] = [];
+    watcher.subscribe('camera.status.cam-09').subscribe((m) => wills.push(m.payload));
+    const disc = firstMatching(watcher.subscribe('$SYS.client.disconnected'), (m) => (m.payload as { name: string }).name === 'hasty');
+    await watcher.flush();
+    const hasty = await bus.client({ name: 'hasty', will: { topic: 'camera.status.cam-09', payload: { state: 'offline' } }, reconnect: false });
+    hasty.publish('camera.event.cam-09.motion', { active: true });
+    await hasty.close();
+    expect((await disc).payload).toMatchObject({ reason: 'bye', clean: true });
+    await watcher.flush();
+    expect(wills).toEqual([]);
+  });
+
   it('close() resolves closed() with the reason and completes observables', async () => {
     const c = await bus.client();
     let completed = false;

@@ -776,8 +776,10 @@ export class Client extends EventEmitter<ClientEvents> {
     clearTimeout(this.reconnectTimer);
     clearInterval(this.keepaliveTimer);
     if (sock !== undefined && wasOpen && !sock.destroyed) {
-      this.wbuf.push(encodeFrame({ op: 'bye' }));
-      this.wbytes += 1;
+      const bye = encodeFrame({ op: 'bye' });
+      this.wbuf.push(bye);
+      // The whole frame: counting less would make concat() cut it when other frames are queued.
+      this.wbytes += bye.length;
       this.flushWrites();
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {
