@@ -586,6 +586,10 @@ export class Broker {
     }
     for (const conn of this.conns.values()) {
       if (conn.state !== 'open') continue;
+      if (conn.gotFrame) {
+        conn.gotFrame = false;
+        conn.lastRecv = now;
+      }
       const idle = now - conn.lastRecv;
       if (idle > 2 * conn.keepaliveMs) {
         conn.fail('KEEPALIVE_TIMEOUT', `no frame for ${idle} ms (keepalive ${conn.keepaliveMs} ms)`);

@@ -91,6 +91,8 @@ export class Connection {
   partialSince: number | undefined;
   readonly connectedAt = Date.now();
   lastRecv = Date.now();
+  /** A whole frame arrived since the last sweep (which then moves lastRecv). */
+  gotFrame = false;
   pingOutstanding = false;
   closeReason: CloseReason | undefined;
   clean = false;
@@ -166,10 +168,11 @@ export class Connection {
 
   private onFrame(body: Buffer): void {
     if (this.state === 'closing' || this.state === 'closed') return;
-    // Keepalive is kept by whole frames: bytes of a frame that never ends are not traffic.
-    this.lastRecv = Date.now();
+    // Keepalive is kept by whole frames: bytes of a frame that never ends are not traffic. The
+    // sweep turns the flag into a time, so the hot path reads no clock.
+    this.gotFrame = true;
     this.pingOutstanding = false;
-    this.partialSince = undefined;
+    this.partialSince = undefined; // a frame ended: the next one's deadline starts afresh
     const r = decodeFrame(body, this.broker.limits.maxNesting);
     if (!r.ok) {
       if (r.problem === 'BAD_FRAME') this.error('BAD_FRAME', r.text, { fatal: this.state === 'handshake' });
@@ -194,9 +197,9 @@ export class Connection {
   /** JSON mode: the same frames, with payloads as JSON values (PROTOCOL.md §15). */
   private onJsonLine(line: Buffer): void {
     if (this.state === 'closing' || this.state === 'closed') return;
-    this.lastRecv = Date.now();
+    this.gotFrame = true;
     this.pingOutstanding = false;
-    this.partialSince = undefined;
+    this.partialSince = undefined; // a frame ended: the next one's deadline starts afresh
     let f: unknown;
     try {
       f = JSON.parse(line.toString('utf8'));
