@@ -17,6 +17,7 @@ import type { DurableLog } from '../durable/log.js';
 import type { Acl, Identity } from '../security/acl.js';
 import { AccessControl, InboxOwners } from './access.js';
 import { isInboxTopic } from '../security/acl-patterns.js';
+import type { BrokerEvents, DenialRecord } from './events.js';
 
 export type BrokerOptions = {
   limits?: Partial<Limits>;
@@ -57,6 +58,8 @@ export type BrokerOptions = {
     window?: number;
     ackTimeoutMs?: number;
   };
+  /** Hooks for the daemon's log and metrics (events.ts). */
+  events?: BrokerEvents;
 };
 
 export type SubStats = { sid: number; pattern: string; queue?: string; policy: Policy; delivered: number; dropped: number; queuedMsgs: number; queuedBytes: number };
@@ -123,6 +126,7 @@ export class Broker {
   private readonly startedAt = Date.now();
   private closing = false;
   private readonly log: NonNullable<BrokerOptions['log']>;
+  private readonly events: BrokerEvents | undefined;
   private stats = {
     connectionsTotal: 0,
     msgsIn: 0,
@@ -152,6 +156,7 @@ export class Broker {
     }
     this.access = opts.acl === undefined ? undefined : new AccessControl(opts.acl);
     this.frameTimeoutMs = opts.frameTimeoutMs ?? 10_000;
+    this.events = opts.events;
     this.log = opts.log ?? ((event, detail) => process.stderr.write(`udsbus broker: ${event} ${JSON.stringify(detail)}\n`));
     if (opts.dataDir !== undefined) {
       const access = this.access;
@@ -237,6 +242,7 @@ export class Broker {
         ),
       countDrop: (policy, n) => {
         this.stats.drops[policy] += n;
+        this.events?.dropped?.(conn, policy, n);
       },
     };
   }
@@ -272,7 +278,7 @@ export class Broker {
   /** Count and publish a refused operation (who, what, when) on $SYS.acl.denied. */
   deny(conn: Connection, action: string, target: string): void {
     if (this.access !== undefined) this.access.denied++;
-    this.sys('$SYS.acl.denied', {
+    const record: DenialRecord = {
       cid: conn.cid,
       name: conn.name,
       ...(conn.peer.uid === undefined ? { anonymous: true } : { uid: conn.peer.uid, pid: conn.peer.pid }),
@@ -280,7 +286,9 @@ export class Broker {
       target,
       reason: action === 'reply-to' ? 'a reply must go to an inbox (_INBOX.<token>.…) no other uid owns' : (conn.perms?.explain(action as never, target)?.reason ?? 'denied'),
       time: new Date().toISOString(),
-    });
+    };
+    this.events?.denied?.(record);
+    this.sys('$SYS.acl.denied', record);
   }
 
   claimInbox(pattern: string, uid: number | undefined): boolean {
@@ -341,10 +349,12 @@ export class Broker {
     this.conns.set(conn.cid, conn);
     this.openCount++;
     this.stats.connectionsTotal++;
+    this.events?.opened?.(conn);
     this.sys('$SYS.client.connected', { cid: conn.cid, name: conn.name, transport: conn.transport, ...conn.peer, time: new Date().toISOString() });
   }
 
   onClose(conn: Connection, wasOpen: boolean): void {
+    this.events?.closed?.(conn, wasOpen);
     this.pending.delete(conn);
     this.dirty.delete(conn);
     if (conn.usage !== undefined) {

@@ -24,6 +24,8 @@ export type StartBrokerOptions = BrokerOptions & {
   tcp?: string;
   /** Access rules file (SECURITY.md); needs kernel peer credentials, else startBroker refuses. */
   aclFile?: string;
+  /** A listening Unix socket inherited from systemd (LISTEN_FDS, fd 3): the unit owns path, mode and group; never unlinked here. */
+  listenFd?: number;
   /** @internal Peer credential support (tests use it to simulate a missing addon). */
   peerCred?: PeerCredSupport;
 };
@@ -65,10 +67,11 @@ export async function startBroker(opts: StartBrokerOptions = {}): Promise<Broker
     if (!r.ok) throw new SocketPathError('ACL', `invalid ACL file:\n${formatAclErrors(opts.aclFile, r.errors)}`);
     acl = r.acl;
   }
-  await prepareSocketPath(socketPath);
+  if (opts.listenFd === undefined) await prepareSocketPath(socketPath);
   const broker = new Broker({ ...opts, ...(acl ? { acl } : {}) });
   const unix = createServer({ pauseOnConnect: false }, (sock) => onSocket(broker, sock, 'unix', peerCred));
-  await listenUnix(unix, socketPath, mode, opts.group);
+  if (opts.listenFd === undefined) await listenUnix(unix, socketPath, mode, opts.group);
+  else await new Promise<void>((resolve, reject) => unix.once('error', reject).listen({ fd: opts.listenFd }, () => resolve()));
   let tcpServer: Server | undefined;
   let tcp: { host: string; port: number } | undefined;
   if (opts.tcp !== undefined) {
@@ -81,7 +84,7 @@ export async function startBroker(opts: StartBrokerOptions = {}): Promise<Broker
     const addr = tcpServer.address();
     tcp = addr !== null && typeof addr === 'object' ? { host: addr.address, port: addr.port } : { host, port };
   }
-  const ino = lstatSync(socketPath).ino;
+  const ino = opts.listenFd === undefined ? lstatSync(socketPath).ino : -1; // an inherited socket's file is not ours to remove
   let closed: Promise<void> | undefined;
   return {
     broker,

@@ -1,127 +1,55 @@
-/** `udsbus broker`: run the broker until SIGTERM/SIGINT. */
-import { Option, type Command } from 'commander';
-import { startBroker, SocketPathError } from '../../bus/broker/server.js';
-import { DEFAULT_LIMITS, type Limits } from '../../bus/protocol/limits.js';
-import { loadPeerCred } from '../../bus/security/peercred.js';
-import { die, parseIntOption, socketOption } from '../common.js';
+/** `udsbus broker`: run the broker until SIGTERM/SIGINT (the service logic is in ops/broker-service.ts). */
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { BROKER_SETTINGS, CONFIG_ENV, envName, type BrokerSettings } from '../../ops/broker-config.js';
+import { runBrokerService } from '../../ops/broker-service.js';
+
+/** One option per setting; each value also comes from UDSBUS_<KEY> or the config file. */
+export function brokerOptions(): Option[] {
+  return BROKER_SETTINGS.map((s) => {
+    const o = new Option(s.flag, `${s.help} [env ${envName(s.key)}]`);
+    if (!s.flag.includes('<')) return o; // a switch
+    const variadic = s.flag.includes('...');
+    return o.argParser((v: string, prev: unknown) => {
+      let parsed: unknown;
+      try {
+        parsed = s.parse(v);
+      } catch (err) {
+        throw new InvalidArgumentError((err as Error).message);
+      }
+      return variadic ? [...((prev as unknown[] | undefined) ?? []), ...(parsed as unknown[])] : parsed;
+    });
+  });
+}
 
 export function registerBroker(program: Command): void {
-  program
+  const cmd = program
     .command('broker')
-    .description('run the broker on a Unix domain socket')
-    .addOption(socketOption())
-    .option('--mode <octal>', 'socket file mode', '0660')
-    .option('--group <group>', 'group (name or gid) that owns the socket')
-    .option('--tcp <[host:]port>', 'also listen on TCP (loopback unless a host is given); off by default')
-    .option('--max-connections <n>', 'maximum connections', parseIntOption('--max-connections'))
-    .option('--max-frame <bytes>', 'maximum frame size', parseIntOption('--max-frame'))
-    .option('--queue-bytes <bytes>', 'outbound queue budget per connection', parseIntOption('--queue-bytes'))
-    .option('--queue-msgs <n>', 'outbound queue message limit per connection', parseIntOption('--queue-msgs'))
-    .option('--keepalive <ms>', 'keepalive interval', parseIntOption('--keepalive'))
-    .option('--handshake-timeout <ms>', 'time allowed for hello', parseIntOption('--handshake-timeout'))
-    .option('--data <dir>', 'data directory for durable subscriptions (off without it)')
-    .addOption(new Option('--fsync <policy>', 'when durable messages reach the disk').choices(['always', 'batch', 'never']).default('batch'))
-    .option('--ack-timeout <ms>', 'redeliver unacknowledged durable messages after this long', parseIntOption('--ack-timeout'))
-    .option('--acl <file>', 'access rules (SECURITY.md); reloaded on SIGHUP')
-    .option('--strict <pattern...>', 'check payloads on these topic patterns against schemas/ and refuse invalid ones (SCHEMA_INVALID)')
-    .option('--grace <ms>', 'how long shutdown waits for slow readers', parseIntOption('--grace'), 2000)
-    .option('-q, --quiet', 'no startup line')
+    .description('run the broker on a Unix domain socket (or on the socket systemd passes it)')
+    .option('-c, --config <file>', `config file (JSON with comments; docs/configuration.md) [env ${CONFIG_ENV}]`);
+  for (const o of brokerOptions()) cmd.addOption(o);
+  cmd
     .addHelpText(
       'after',
       `
+Every option can also be set in the config file (same name in camelCase, e.g. "maxConnections")
+or in the environment (UDSBUS_MAX_CONNECTIONS). Precedence: option > environment > file > default.
+Check a file with "udsbus config check FILE". SIGHUP re-reads the file and the ACL file and applies
+logLevel and logRate; other changes are reported as needing a restart.
+
+Structured logs (JSON lines, pino) go to stdout; short notices to stderr (silenced by --quiet).
+Under systemd the broker takes its socket from socket activation (LISTEN_FDS) and reports
+READY/STATUS/STOPPING/WATCHDOG on $NOTIFY_SOCKET (README, "On an appliance").
+
 Examples:
   udsbus broker --socket /tmp/bus.sock
   sudo udsbus broker --group video --mode 0660      # /run/udsbus/bus.sock, group video
-  udsbus broker --socket /tmp/bus.sock --tcp 127.0.0.1:4222`,
+  udsbus broker --config /etc/udsbus/broker.jsonc
+  udsbus broker --socket /tmp/bus.sock --tcp 127.0.0.1:4222 --metrics 127.0.0.1:9464`,
     )
-    .action(async (o) => {
-      const mode = Number.parseInt(String(o.mode), 8);
-      if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) die(`--mode must be octal like 0660, got "${o.mode}"`);
-      const limits: Partial<Limits> = {};
-      if (o.maxConnections !== undefined) limits.maxConnections = o.maxConnections;
-      if (o.maxFrame !== undefined) limits.maxFrameBytes = o.maxFrame;
-      if (o.queueBytes !== undefined) limits.outQueueBytes = o.queueBytes;
-      if (o.queueMsgs !== undefined) limits.outQueueMsgs = o.queueMsgs;
-      if (o.keepalive !== undefined) limits.keepaliveMs = o.keepalive;
-      if (o.handshakeTimeout !== undefined) limits.handshakeTimeoutMs = o.handshakeTimeout;
-      let handle;
-      try {
-        const strict = o.strict === undefined ? undefined : await strictFor(o.strict as string[]);
-        handle = await startBroker({
-          socket: o.socket,
-          mode,
-          group: o.group,
-          tcp: o.tcp,
-          limits,
-          closeGraceMs: o.grace,
-          ...(strict ? { strict } : {}),
-          ...(o.acl ? { aclFile: o.acl } : {}),
-          ...(o.data ? { dataDir: o.data, durable: { fsync: o.fsync, ...(o.ackTimeout !== undefined ? { ackTimeoutMs: o.ackTimeout } : {}) } } : {}),
-        });
-      } catch (err) {
-        if (err instanceof SocketPathError) die(err.message, 2);
-        const e = err as NodeJS.ErrnoException;
-        if (e.code === 'EACCES') die(`permission denied creating ${o.socket}: choose a path you may write (--socket) or run as a user who may`, 2);
-        die(e.message, 2);
-      }
-      for (const r of handle.broker.durables?.recovered ?? []) {
-        process.stderr.write(`udsbus broker: durable "${r.name}": cut ${r.cutBytes} bytes of a torn or corrupt tail (${r.reason ?? 'recovered'})\n`);
-      }
-      const peerCred = loadPeerCred(); // memoized: the same result the broker got
-      if (!peerCred.available) {
-        // Said once, plainly: without it every `from` is anonymous and --acl is refused.
-        process.stderr.write(`udsbus broker: no verified peer identity (from is "anonymous"): ${peerCred.reason}\n`);
-      }
-      if (!o.quiet) {
-        const l = { ...DEFAULT_LIMITS, ...limits };
-        process.stderr.write(
-          `udsbus broker listening on ${handle.socketPath} (mode ${o.mode}${o.group ? `, group ${o.group}` : ''})` +
-            (handle.tcp ? ` and tcp ${handle.tcp.host}:${handle.tcp.port}` : '') +
-            ` maxConnections=${l.maxConnections} queue=${l.outQueueBytes}B\n`,
-        );
-      }
-      let stopping = false;
-      const stop = (sig: string) => {
-        if (stopping) return;
-        stopping = true;
-        if (!o.quiet) process.stderr.write(`udsbus broker: ${sig}, flushing and stopping\n`);
-        handle.close().then(
-          () => process.exit(0),
-          () => process.exit(1),
-        );
-      };
-      process.on('SIGHUP', () => {
-        void handle.reloadAcl().then((r) => {
-          if (r.ok) process.stderr.write('udsbus broker: SIGHUP, access rules reloaded\n');
-          else process.stderr.write(`udsbus broker: SIGHUP, kept the old access rules: ${r.errors}\n`);
-        });
-      });
-      process.on('SIGTERM', () => stop('SIGTERM'));
-      process.on('SIGINT', () => stop('SIGINT'));
-      // npx (npm exec) runs us under `sh -c` and does not pass a SIGTERM it gets on to us: npm and
-      // sh exit and the broker is re-parented, with nobody left to stop it. Stop as on SIGTERM then.
-      if (process.env['npm_command'] === 'exec') {
-        const parent = process.ppid;
-        setInterval(() => {
-          if (process.ppid !== parent) stop(`npx (pid ${parent}) exited`);
-        }, 250).unref();
-      }
+    .action(async (o: Record<string, unknown>, c: Command) => {
+      const cli: Record<string, unknown> = {};
+      for (const s of BROKER_SETTINGS) if (c.getOptionValueSource(s.key) === 'cli' && o[s.key] !== undefined) cli[s.key] = o[s.key];
+      const configFile = (o['config'] as string | undefined) ?? (process.env[CONFIG_ENV] || undefined);
+      await runBrokerService({ configFile, cli: cli as BrokerSettings });
     });
-}
-
-/** Strict mode backed by the camera schemas (loaded only when asked for). */
-async function strictFor(patterns: string[]) {
-  const { validatorFor } = await import('../../schemas/validate.js');
-  const { checkPattern } = await import('../../bus/protocol/topics.js');
-  const { DEFAULT_LIMITS } = await import('../../bus/protocol/limits.js');
-  for (const p of patterns) if (checkPattern(p, DEFAULT_LIMITS) !== null) die(`--strict: invalid pattern "${p}"`);
-  return {
-    patterns,
-    validate: (topic: string, payload: unknown) => {
-      const v = validatorFor(topic);
-      if (v === undefined) return undefined;
-      const r = v(payload);
-      return r.ok ? undefined : r.errors;
-    },
-  };
 }

@@ -41,3 +41,10 @@ export declare function peerCredOfSocket(socket: Socket): PeerCred | undefined;
 
 /** The fd behind a net.Socket (`socket._handle.fd`), or undefined. */
 export declare function socketFd(socket: Socket): number | undefined;
+
+/**
+ * One datagram `message` to the AF_UNIX datagram socket `path` ('@name' for an
+ * abstract socket), as sd_notify(3) sends to $NOTIFY_SOCKET, from this process
+ * (so systemd's NotifyAccess=main accepts it). Throws with `code` on failure.
+ */
+export declare function sdNotify(path: string, message: string): void;

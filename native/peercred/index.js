@@ -81,6 +81,16 @@ function peerCredOfSocket(socket) {
   }
 }
 
+/**
+ * Send one datagram `message` to the AF_UNIX datagram socket `path` ('@name'
+ * for an abstract socket): sd_notify(3) for $NOTIFY_SOCKET. Throws an Error
+ * with `code` ('ENOENT', 'ECONNREFUSED', 'EAGAIN', ...) on failure.
+ */
+function sdNotify(path, message) {
+  return binding.sdNotify(path, message);
+}
+
 exports.getPeerCred = getPeerCred;
+exports.sdNotify = sdNotify;
 exports.peerCredOfSocket = peerCredOfSocket;
 exports.socketFd = socketFd;

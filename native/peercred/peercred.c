@@ -25,8 +25,10 @@
 #include <string.h>
 
 #ifdef __linux__
+#include <stddef.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <unistd.h>
 #ifndef SO_PEERGROUPS
 #define SO_PEERGROUPS 59 /* include/uapi/asm-generic/socket.h, Linux 4.13 */
@@ -71,6 +73,11 @@ static const char *errno_code(int err) {
   case EACCES: return "EACCES";
   case ENOSYS: return "ENOSYS";
   case EAFNOSUPPORT: return "EAFNOSUPPORT";
+  case ENOENT: return "ENOENT";
+  case ECONNREFUSED: return "ECONNREFUSED";
+  case EAGAIN: return "EAGAIN";
+  case ENAMETOOLONG: return "ENAMETOOLONG";
+  case EMSGSIZE: return "EMSGSIZE";
 #ifdef ENODATA
   case ENODATA: return "ENODATA";
 #endif
@@ -86,7 +93,13 @@ static const char *errno_code(int err) {
  *   syscall "getsockopt"
  *   fd      the fd that was queried
  */
+static void throw_errno_sys(napi_env env, int err, const char *what, const char *syscall, int fd);
+
 static void throw_errno(napi_env env, int err, const char *what, int fd) {
+  throw_errno_sys(env, err, what, "getsockopt", fd);
+}
+
+static void throw_errno_sys(napi_env env, int err, const char *what, const char *syscall, int fd) {
   const char *code = errno_code(err);
   char msg[256];
   snprintf(msg, sizeof msg, "%s: %s (%s)", what, code, strerror(err));
@@ -100,7 +113,7 @@ static void throw_errno(napi_env env, int err, const char *what, int fd) {
   }
   if (napi_create_int32(env, -err, &v) == napi_ok)
     napi_set_named_property(env, error, "errno", v);
-  if (napi_create_string_utf8(env, "getsockopt", NAPI_AUTO_LENGTH, &v) == napi_ok)
+  if (napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &v) == napi_ok)
     napi_set_named_property(env, error, "syscall", v);
   if (napi_create_int32(env, fd, &v) == napi_ok)
     napi_set_named_property(env, error, "fd", v);
@@ -229,10 +242,77 @@ static napi_value get_peer_cred(napi_env env, napi_callback_info info) {
 #endif
 }
 
+/*
+ * sdNotify(path, message): one datagram to systemd's notification socket
+ * ($NOTIFY_SOCKET), as sd_notify(3) sends it. Node's core has no AF_UNIX
+ * SOCK_DGRAM, and sending from this process (not a helper like
+ * systemd-notify) matters: with NotifyAccess=main systemd only believes
+ * messages whose sender is the service's main pid. A path starting with '@'
+ * names an abstract socket. Blocking sendto on a fresh socket; systemd's
+ * socket never makes it wait in practice, and MSG_DONTWAIT turns a stuck
+ * receiver into EAGAIN instead of a hang.
+ */
+static napi_value sd_notify_send(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+  char msg[4096];
+  size_t plen = 0, mlen = 0;
+  napi_valuetype t0 = napi_undefined, t1 = napi_undefined;
+  if (argc >= 2) {
+    NAPI_CALL(env, napi_typeof(env, argv[0], &t0));
+    NAPI_CALL(env, napi_typeof(env, argv[1], &t1));
+  }
+  if (t0 != napi_string || t1 != napi_string) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "sdNotify: path and message must be strings");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_get_value_string_utf8(env, argv[0], path, sizeof path, &plen));
+  NAPI_CALL(env, napi_get_value_string_utf8(env, argv[1], msg, sizeof msg, &mlen));
+  if (plen == 0 || plen >= sizeof path - 1) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "sdNotify: path is empty or too long for a Unix socket address");
+    return NULL;
+  }
+  if (mlen >= sizeof msg - 1) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "sdNotify: message is longer than 4 KB");
+    return NULL;
+  }
+#ifndef __linux__
+  throw_errno_sys(env, ENOSYS, "sdNotify", "sendto", -1);
+  return NULL;
+#else
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, path, plen);
+  if (path[0] == '@') addr.sun_path[0] = 0; /* abstract namespace */
+  socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen + (path[0] == '@' ? 0 : 1));
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    throw_errno_sys(env, errno, "sdNotify: socket", "socket", -1);
+    return NULL;
+  }
+  ssize_t n = sendto(fd, msg, mlen, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&addr, alen);
+  int err = errno;
+  close(fd);
+  if (n < 0) {
+    throw_errno_sys(env, err, "sdNotify: sendto", "sendto", -1);
+    return NULL;
+  }
+  napi_value undef;
+  NAPI_CALL(env, napi_get_undefined(env, &undef));
+  return undef;
+#endif
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_value fn;
   NAPI_CALL(env, napi_create_function(env, "getPeerCred", NAPI_AUTO_LENGTH,
                                       get_peer_cred, NULL, &fn));
   NAPI_CALL(env, napi_set_named_property(env, exports, "getPeerCred", fn));
+  NAPI_CALL(env, napi_create_function(env, "sdNotify", NAPI_AUTO_LENGTH,
+                                      sd_notify_send, NULL, &fn));
+  NAPI_CALL(env, napi_set_named_property(env, exports, "sdNotify", fn));
   return exports;
 }

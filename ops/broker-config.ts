@@ -1,0 +1,173 @@
+/**
+ * The broker's settings in one table: each has a config-file key, a command-line flag and a
+ * `UDSBUS_*` environment variable, so the three can never drift apart (a test checks that every
+ * `udsbus broker` flag is here and in docs/configuration.md). Precedence, highest first:
+ * flag, environment, config file, built-in default — the usual order, so a unit file's
+ * `Environment=` can override a packaged config and a one-off flag overrides both.
+ *
+ * The file is JSON with comments (// and /* *\/, trailing commas allowed), validated against a
+ * closed TypeBox schema: an unknown key is an error (a typo like `maxConection` would otherwise be
+ * silently ignored), and every problem is reported as file:line:column.
+ */
+import { readFileSync } from 'node:fs';
+import { Type, type TSchema } from '@sinclair/typebox';
+import stripJsonComments from 'strip-json-comments';
+import { ConfigError, parseJsonConfig } from '../subscribers/common/config.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** What one setting looks like everywhere it can be given. */
+export type Setting = {
+  /** Key in the config file (camelCase, as commander names the flag's value). */
+  readonly key: string;
+  /** Commander flag spec, e.g. `--max-connections <n>`. */
+  readonly flag: string;
+  readonly help: string;
+  readonly schema: TSchema;
+  /** Parse the text of a flag or environment variable; throws with a message showing a good value. */
+  readonly parse: (text: string) => unknown;
+  /** SIGHUP applies a change without a restart. */
+  readonly reload?: boolean;
+};
+
+const uint = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number ≥ 0, got "${v}"`);
+  return n;
+};
+const text = (v: string) => v;
+const bool = (name: string) => (v: string) => {
+  if (/^(1|true|yes|on)$/i.test(v)) return true;
+  if (/^(0|false|no|off|)$/i.test(v)) return false;
+  throw new Error(`${name} must be true or false, got "${v}"`);
+};
+const oneOf =
+  <T extends string>(name: string, values: readonly T[]) =>
+  (v: string): T => {
+    if (!(values as readonly string[]).includes(v)) throw new Error(`${name} must be one of ${values.join(', ')}, got "${v}"`);
+    return v as T;
+  };
+const octal = (v: string) => {
+  if (!/^0?[0-7]{3}$/.test(v)) throw new Error(`mode must be octal like "0660", got "${v}"`);
+  return v;
+};
+
+const U = (description: string) => Type.Integer({ minimum: 0, description });
+
+/** Every setting of `udsbus broker`, in --help order. */
+export const BROKER_SETTINGS: readonly Setting[] = [
+  { key: 'socket', flag: '-s, --socket <path>', help: 'broker socket path (ignored when systemd passes a socket)', schema: Type.String({ minLength: 1 }), parse: text },
+  { key: 'mode', flag: '--mode <octal>', help: 'socket file mode (default "0660")', schema: Type.String({ pattern: '^0?[0-7]{3}$' }), parse: octal },
+  { key: 'group', flag: '--group <group>', help: 'group (name or gid) that owns the socket', schema: Type.Union([Type.String({ minLength: 1 }), Type.Integer({ minimum: 0 })]), parse: text },
+  { key: 'tcp', flag: '--tcp <[host:]port>', help: 'also listen on TCP (loopback unless a host is given); off by default', schema: Type.String({ minLength: 1 }), parse: text },
+  { key: 'maxConnections', flag: '--max-connections <n>', help: 'maximum connections', schema: U('maximum connections'), parse: uint('maxConnections') },
+  { key: 'maxFrame', flag: '--max-frame <bytes>', help: 'maximum frame size', schema: U('maximum frame size (bytes)'), parse: uint('maxFrame') },
+  { key: 'queueBytes', flag: '--queue-bytes <bytes>', help: 'outbound queue budget per connection', schema: U('bytes'), parse: uint('queueBytes') },
+  { key: 'queueMsgs', flag: '--queue-msgs <n>', help: 'outbound queue message limit per connection', schema: U('messages'), parse: uint('queueMsgs') },
+  { key: 'keepalive', flag: '--keepalive <ms>', help: 'keepalive interval', schema: U('ms'), parse: uint('keepalive') },
+  { key: 'handshakeTimeout', flag: '--handshake-timeout <ms>', help: 'time allowed for hello', schema: U('ms'), parse: uint('handshakeTimeout') },
+  { key: 'data', flag: '--data <dir>', help: 'data directory for durable subscriptions (off without it)', schema: Type.String({ minLength: 1 }), parse: text },
+  { key: 'fsync', flag: '--fsync <policy>', help: 'when durable messages reach the disk: always, batch (default), never', schema: Type.Union([Type.Literal('always'), Type.Literal('batch'), Type.Literal('never')]), parse: oneOf('fsync', ['always', 'batch', 'never'] as const) },
+  { key: 'ackTimeout', flag: '--ack-timeout <ms>', help: 'redeliver unacknowledged durable messages after this long', schema: U('ms'), parse: uint('ackTimeout') },
+  { key: 'acl', flag: '--acl <file>', help: 'access rules (SECURITY.md); reloaded on SIGHUP', schema: Type.String({ minLength: 1 }), parse: text, reload: true },
+  { key: 'strict', flag: '--strict <pattern...>', help: 'check payloads on these topic patterns against schemas/ and refuse invalid ones (SCHEMA_INVALID)', schema: Type.Array(Type.String({ minLength: 1 })), parse: (v) => v.split(/[\s,]+/).filter((s) => s !== '') },
+  { key: 'grace', flag: '--grace <ms>', help: 'how long shutdown waits for slow readers (default 2000)', schema: U('ms'), parse: uint('grace') },
+  { key: 'quiet', flag: '-q, --quiet', help: 'no startup line on stderr (the structured log still says it)', schema: Type.Boolean(), parse: bool('quiet') },
+  { key: 'logLevel', flag: '--log-level <level>', help: `structured log level: ${LOG_LEVELS.join(', ')} (default info); reloaded on SIGHUP`, schema: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l))), parse: oneOf('logLevel', LOG_LEVELS), reload: true },
+  { key: 'logRate', flag: '--log-rate <ms>', help: 'at most one drop / denial line per connection and kind per this window (default 10000); reloaded on SIGHUP', schema: Type.Integer({ minimum: 100 }), parse: uint('logRate'), reload: true },
+  { key: 'metrics', flag: '--metrics <path|[host:]port>', help: 'serve Prometheus metrics over HTTP on this Unix socket path or loopback port; off by default', schema: Type.String({ minLength: 1 }), parse: text },
+];
+
+export type BrokerSettings = {
+  socket?: string;
+  mode?: string;
+  group?: string | number;
+  tcp?: string;
+  maxConnections?: number;
+  maxFrame?: number;
+  queueBytes?: number;
+  queueMsgs?: number;
+  keepalive?: number;
+  handshakeTimeout?: number;
+  data?: string;
+  fsync?: 'always' | 'batch' | 'never';
+  ackTimeout?: number;
+  acl?: string;
+  strict?: string[];
+  grace?: number;
+  quiet?: boolean;
+  logLevel?: LogLevel;
+  logRate?: number;
+  metrics?: string;
+};
+
+export const BrokerConfigSchema = Type.Object(
+  {
+    $schema: Type.Optional(Type.String()),
+    ...Object.fromEntries(BROKER_SETTINGS.map((s) => [s.key, Type.Optional(s.schema)])),
+  },
+  { additionalProperties: false },
+);
+
+/** `maxConnections` → `UDSBUS_MAX_CONNECTIONS`. */
+export function envName(key: string): string {
+  return `UDSBUS_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+/** The config file named by `UDSBUS_CONFIG`, read by `udsbus broker` when no --config is given. */
+export const CONFIG_ENV = 'UDSBUS_CONFIG';
+
+/** Parse JSON-with-comments text; line and column numbers in errors are those of the original. */
+export function parseBrokerConfig(source: string, file: string): BrokerSettings {
+  // Comments become spaces (offsets and lines kept), so positions in errors still point into the file.
+  const json = stripJsonComments(source, { whitespace: true, trailingCommas: true });
+  const value = parseJsonConfig(json, file, BrokerConfigSchema) as BrokerSettings & { $schema?: string };
+  const { $schema: _ignored, ...settings } = value;
+  return settings;
+}
+
+/** Read and parse a broker config file. Throws ConfigError (with file:line:column problems). */
+export function loadBrokerConfig(file: string): BrokerSettings {
+  let source: string;
+  try {
+    source = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [{ path: '', message: `cannot read the file: ${(err as Error).message}` }]);
+  }
+  return parseBrokerConfig(source, file);
+}
+
+/** Settings from `UDSBUS_*` variables; a bad value is an error naming the variable. */
+export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): { settings: BrokerSettings; problems: string[]; sources: string[] } {
+  const settings: Record<string, unknown> = {};
+  const problems: string[] = [];
+  const sources: string[] = [];
+  for (const s of BROKER_SETTINGS) {
+    const name = envName(s.key);
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    try {
+      settings[s.key] = s.parse(v);
+      sources.push(name);
+    } catch (err) {
+      problems.push(`${name}: ${(err as Error).message}`);
+    }
+  }
+  return { settings: settings as BrokerSettings, problems, sources };
+}
+
+/** Layers, lowest first; `undefined` never overrides. */
+export function mergeSettings(...layers: BrokerSettings[]): BrokerSettings {
+  const out: Record<string, unknown> = {};
+  for (const layer of layers) for (const [k, v] of Object.entries(layer)) if (v !== undefined) out[k] = v;
+  return out as BrokerSettings;
+}
+
+/** Keys whose value differs between two effective configs. */
+export function changedKeys(a: BrokerSettings, b: BrokerSettings): string[] {
+  return BROKER_SETTINGS.map((s) => s.key).filter((k) => JSON.stringify((a as Record<string, unknown>)[k]) !== JSON.stringify((b as Record<string, unknown>)[k]));
+}
+
+/** Keys SIGHUP can apply; a change to any other key needs a restart. */
+export const RELOADABLE = new Set(BROKER_SETTINGS.filter((s) => s.reload === true).map((s) => s.key));

@@ -1,0 +1,16 @@
+/** The package version, read once from package.json (two levels up from both ops/ and dist/ops/). */
+import { readFileSync } from 'node:fs';
+
+function read(): string {
+  for (const rel of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'udsbus' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      /* try the next */
+    }
+  }
+  return 'unknown';
+}
+
+export const VERSION = read();
