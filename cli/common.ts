@@ -1,9 +1,9 @@
 /** Helpers shared by the CLI commands. */
 import { Option } from 'commander';
-import { defaultSocketPath } from '../bus/paths.js';
+import { lookupDefaultSocket, SYSTEM_SOCKET } from './socket-lookup.js';
 
 export function socketOption(): Option {
-  return new Option('-s, --socket <path>', 'broker socket path (env UDSBUS_SOCKET)').default(defaultSocketPath(), '$UDSBUS_SOCKET or the per-user default');
+  return new Option('-s, --socket <path>', 'broker socket path (env UDSBUS_SOCKET)').default(lookupDefaultSocket(), `$UDSBUS_SOCKET, else your own broker's socket, else the system socket ${SYSTEM_SOCKET}`);
 }
 
 /** Print one line to stderr and exit with `code`. */

@@ -10,6 +10,7 @@ import { connect, type Client, type ConnectOptions } from '../bus/client/client.
 import { UdsbusError } from '../bus/protocol/errors.js';
 import { die } from './common.js';
 import { Exit } from './exit-codes.js';
+import { otherCandidates } from './socket-lookup.js';
 
 /** Connect or exit 2 with an explanation. */
 export async function connectOrExit(socket: string, name: string, opts: Omit<ConnectOptions, 'socket' | 'name'> = {}): Promise<Client> {
@@ -27,6 +28,10 @@ export function explainConnectFailure(err: unknown, path: string): string {
   const start = `start one with "udsbus broker --socket ${path}", or point --socket / UDSBUS_SOCKET at the broker's socket`;
   switch (code) {
     case 'ENOENT': {
+      const others = otherCandidates(path);
+      if (others.length > 0) {
+        return `no broker socket at ${path} (your own broker) nor at ${others.join(' or ')} (the system broker); start one with "udsbus broker", start the system broker (systemctl start udsbus.socket), or point --socket / UDSBUS_SOCKET at a broker's socket`;
+      }
       const dir = dirname(path);
       if (!exists(dir)) return `no such file: ${path} (directory ${dir} does not exist); is the broker running? ${start}`;
       return `no such file: ${path} — no broker socket there; ${start}`;
