@@ -70,7 +70,7 @@ export const BROKER_SETTINGS: readonly Setting[] = [
   { key: 'data', flag: '--data <dir>', help: 'data directory for durable subscriptions (off without it)', schema: Type.String({ minLength: 1 }), parse: text },
   { key: 'fsync', flag: '--fsync <policy>', help: 'when durable messages reach the disk: always, batch (default), never', schema: Type.Union([Type.Literal('always'), Type.Literal('batch'), Type.Literal('never')]), parse: oneOf('fsync', ['always', 'batch', 'never'] as const) },
   { key: 'ackTimeout', flag: '--ack-timeout <ms>', help: 'redeliver unacknowledged durable messages after this long', schema: U('ms'), parse: uint('ackTimeout') },
-  { key: 'acl', flag: '--acl <file>', help: 'access rules (SECURITY.md); reloaded on SIGHUP', schema: Type.String({ minLength: 1 }), parse: text, reload: true },
+  { key: 'acl', flag: '--acl <file>', help: 'access rules (SECURITY.md); the file is re-read on SIGHUP', schema: Type.String({ minLength: 1 }), parse: text },
   { key: 'strict', flag: '--strict <pattern...>', help: 'check payloads on these topic patterns against schemas/ and refuse invalid ones (SCHEMA_INVALID)', schema: Type.Array(Type.String({ minLength: 1 })), parse: (v) => v.split(/[\s,]+/).filter((s) => s !== '') },
   { key: 'grace', flag: '--grace <ms>', help: 'how long shutdown waits for slow readers (default 2000)', schema: U('ms'), parse: uint('grace') },
   { key: 'quiet', flag: '-q, --quiet', help: 'no startup line on stderr (the structured log still says it)', schema: Type.Boolean(), parse: bool('quiet') },

@@ -9,14 +9,14 @@ import { DEFAULT_LIMITS, type Limits } from '../bus/protocol/limits.js';
 import { defaultSocketPath } from '../bus/paths.js';
 import { loadPeerCred } from '../bus/security/peercred.js';
 import { ConfigError } from '../subscribers/common/config.js';
-import { changedKeys, loadBrokerConfig, mergeSettings, settingsFromEnv, type BrokerSettings } from './broker-config.js';
+import { changedKeys, loadBrokerConfig, mergeSettings, RELOADABLE, settingsFromEnv, type BrokerSettings } from './broker-config.js';
 import { createBrokerLogger, fanOut, loggingEvents } from './broker-log.js';
 import { EventCounters, renderMetrics, serveMetrics, type MetricsEndpoint } from './metrics.js';
 import { inheritedSocket, notifier, unixPathOfFd } from './systemd.js';
 import { VERSION } from './version.js';
 
-/** Keys SIGHUP applies in place; `acl` is special: the file's contents are re-read, its path is not. */
-const RELOAD_IN_PLACE = new Set(['logLevel', 'logRate']);
+/** Keys SIGHUP applies in place. The ACL file's contents are always re-read; a new ACL path needs a restart. */
+const RELOAD_IN_PLACE = RELOADABLE;
 
 export type ServiceInput = {
   /** --config or $UDSBUS_CONFIG. */
@@ -122,42 +122,13 @@ export async function runBrokerService(input: ServiceInput): Promise<void> {
       fail(`cannot serve metrics on ${s.metrics}: ${(err as Error).message}`, 2);
     }
   }
-  const l = { ...DEFAULT_LIMITS, ...limits };
-  log.info(
-    {
-      evt: 'start',
-      version: VERSION,
-      socket: handle.socketPath,
-      activation: inherited === undefined ? 'none' : 'systemd',
-      ...(inherited === undefined ? { mode: modeText, group: s.group } : { fdName: inherited.name }),
-      tcp: handle.tcp,
-      metrics: metrics?.where,
-      config: input.configFile,
-      notify: sd.via,
-      peerCred: peerCred.available,
-      maxConnections: l.maxConnections,
-      queueBytes: l.outQueueBytes,
-    },
-    `udsbus broker ${VERSION} listening on ${handle.socketPath}${inherited === undefined ? '' : ' (socket from systemd)'}`,
-  );
-  if (!s.quiet) {
-    process.stderr.write(
-      `udsbus broker listening on ${handle.socketPath} (${inherited === undefined ? `mode ${modeText}${s.group !== undefined ? `, group ${s.group}` : ''}` : 'socket passed by systemd'})` +
-        (handle.tcp ? ` and tcp ${handle.tcp.host}:${handle.tcp.port}` : '') +
-        (metrics ? `, metrics on ${metrics.where}` : '') +
-        ` maxConnections=${l.maxConnections} queue=${l.outQueueBytes}B\n`,
-    );
-  }
+  // Signals are handled from here on, before READY: systemd may stop us the moment we say it.
   const statusLine = () => {
     const st = handle.broker.getStats();
     return `${st.connections} connections, ${st.msgsIn} msgs in, ${st.msgsOut} out, ${Object.values(st.drops).reduce((a, b) => a + b, 0)} dropped`;
   };
-  sd.ready(`listening on ${handle.socketPath}; ${statusLine()}`);
-  const watchdogMs = sd.startWatchdog();
-  if (watchdogMs !== undefined) log.info({ evt: 'watchdog', periodMs: watchdogMs }, `pinging the systemd watchdog every ${Math.floor(watchdogMs / 2)} ms`);
-  const statusTimer = sd.socket === undefined ? undefined : setInterval(() => sd.status(statusLine()), 5000).unref();
-
   let stopping = false;
+  let statusTimer: NodeJS.Timeout | undefined;
   const startedAt = Date.now();
   const stop = (why: string) => {
     if (stopping) return;
@@ -220,6 +191,36 @@ export async function runBrokerService(input: ServiceInput): Promise<void> {
       if (process.ppid !== parent) stop(`npx (pid ${parent}) exited`);
     }, 250).unref();
   }
+  const l = { ...DEFAULT_LIMITS, ...limits };
+  log.info(
+    {
+      evt: 'start',
+      version: VERSION,
+      socket: handle.socketPath,
+      activation: inherited === undefined ? 'none' : 'systemd',
+      ...(inherited === undefined ? { mode: modeText, group: s.group } : { fdName: inherited.name }),
+      tcp: handle.tcp,
+      metrics: metrics?.where,
+      config: input.configFile,
+      notify: sd.via,
+      peerCred: peerCred.available,
+      maxConnections: l.maxConnections,
+      queueBytes: l.outQueueBytes,
+    },
+    `udsbus broker ${VERSION} listening on ${handle.socketPath}${inherited === undefined ? '' : ' (socket from systemd)'}`,
+  );
+  if (!s.quiet) {
+    process.stderr.write(
+      `udsbus broker listening on ${handle.socketPath} (${inherited === undefined ? `mode ${modeText}${s.group !== undefined ? `, group ${s.group}` : ''}` : 'socket passed by systemd'})` +
+        (handle.tcp ? ` and tcp ${handle.tcp.host}:${handle.tcp.port}` : '') +
+        (metrics ? `, metrics on ${metrics.where}` : '') +
+        ` maxConnections=${l.maxConnections} queue=${l.outQueueBytes}B\n`,
+    );
+  }
+  sd.ready(`listening on ${handle.socketPath}; ${statusLine()}`);
+  const watchdogMs = sd.startWatchdog();
+  if (watchdogMs !== undefined) log.info({ evt: 'watchdog', periodMs: watchdogMs }, `pinging the systemd watchdog every ${Math.floor(watchdogMs / 2)} ms`);
+  if (sd.socket !== undefined) statusTimer = setInterval(() => sd.status(statusLine()), 5000).unref();
 }
 
 /** Strict mode backed by the camera schemas (loaded only when asked for). */

@@ -5,6 +5,8 @@
 import type { Command } from 'commander';
 import type { BrokerStats, ClientStats } from '../../bus/broker/broker.js';
 import type { Client } from '../../bus/client/client.js';
+import type { DurableInfo } from '../../bus/broker/durable.js';
+import { renderMetrics } from '../../ops/metrics.js';
 import { NoRespondersError, TimeoutError } from '../../bus/protocol/errors.js';
 import { die, socketOption } from '../common.js';
 import { connectOrExit } from '../connect.js';
@@ -16,6 +18,7 @@ import { colourFor, formatBytes, formatDuration, table, toJson, type Palette } f
 export type StatsOptions = {
   socket: string;
   json?: boolean;
+  prom?: boolean;
   watch?: boolean;
   interval: number;
   clients?: boolean;
@@ -31,6 +34,7 @@ export function registerStats(program: Command): void {
     .description("show the broker's counters ($SYS.req.stats) and, with --clients, every connection ($SYS.req.clients)")
     .addOption(socketOption())
     .option('--json', 'one JSON object per sample: the stats, "time", and "clients" with --clients')
+    .option('--prom', 'Prometheus text format (as the broker\'s --metrics endpoint serves, less what only the broker process counts: closes by reason, ACL denials)')
     .option('-c, --clients', 'also list the connections: name, pid/uid, messages, queue, drops, subscriptions')
     .option('-w, --watch', 'refresh until Ctrl-C (in place on a terminal; one JSON line per sample with --json)')
     .addOption(secondsOption('-i, --interval <seconds>', 'with --watch: time between samples', 2000))
@@ -46,6 +50,7 @@ Examples:
   udsbus stats --clients
   udsbus stats --watch --interval 1
   udsbus stats --json | jq '.drops'
+  udsbus stats --prom > /var/lib/node_exporter/textfile/udsbus.prom
   udsbus stats --json --clients | jq '.clients[] | {name, dropped}'
 ${exitCodesHelp([Exit.OK, Exit.ERROR, Exit.CONNECT, Exit.REQUEST_TIMEOUT])}`,
     )
@@ -54,6 +59,8 @@ ${exitCodesHelp([Exit.OK, Exit.ERROR, Exit.CONNECT, Exit.REQUEST_TIMEOUT])}`,
 
 export async function runStats(o: StatsOptions): Promise<void> {
   if (!o.watch && o.count !== undefined) die('--count counts --watch samples; add --watch', Exit.ERROR);
+  if (o.prom && (o.watch || o.json || o.clients)) die('--prom prints one sample of the broker counters; use it without --watch, --json and --clients', Exit.ERROR);
+  if (o.prom) return printProm(o);
   const c = colourFor(process.stdout);
   process.stdout.on('error', () => process.exit(Exit.OK));
 
@@ -114,6 +121,23 @@ export async function runStats(o: StatsOptions): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, o.interval - (Date.now() - started))));
     if (stopping) return;
   }
+}
+
+/** One Prometheus exposition: $SYS.req.stats plus the durable queues' backlog. */
+async function printProm(o: StatsOptions): Promise<void> {
+  const client = await connectOrExit(o.socket, 'udsbus-stats', { reconnect: false });
+  let text: string;
+  try {
+    const stats = await client.request<BrokerStats>('$SYS.req.stats', undefined, { timeout: o.timeout });
+    // A broker without a data directory (or rules that refuse it) has no durable list: leave it out.
+    const durables = await client.request<DurableInfo[]>('$SYS.req.durable.list', undefined, { timeout: o.timeout }).catch(() => undefined);
+    text = renderMetrics({ stats, durables: Array.isArray(durables) ? durables : undefined });
+  } catch (e) {
+    await client.close();
+    fail(e, o);
+  }
+  await client.close();
+  process.stdout.write(text);
 }
 
 async function sample(client: Client, o: StatsOptions): Promise<Sample> {
