@@ -75,11 +75,13 @@ export function loggingEvents(log: Logger, windowMs: number): LoggingEvents {
       opened.set(c.cid, Date.now());
       log.info({ evt: 'conn.open', ...who(c) }, `connection ${c.cid} opened by "${c.name}"`);
     },
-    closed(c, wasOpen) {
+    closed(c) {
+      // Whether it said hello comes from our own record of opens: the core's `wasOpen` is also true
+      // for a connection cut while closing during its handshake.
       const since = opened.get(c.cid);
       opened.delete(c.cid);
       const reason = c.closeReason ?? 'eof';
-      const rec = { evt: 'conn.close', ...who(c), reason, clean: c.clean, hello: wasOpen, msgsIn: c.msgsIn, bytesIn: c.bytesIn, ...(since === undefined ? {} : { durationMs: Date.now() - since }) };
+      const rec = { evt: 'conn.close', ...who(c), reason, clean: c.clean, hello: since !== undefined, msgsIn: c.msgsIn, bytesIn: c.bytesIn, ...(since === undefined ? {} : { durationMs: Date.now() - since }) };
       const text = `connection ${c.cid}${c.name === '' ? '' : ` ("${c.name}")`} closed: ${reason}`;
       if (ORDINARY.has(reason)) log.info(rec, text);
       else log.warn(rec, text);
