@@ -116,3 +116,29 @@ describe('udsbus config check and the broker', () => {
     expect(r.stderr).toContain(`${file}:2:3: /keepAlive: Unexpected property`);
   });
 });
+
+describe('packaging/systemd', () => {
+  const unit = (name: string) => readFileSync(join(ROOT, 'packaging/systemd', name), 'utf8');
+  const key = (text: string, k: string) => [...text.matchAll(new RegExp(`^${k}=(.*)$`, 'gm'))].map((m) => m[1]);
+
+  it('the socket unit owns the system socket path, mode 0660 and group udsbus; the service is Type=notify with NotifyAccess=main and reloads with SIGHUP', async () => {
+    const { SYSTEM_SOCKET } = await import('../cli/socket-lookup.js');
+    const sock = unit('udsbus.socket');
+    expect(key(sock, 'ListenStream')).toEqual([SYSTEM_SOCKET]);
+    expect(key(sock, 'SocketMode')).toEqual(['0660']);
+    expect(key(sock, 'SocketGroup')).toEqual(['udsbus']);
+    const svc = unit('udsbus.service');
+    expect(key(svc, 'Type')).toEqual(['notify']);
+    expect(key(svc, 'NotifyAccess')).toEqual(['main']);
+    expect(key(svc, 'ExecReload')).toEqual(['/bin/kill -HUP $MAINPID']);
+    expect(key(svc, 'ExecStart')[0]).toMatch(/^\/usr\/bin\/udsbus broker --config \/etc\/udsbus\/broker\.jsonc/);
+    expect(unit('udsbus.sysusers.conf')).toMatch(/^g udsbus -$/m);
+    expect(key(unit('udsbus@.service'), 'ExecStart')[0]).toBe('/usr/bin/udsbus run %i --config /etc/udsbus/%i.json --socket /run/udsbus/bus.sock');
+  });
+
+  it('the packaged broker.jsonc passes udsbus config check', async () => {
+    const r = await runToEnd(['config', 'check', '--no-env', join(ROOT, 'packaging/systemd/broker.jsonc')]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+});

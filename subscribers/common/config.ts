@@ -5,6 +5,7 @@
  * `cooldownMS` that would otherwise be silently ignored.
  */
 import { readFileSync } from 'node:fs';
+import stripJsonComments from 'strip-json-comments';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { readableErrors } from '../../schemas/validate.js';
@@ -61,6 +62,8 @@ function splitProblem(line: string): ConfigProblem {
 export function parseJsonConfig<S extends TSchema>(text: string, file: string, schema: S, check?: SemanticCheck<Static<S>>): Static<S> {
   let value: unknown;
   try {
+    // JSON with comments: comments and trailing commas become spaces, so positions stay the file's.
+    text = stripJsonComments(text, { whitespace: true, trailingCommas: true });
     value = JSON.parse(text);
   } catch (err) {
     const pos = syntaxErrorPosition(err as Error, text);
