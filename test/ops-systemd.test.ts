@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '../bus/index.js';
 import { CLI, ROOT, tempDir, takeN } from './helpers/harness.js';
 import { Lines } from './helpers/lines.js';
+import { notifier } from '../ops/systemd.js';
 
 function has(cmd: string): boolean {
   try {
@@ -144,5 +145,19 @@ describe.skipIf(missing.length > 0)('systemd socket activation and sd_notify', (
 
     child.kill('SIGTERM');
     expect(await exited(child)).toBe(0);
+  });
+
+  it.skipIf(!has('systemd-notify'))('without the addon, notifications go through systemd-notify --pid (the documented fallback)', async () => {
+    const { dir, cleanup } = tempDir('udsbus-sd-');
+    cleanups.push(cleanup);
+    const notify = await notifyListener(join(dir, 'notify.sock'));
+    const errors: Error[] = [];
+    const sd = notifier({ NOTIFY_SOCKET: join(dir, 'notify.sock') }, (e) => errors.push(e), { forceHelper: true });
+    expect(sd.via).toBe('systemd-notify');
+    sd.ready('fallback works');
+    const msg = JSON.parse(await notify.lines.waitFor(hasKey('READY=1'), 10_000, 'READY=1 from systemd-notify')) as string[];
+    expect(msg).toContain('STATUS=fallback works');
+    expect(msg).toContain(`MAINPID=${process.pid}`);
+    expect(errors).toEqual([]);
   });
 });
