@@ -11,9 +11,24 @@ import type { LogLevel } from './broker-config.js';
 
 export type { Logger } from 'pino';
 
-/** A synchronous logger (lines before a crash or process.exit are not lost) on `fd`. */
-export function createBrokerLogger(level: LogLevel = 'info', fd = 1): Logger {
-  return pino({ name: 'udsbus-broker', level, base: { pid: process.pid } }, pino.destination({ dest: fd, sync: true }));
+/**
+ * A logger on `fd` that never blocks the broker: writes are asynchronous and, should nobody read
+ * the pipe (a script that ignores stdout), buffered up to 4 MiB and then dropped rather than
+ * stalling every connection behind a full pipe. `flush()` writes what is buffered (at exit).
+ */
+export function createBrokerLogger(level: LogLevel = 'info', fd = 1): { log: Logger; flush: () => void } {
+  const dest = pino.destination({ dest: fd, sync: false, minLength: 0, maxLength: 4 * 1024 * 1024 });
+  const log = pino({ name: 'udsbus-broker', level, base: { pid: process.pid } }, dest);
+  return {
+    log,
+    flush: () => {
+      try {
+        dest.flushSync();
+      } catch {
+        /* the reader is gone or stuck: nothing more to do at exit */
+      }
+    },
+  };
 }
 
 /** Close reasons that are normal life, not trouble (logged at info; the rest at warn). */

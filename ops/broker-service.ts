@@ -53,7 +53,10 @@ function limitsOf(s: BrokerSettings): Partial<Limits> {
   return l;
 }
 
+let flushLog: () => void = () => {};
+
 function fail(message: string, code: number): never {
+  flushLog();
   process.stderr.write(`udsbus: ${message}\n`);
   process.exit(code);
 }
@@ -65,7 +68,9 @@ export async function runBrokerService(input: ServiceInput): Promise<void> {
   let s = resolved.settings;
   const modeText = s.mode ?? '0660';
   const mode = Number.parseInt(modeText, 8);
-  const log = createBrokerLogger(s.logLevel ?? 'info');
+  const logger = createBrokerLogger(s.logLevel ?? 'info');
+  const log = logger.log;
+  flushLog = logger.flush;
   const sd = notifier(env, (err) => log.warn({ evt: 'sd_notify', err: err.message }, `cannot notify systemd: ${err.message}`));
   const inherited = inheritedSocket(env);
   const socket = inherited !== undefined ? (unixPathOfFd(inherited.fd) ?? s.socket ?? defaultSocketPath(env)) : (s.socket ?? defaultSocketPath(env));
@@ -149,6 +154,7 @@ export async function runBrokerService(input: ServiceInput): Promise<void> {
       sd.stopWatchdog();
       logEvents.flush();
       log.info({ evt: 'stop', uptimeMs: Date.now() - startedAt }, 'stopped');
+      flushLog();
       process.exit(code);
     })();
   };

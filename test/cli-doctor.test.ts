@@ -47,7 +47,7 @@ describe('udsbus doctor', () => {
     mkdirSync(data);
     chownSync(data, 65534, 44);
     await broker(['--socket', socket, '--group', '44', '--mode', '0660', '--data', data]);
-    const r = await runToEnd(['doctor', '--socket', socket, '--data', data, '--group', 'video'], { uid: 65534, gid: 44 });
+    const r = await runToEnd(['doctor', '--socket', socket, '--data', data, '--group', 'video', '--timeout', '15'], { uid: 65534, gid: 44, ms: 40_000 });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
