@@ -34,7 +34,7 @@ describe('config file', () => {
 
   it('refuses unknown keys and bad values, each at its own file:line:column (after multi-line comments)', () => {
     expect(problems('{\n  /* a\n     b */\n  "maxConection": 5,\n  "fsync": "sometimes",\n  "mode": "777x"\n}')).toEqual([
-      'b.jsonc:4:3: /maxConection: Unexpected property',
+      'b.jsonc:4:3: /maxConection: unknown setting (did you mean "maxConnections"?)',
       'b.jsonc:5:3: /fsync: Expected one of "always", "batch", "never"',
       expect.stringMatching(/^b\.jsonc:6:3: \/mode: /),
     ]);
@@ -113,7 +113,7 @@ describe('udsbus config check and the broker', () => {
     writeFileSync(file, '{\n  "keepAlive": 5\n}');
     const r = await runToEnd(['broker', '--config', file]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`${file}:2:3: /keepAlive: Unexpected property`);
+    expect(r.stderr).toContain(`${file}:2:3: /keepAlive: unknown setting (did you mean "keepalive"?)`);
   });
 });
 

@@ -1,7 +1,6 @@
 /** `udsbus broker`: run the broker until SIGTERM/SIGINT (the service logic is in ops/broker-service.ts). */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { BROKER_SETTINGS, CONFIG_ENV, envName, type BrokerSettings } from '../../ops/broker-config.js';
-import { runBrokerService } from '../../ops/broker-service.js';
 
 /** One option per setting; each value also comes from UDSBUS_<KEY> or the config file. */
 export function brokerOptions(): Option[] {
@@ -50,6 +49,8 @@ Examples:
       const cli: Record<string, unknown> = {};
       for (const s of BROKER_SETTINGS) if (c.getOptionValueSource(s.key) === 'cli' && o[s.key] !== undefined) cli[s.key] = o[s.key];
       const configFile = (o['config'] as string | undefined) ?? (process.env[CONFIG_ENV] || undefined);
+      // Loaded here, not at the top: every other command starts faster without the service code.
+      const { runBrokerService } = await import('../../ops/broker-service.js');
       await runBrokerService({ configFile, cli: cli as BrokerSettings });
     });
 }

@@ -1,7 +1,6 @@
 /** `udsbus config check FILE`: validate a broker config file and show the settings it gives. */
 import type { Command } from 'commander';
 import { BROKER_SETTINGS, envName } from '../../ops/broker-config.js';
-import { resolveSettings } from '../../ops/broker-service.js';
 import { Exit } from '../exit-codes.js';
 
 export function registerConfig(program: Command): void {
@@ -21,7 +20,8 @@ Examples:
   udsbus config check /etc/udsbus/broker.jsonc
   udsbus config check --json broker.jsonc | jq .maxConnections`,
     )
-    .action((file: string, o: { env: boolean; json?: boolean }) => {
+    .action(async (file: string, o: { env: boolean; json?: boolean }) => {
+      const { resolveSettings } = await import('../../ops/broker-service.js');
       const r = resolveSettings({ configFile: file, cli: {}, env: o.env ? process.env : {} });
       if (!r.ok) {
         process.stderr.write(`udsbus: ${r.message}\n`);

@@ -1,7 +1,6 @@
 /** `udsbus doctor`: is the bus reachable from here, and if not, what to do — one line per check. */
 import { Option, type Command } from 'commander';
 import { loadBrokerConfig } from '../../ops/broker-config.js';
-import { formatCheck, runChecks } from '../../ops/doctor.js';
 import { ConfigError } from '../../subscribers/common/config.js';
 import { die } from '../common.js';
 import { Exit } from '../exit-codes.js';
@@ -41,6 +40,7 @@ Examples:
       }
       const socket = o.socket ?? file.socket ?? lookupDefaultSocket();
       const source = o.socket !== undefined ? '--socket' : file.socket !== undefined ? o.config! : process.env['UDSBUS_SOCKET'] ? 'UDSBUS_SOCKET' : `default; tried ${socketCandidates().join(', ')}`;
+      const { formatCheck, runChecks } = await import('../../ops/doctor.js');
       const checks = await runChecks({ socket, socketSource: source, data: o.data ?? file.data ?? process.env['UDSBUS_DATA'], group: o.group, timeoutMs: o.timeout });
       for (const c of checks) process.stdout.write(`${o.json ? JSON.stringify(c) : formatCheck(c)}\n`);
       process.exitCode = checks.some((c) => c.status === 'fail') ? Exit.ERROR : Exit.OK;

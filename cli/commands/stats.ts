@@ -6,7 +6,6 @@ import type { Command } from 'commander';
 import type { BrokerStats, ClientStats } from '../../bus/broker/broker.js';
 import type { Client } from '../../bus/client/client.js';
 import type { DurableInfo } from '../../bus/broker/durable.js';
-import { renderMetrics } from '../../ops/metrics.js';
 import { NoRespondersError, TimeoutError } from '../../bus/protocol/errors.js';
 import { die, socketOption } from '../common.js';
 import { connectOrExit } from '../connect.js';
@@ -125,6 +124,7 @@ export async function runStats(o: StatsOptions): Promise<void> {
 
 /** One Prometheus exposition: $SYS.req.stats plus the durable queues' backlog. */
 async function printProm(o: StatsOptions): Promise<void> {
+  const { renderMetrics } = await import('../../ops/metrics.js');
   const client = await connectOrExit(o.socket, 'udsbus-stats', { reconnect: false });
   let text: string;
   try {
