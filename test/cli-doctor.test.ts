@@ -3,7 +3,7 @@
  * broken (not in the group, a stale socket left by a killed broker, no socket at all), each
  * answered in one line with what to do. The uid-switching cases need root (as cli-errors does).
  */
-import { chmodSync, chownSync, mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from './helpers/harness.js';
@@ -89,5 +89,20 @@ describe('udsbus doctor', () => {
     expect(checks.map((c) => c.check)).toEqual(['socket', 'mode', 'owner', 'access', 'broker', 'data', 'addon']);
     expect(checks[0]).toMatchObject({ status: 'fail', check: 'socket' });
     expect(checks[0]!.fix).toMatch(/systemctl start udsbus.socket/);
+  });
+
+  // Needs a machine without a system broker: the lookup would (rightly) find it.
+  it.skipIf(!isRoot || existsSync('/run/udsbus/bus.sock'))('default lookup: with no broker anywhere, the error and doctor name the user socket and the system socket', async () => {
+    const dir = setup();
+    chownSync(dir, 65534, 65534);
+    const env = { UDSBUS_SOCKET: '', XDG_RUNTIME_DIR: dir };
+    const mine = join(dir, 'udsbus', 'bus.sock');
+    const r = await runToEnd(['pub', 'a.b', '1'], { uid: 65534, gid: 65534, env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      `udsbus: no broker socket at ${mine} (your own broker) nor at /run/udsbus/bus.sock (the system broker); start one with "udsbus broker", start the system broker (systemctl start udsbus.socket), or point --socket / UDSBUS_SOCKET at a broker's socket`,
+    );
+    const d = await runToEnd(['doctor'], { uid: 65534, gid: 65534, env });
+    expect(lineOf(d.stdout, 'socket')).toBe(`FAIL socket  ${mine} (default; tried ${mine}, /run/udsbus/bus.sock) does not exist, nor does ${join(dir, 'udsbus')} → start the broker (systemctl start udsbus.socket, or udsbus broker), or point --socket / UDSBUS_SOCKET at its socket`);
   });
 });
