@@ -13,6 +13,8 @@ import { readFileSync } from 'node:fs';
 import { Type, type TSchema } from '@sinclair/typebox';
 import stripJsonComments from 'strip-json-comments';
 import { ConfigError, parseJsonConfig } from '../subscribers/common/config.js';
+import { checkPattern } from '../bus/protocol/topics.js';
+import { DEFAULT_LIMITS } from '../bus/protocol/limits.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -124,7 +126,7 @@ export function parseBrokerConfig(source: string, file: string): BrokerSettings 
   const json = stripJsonComments(source, { whitespace: true, trailingCommas: true });
   let value: BrokerSettings & { $schema?: string };
   try {
-    value = parseJsonConfig(json, file, BrokerConfigSchema) as BrokerSettings & { $schema?: string };
+    value = parseJsonConfig(json, file, BrokerConfigSchema, (v) => semanticProblems(v as BrokerSettings)) as BrokerSettings & { $schema?: string };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     // A typo is the usual unknown key: name the setting it was probably meant to be.
@@ -139,6 +141,33 @@ export function parseBrokerConfig(source: string, file: string): BrokerSettings 
   }
   const { $schema: _ignored, ...settings } = value;
   return settings;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+function hostPort(spec: string): { host: string | undefined; port: number } {
+  const i = spec.lastIndexOf(':');
+  return { host: i < 0 ? undefined : spec.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(i < 0 ? spec : spec.slice(i + 1)) };
+}
+
+/**
+ * What the schema cannot say, checked here so `udsbus config check` finds it with a line number
+ * instead of the broker failing at start: topic patterns, listen addresses.
+ */
+export function semanticProblems(s: BrokerSettings): Array<{ path: string; message: string }> {
+  const out: Array<{ path: string; message: string }> = [];
+  s.strict?.forEach((p, i) => {
+    const problem = checkPattern(p, DEFAULT_LIMITS);
+    if (problem !== null) out.push({ path: `/strict/${i}`, message: `"${p}" is not a valid topic pattern (${problem})` });
+  });
+  const port = (n: number) => Number.isInteger(n) && n >= 0 && n <= 65535;
+  if (s.tcp !== undefined && !port(hostPort(s.tcp).port)) out.push({ path: '/tcp', message: `expected "PORT" or "HOST:PORT", got "${s.tcp}"` });
+  if (s.metrics !== undefined && !s.metrics.includes('/')) {
+    const { host, port: p } = hostPort(s.metrics);
+    if (!port(p)) out.push({ path: '/metrics', message: `expected a socket path, "PORT" or "HOST:PORT", got "${s.metrics}"` });
+    else if (host !== undefined && !LOOPBACK.has(host)) out.push({ path: '/metrics', message: `"${host}" is not a loopback address: metrics are served on 127.0.0.1, ::1 or a Unix socket only` });
+  }
+  return out;
 }
 
 /** The setting within edit distance 3 (case-insensitive) of `key`, if one is clearly closest. */

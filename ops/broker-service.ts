@@ -9,7 +9,7 @@ import { DEFAULT_LIMITS, type Limits } from '../bus/protocol/limits.js';
 import { defaultSocketPath } from '../bus/paths.js';
 import { loadPeerCred } from '../bus/security/peercred.js';
 import { ConfigError } from '../subscribers/common/config.js';
-import { changedKeys, loadBrokerConfig, mergeSettings, RELOADABLE, settingsFromEnv, type BrokerSettings } from './broker-config.js';
+import { changedKeys, loadBrokerConfig, mergeSettings, RELOADABLE, semanticProblems, settingsFromEnv, type BrokerSettings } from './broker-config.js';
 import { createBrokerLogger, fanOut, loggingEvents } from './broker-log.js';
 import { EventCounters, renderMetrics, serveMetrics, type MetricsEndpoint } from './metrics.js';
 import { inheritedSocket, notifier, unixPathOfFd } from './systemd.js';
@@ -39,7 +39,11 @@ export function resolveSettings(input: ServiceInput): { ok: true; settings: Brok
   }
   const fromEnv = settingsFromEnv(env);
   if (fromEnv.problems.length > 0) return { ok: false, message: `invalid environment:\n${fromEnv.problems.map((p) => `  ${p}`).join('\n')}` };
-  return { ok: true, settings: mergeSettings(file, fromEnv.settings, input.cli) };
+  const settings = mergeSettings(file, fromEnv.settings, input.cli);
+  // The file was checked with its positions; this catches the same mistakes from env and options.
+  const problems = semanticProblems(settings);
+  if (problems.length > 0) return { ok: false, message: `invalid settings:\n${problems.map((p) => `  ${p.path.slice(1)}: ${p.message}`).join('\n')}` };
+  return { ok: true, settings };
 }
 
 function limitsOf(s: BrokerSettings): Partial<Limits> {

@@ -40,6 +40,14 @@ describe('config file', () => {
     ]);
   });
 
+  it('checks what the schema cannot: topic patterns and listen addresses, at their lines', () => {
+    expect(problems('{\n  "strict": ["cam.>", "bad..pattern"],\n  "metrics": "0.0.0.0:9464",\n  "tcp": "host:port"\n}')).toEqual([
+      expect.stringMatching(/^b\.jsonc:2:23: \/strict\/1: "bad\.\.pattern" is not a valid topic pattern/),
+      'b.jsonc:3:3: /metrics: "0.0.0.0" is not a loopback address: metrics are served on 127.0.0.1, ::1 or a Unix socket only',
+      'b.jsonc:4:3: /tcp: expected "PORT" or "HOST:PORT", got "host:port"',
+    ]);
+  });
+
   it('reports a syntax error with its line', () => {
     expect(problems('{\n  "maxConnections": 5\n  "grace": 1\n}')[0]).toMatch(/^b\.jsonc:3:\d+: \/: not valid JSON/);
   });
