@@ -227,6 +227,11 @@ export async function runBrokerService(input: ServiceInput): Promise<void> {
         ` maxConnections=${l.maxConnections} queue=${l.outQueueBytes}B\n`,
     );
   }
+  if (inherited !== undefined) {
+    if (inherited.count > 1) log.warn({ evt: 'activation', fds: inherited.count }, `systemd passed ${inherited.count} sockets; serving the first (fd ${inherited.fd}) only: give udsbus.socket one ListenStream`);
+    const ignored = (['socket', 'mode', 'group'] as const).filter((k) => s[k] !== undefined);
+    if (ignored.length > 0) log.info({ evt: 'activation', ignored }, `${ignored.join(', ')} ignored: the socket unit decides path, mode and group`);
+  }
   sd.ready(`listening on ${handle.socketPath}; ${statusLine()}`);
   const watchdogMs = sd.startWatchdog();
   if (watchdogMs !== undefined) log.info({ evt: 'watchdog', periodMs: watchdogMs }, `pinging the systemd watchdog every ${Math.floor(watchdogMs / 2)} ms`);

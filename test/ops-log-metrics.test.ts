@@ -8,12 +8,14 @@ import { request } from 'node:http';
 import { createConnection } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { loadPeerCred } from '../bus/security/peercred.js';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { connect } from '../bus/index.js';
 import { encodeValue } from '../bus/protocol/codec.js';
-import { loggingEvents } from '../ops/broker-log.js';
-import { renderMetrics } from '../ops/metrics.js';
+import { fanOut, loggingEvents } from '../ops/broker-log.js';
+import { EventCounters, renderMetrics } from '../ops/metrics.js';
 import { startTestBus, tempDir } from './helpers/harness.js';
 import { runToEnd, startCli, type CliProcess } from './helpers/cli.js';
 import { Lines } from './helpers/lines.js';
@@ -149,6 +151,23 @@ describe('rate-limited lines', () => {
     expect(got.length).toBeLessThanOrEqual(2 * Math.ceil((elapsed + 300) / 300) + 2);
     expect(got.length).toBeLessThan(total / 10);
     expect(got.some((d) => d.burst !== undefined)).toBe(true);
+  });
+
+  it.skipIf(!loadPeerCred().available)('a real ACL denial reaches the log and the metrics through the broker hook', async () => {
+    const { dir, cleanup } = tempDir('udsbus-ops-acl-');
+    cleanups.push(cleanup);
+    const acl = join(dir, 'acl.conf');
+    writeFileSync(acl, `allow user ${process.getuid!()} publish cam.>\n`, { mode: 0o600 });
+    const sink = new PassThrough();
+    const lines = new Lines(sink);
+    const counters = new EventCounters();
+    const bus = await startTestBus({ aclFile: acl, statsIntervalMs: 0, events: fanOut(loggingEvents(pino({ level: 'info' }, sink), 60_000), counters) });
+    cleanups.push(() => bus.close());
+    const c = await bus.client({ name: 'limited' });
+    await expect(c.publish('door.1.open', 1, { confirm: true })).rejects.toThrow(/PERMISSION_DENIED|may not/);
+    const line = JSON.parse(await lines.waitFor((l) => l.includes('"evt":"acl.denied"'))) as Record<string, unknown>;
+    expect(line).toMatchObject({ level: 40, client: 'limited', uid: process.getuid!(), action: 'publish', target: 'door.1.open' });
+    expect(renderMetrics({ stats: bus.broker.broker.getStats(), counters })).toContain('udsbus_acl_denials_total{action="publish"} 1\n');
   });
 
   it('denials: the first of a kind at once, repeats within the window counted in one line', () => {
