@@ -10,13 +10,13 @@ import { DEFAULT_LIMITS, HARD_MAX_FRAME_BYTES, type Limits } from '../protocol/l
 import { Published, type Origin } from './message.js';
 import type { OutboundConfig, OutboundOwner, Policy } from './outbound.js';
 import { RetainedStore } from './retained.js';
-import { Sublist } from './sublist.js';
+import { Sublist } from '../topics/sublist.js';
 import { BrokerSub, Connection, type PeerInfo, type Transport } from './connection.js';
 import { DurableManager, type DurableDef, type DurableQueue, type Overflow } from './durable.js';
 import type { DurableLog } from '../durable/log.js';
 import type { Acl, Identity } from '../security/acl.js';
 import { AccessControl, InboxOwners } from './access.js';
-import { isInboxTopic } from '../security/acl-patterns.js';
+import { isInboxTopic } from '../topics/grammar.js';
 
 export type BrokerOptions = {
   limits?: Partial<Limits>;

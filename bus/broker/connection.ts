@@ -10,11 +10,11 @@ import { DURABLE_NAME_RE, KEEPALIVE_MAX_MS, KEEPALIVE_MIN_MS, PROTOCOL_VERSION, 
 import { FrameParser } from '../protocol/parser.js';
 import { encodeJsonFrame, LineParser, payloadFromJson } from '../protocol/json-mode.js';
 import { UdsbusError } from '../protocol/errors.js';
-import { checkPattern, checkTopic, describeTopicProblem, isReservedTopic } from '../protocol/topics.js';
+import { checkPattern, checkTopic, describeTopicProblem, isReservedTopic } from '../topics/grammar.js';
 import type { Broker } from './broker.js';
 import type { Origin } from './message.js';
 import type { Permissions } from '../security/acl.js';
-import { isInboxPattern, isInboxTopic } from '../security/acl-patterns.js';
+import { isInboxPattern, isInboxTopic } from '../topics/grammar.js';
 import type { Usage } from './access.js';
 import { Outbound, POLICIES, type OutSub, type Policy, type Entry } from './outbound.js';
 

@@ -11,7 +11,7 @@ import { DurableLog, type StoredRecord } from '../durable/log.js';
 import { encodeFrame, encodeValue } from '../protocol/codec.js';
 import { encodeJsonFrame } from '../protocol/json-mode.js';
 import { Published, type Origin } from './message.js';
-import { Sublist } from './sublist.js';
+import { Sublist } from '../topics/sublist.js';
 import type { BrokerSub, Connection } from './connection.js';
 
 export type Overflow = 'reject' | 'drop-oldest';

@@ -11,7 +11,7 @@ import { decodeFrame, decodeValue, encodeFrame, encodeValue, type DecodedFrame }
 import { NoRespondersError, RemoteError, TimeoutError, UdsbusError, type ErrorName } from '../protocol/errors.js';
 import { DEFAULT_LIMITS, PROTOCOL_VERSION, type Limits } from '../protocol/limits.js';
 import { FrameParser } from '../protocol/parser.js';
-import { checkPattern, checkTopic, describeTopicProblem, isReservedTopic } from '../protocol/topics.js';
+import { checkPattern, checkTopic, describeTopicProblem, isReservedTopic } from '../topics/grammar.js';
 import { defaultSocketPath } from '../paths.js';
 import { encodePub } from './frames.js';
 

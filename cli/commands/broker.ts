@@ -112,7 +112,7 @@ Examples:
 /** Strict mode backed by the camera schemas (loaded only when asked for). */
 async function strictFor(patterns: string[]) {
   const { validatorFor } = await import('../../schemas/validate.js');
-  const { checkPattern } = await import('../../bus/protocol/topics.js');
+  const { checkPattern } = await import('../../bus/index.js');
   const { DEFAULT_LIMITS } = await import('../../bus/protocol/limits.js');
   for (const p of patterns) if (checkPattern(p, DEFAULT_LIMITS) !== null) die(`--strict: invalid pattern "${p}"`);
   return {
