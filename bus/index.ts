@@ -29,3 +29,5 @@ export type { Limits } from './protocol/limits.js';
 export { checkTopic, checkPattern, isReservedTopic, describeTopicProblem, isValidToken } from './topics/grammar.js';
 export { patternMatches, covers } from './topics/match.js';
 export { defaultSocketPath } from './paths.js';
+export { memoryPair } from './memory.js';
+export type { BrokerStats as Stats, ClientStats, Policy as OverflowPolicy } from './protocol/wire-types.js';
