@@ -100,8 +100,7 @@ async function open(emit: Emit, socket: string, extra: ConnectOptions = {}): Pro
       emit('async-error', { code: e.code, name: e.codeName, fatal: e.fatal });
     }
   });
-  const internals = bus as unknown as { cidValue: string; limitsValue: { keepaliveMs: number } };
-  emit('connected', { cid: internals.cidValue, keepalive: internals.limitsValue.keepaliveMs, limits: internals.limitsValue });
+  emit('connected', { cid: bus.cid, keepalive: bus.limits.keepaliveMs, limits: bus.limits });
   return { bus, asyncErrors };
 }
 
