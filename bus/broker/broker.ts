@@ -453,9 +453,9 @@ export class Broker implements ConnectionHost<Connection>, SysHost<Connection> {
   }
 
   /** Publish one of the broker's own `$SYS` messages. */
-  sys(topic: string, value: unknown): void {
+  sys(topic: string, value: unknown, hdr?: Readonly<Record<string, string>>): void {
     if (this.sublist.size === 0) return;
-    this.route(new Published(topic, encodeValue(value), undefined, undefined, false, undefined));
+    this.route(new Published(topic, encodeValue(value), undefined, hdr, false, undefined));
   }
 
   // ---- timers and shutdown ----------------------------------------------------------------

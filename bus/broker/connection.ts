@@ -27,9 +27,7 @@ type Will = { topic: string; payload: Uint8Array; retain: boolean };
 const CLOSE_REASON_FOR: Partial<Record<ErrorName, CloseReason>> = {
   SLOW_CONSUMER: 'slow-consumer',
   KEEPALIVE_TIMEOUT: 'keepalive',
-  HANDSHAKE_TIMEOUT: 'handshake-timeout',
   SHUTTING_DOWN: 'shutdown',
-  TOO_MANY_CONNECTIONS: 'too-many-connections',
 };
 
 export class Connection implements SubOwner {
@@ -186,6 +184,8 @@ export class Connection implements SubOwner {
 
   private handleFrame(f: DecodedFrame): void {
     const op = f.op;
+    // A known field of the wrong type is refused, never read as absent (§4): here `id`.
+    if (f.id !== undefined && !isUint(f.id)) return this.error('BAD_FRAME', '"id" must be a uint', { fatal: this.state === 'handshake' });
     if (this.state === 'handshake') {
       if (op !== 'hello') return this.fail('HANDSHAKE_REQUIRED', `the first frame must be "hello", got ${describeOp(op)}`);
       return this.onHello(f);
@@ -230,7 +230,7 @@ export class Connection implements SubOwner {
     }
     if (f.will !== undefined) {
       const w = f.will as Record<string, unknown> | null;
-      if (w === null || typeof w !== 'object' || typeof w.topic !== 'string' || !(w.payload instanceof Uint8Array)) {
+      if (w === null || typeof w !== 'object' || typeof w.topic !== 'string' || !(w.payload instanceof Uint8Array) || (w.retain !== undefined && typeof w.retain !== 'boolean')) {
         return this.fail('BAD_FRAME', 'hello "will" must be a map {topic: text, payload: bytes, retain?: bool}');
       }
       const problem = checkTopic(w.topic, this.limits);
@@ -265,12 +265,16 @@ export class Connection implements SubOwner {
     const payload = f.payload;
     if (typeof topic !== 'string') return this.error('BAD_FRAME', 'pub needs "topic" (text)', id);
     if (!(payload instanceof Uint8Array)) return this.error('BAD_FRAME', 'pub needs "payload" (a byte string)', id);
+    for (const k of ['retain', 'owned', 'confirm'] as const) {
+      if (f[k] !== undefined && typeof f[k] !== 'boolean') return this.error('BAD_FRAME', `pub "${k}" must be a bool`, id);
+    }
     const limits = this.limits;
     const problem = checkTopic(topic, limits);
     if (problem !== null) return this.error(problem, describeTopicProblem(problem, topic, limits), id);
     let reply: string | undefined;
     if (f.reply !== undefined) {
-      if (typeof f.reply !== 'string' || checkTopic(f.reply, limits) !== null) {
+      if (typeof f.reply !== 'string') return this.error('BAD_FRAME', 'pub "reply" must be text (a topic)', id);
+      if (checkTopic(f.reply, limits) !== null) {
         return this.error('INVALID_TOPIC', `pub "reply" must be a valid topic`, id);
       }
       reply = f.reply;
@@ -320,6 +324,7 @@ export class Connection implements SubOwner {
       }
       queue = f.queue;
     }
+    if (f.retained !== undefined && typeof f.retained !== 'boolean') return this.error('BAD_FRAME', 'sub "retained" must be a bool', { ...id, sid });
     let policy: Policy = 'drop-oldest';
     if (f.policy !== undefined) {
       if (!POLICIES.includes(f.policy as Policy)) return this.error('BAD_FRAME', `sub "policy" must be one of ${POLICIES.join(', ')}`, { ...id, sid });
@@ -382,7 +387,8 @@ export class Connection implements SubOwner {
 
   private onAck(f: DecodedFrame): void {
     const id = idOf(f);
-    const sub = isUint(f.sid) ? this.subs.get(f.sid) : undefined;
+    if (!isUint(f.sid)) return this.error('BAD_FRAME', 'ack needs "sid" (uint)', id);
+    const sub = this.subs.get(f.sid);
     if (sub === undefined || sub.durable === undefined) return this.error('UNKNOWN_SID', 'ack needs "sid" of a live durable subscription', id);
     if (!isUint(f.mid)) return this.error('BAD_FRAME', 'ack needs "mid" (uint): everything up to it is acknowledged', id);
     this.host.ack(this, sub, f.mid);

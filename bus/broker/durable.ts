@@ -89,6 +89,8 @@ export class DurableQueue {
     public log: DurableLog,
   ) {
     this.lastMid = log.stats().lastMid;
+    // What was sent before a restart is not known: every message stored before it may have been.
+    this.sentUpTo = this.lastMid;
   }
 
   get pattern(): string {

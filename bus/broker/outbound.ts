@@ -315,7 +315,8 @@ export class Outbound {
           this.pendSeq.push(0);
           this.pendMsg.push(undefined);
         } else {
-          if (sub.lost > 0) this.pendLoss(sub);
+          // The notice goes after older queued messages, before the first newer one (§10).
+          if (sub.lost > 0 && e.seq > sub.lastLostSeq) this.pendLoss(sub);
           this.pend.push(sub);
           this.pendSeq.push(e.seq);
           this.pendMsg.push(e.msg);

@@ -50,12 +50,13 @@ export interface SysHost<C extends ConnView> {
   inboxCount(): number;
   mayReplyTo(reply: string, uid: number | undefined): boolean;
   /** Deliver one of the broker's own messages. */
-  sys(topic: string, value: unknown): void;
+  sys(topic: string, value: unknown, hdr?: Readonly<Record<string, string>>): void;
   /** A deleted durable gives its owner's durable-bytes reservation back. */
   returnDurableBytes(def: DurableDef): void;
 }
 
 const EMPTY = Buffer.alloc(0);
+const ERROR_HDR: Readonly<Record<string, string>> = Object.freeze({ status: 'error' });
 
 export class SysService<C extends ConnView> {
   constructor(private readonly host: SysHost<C>) {}
@@ -158,7 +159,8 @@ export class SysService<C extends ConnView> {
       }
       const r = this.durableRequest(action, payload);
       if (id !== undefined) conn.sendFrame({ op: 'ok', id });
-      this.host.sys(reply, r);
+      // Failure replies carry hdr.status "error" (§8), like those of a client's serve().
+      this.host.sys(reply, r, (r as { ok: boolean }).ok ? undefined : ERROR_HDR);
       return;
     }
     if (conn.perms !== undefined && !conn.perms.admin) return conn.deny('request', topic, { id });

@@ -184,6 +184,13 @@ export class Requests {
         try {
           this.host.publish(to, reply, hdr === undefined ? {} : { hdr });
         } catch (sendErr) {
+          // A result or error data that cannot be encoded still gets a failure reply, as in the
+          // Python and Go clients; only a closed connection leaves the requester to time out.
+          try {
+            this.host.publish(to, { ok: false, error: { code: 'internal', message: `the reply could not be encoded: ${(sendErr as Error).message}` } }, { hdr: { status: 'error' } });
+          } catch {
+            // disconnected: nothing can be sent
+          }
           this.host.error(sendErr as Error);
         }
       })();

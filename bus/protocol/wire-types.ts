@@ -9,17 +9,11 @@ import type { ErrorName } from './errors.js';
 export type Policy = 'drop-oldest' | 'drop-newest' | 'latest-per-topic' | 'disconnect';
 export const POLICIES: readonly Policy[] = ['drop-oldest', 'drop-newest', 'latest-per-topic', 'disconnect'];
 
-/** Why a connection ended (`reason` of `$SYS.client.disconnected`, §14). */
-export type CloseReason =
-  | 'bye'
-  | 'eof'
-  | 'error'
-  | 'protocol'
-  | 'slow-consumer'
-  | 'keepalive'
-  | 'handshake-timeout'
-  | 'shutdown'
-  | 'too-many-connections';
+/**
+ * Why a connection ended (`reason` of `$SYS.client.disconnected`, §14). Only connections that got
+ * a `welcome` are announced, so refusals at accept and handshake timeouts have no reason here.
+ */
+export type CloseReason = 'bye' | 'eof' | 'error' | 'protocol' | 'slow-consumer' | 'keepalive' | 'shutdown';
 
 export type SubStats = { sid: number; pattern: string; queue?: string; policy: Policy; delivered: number; dropped: number; queuedMsgs: number; queuedBytes: number };
 
@@ -31,6 +25,7 @@ export type ClientStats = {
   pid?: number;
   uid?: number;
   gid?: number;
+  groups?: number[];
   connectedAt: string;
   msgsIn: number;
   bytesIn: number;

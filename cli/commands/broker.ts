@@ -24,6 +24,7 @@ export function registerBroker(program: Command): void {
     .option('--ack-timeout <ms>', 'redeliver unacknowledged durable messages after this long', parseIntOption('--ack-timeout'))
     .option('--acl <file>', 'access rules (SECURITY.md); reloaded on SIGHUP')
     .option('--strict <pattern...>', 'check payloads on these topic patterns against schemas/ and refuse invalid ones (SCHEMA_INVALID)')
+    .option('--stats-interval <ms>', 'publish $SYS.broker.stats this often; 0 turns it off', parseIntOption('--stats-interval'), 10_000)
     .option('--grace <ms>', 'how long shutdown waits for slow readers', parseIntOption('--grace'), 2000)
     .option('-q, --quiet', 'no startup line')
     .addHelpText(
@@ -54,6 +55,7 @@ Examples:
           tcp: o.tcp,
           limits,
           closeGraceMs: o.grace,
+          statsIntervalMs: o.statsInterval,
           ...(strict ? { strict } : {}),
           ...(o.acl ? { aclFile: o.acl } : {}),
           ...(o.data ? { dataDir: o.data, durable: { fsync: o.fsync, ...(o.ackTimeout !== undefined ? { ackTimeoutMs: o.ackTimeout } : {}) } } : {}),
