@@ -22,6 +22,7 @@ import { RetainedStore } from './retained.js';
 import type { BrokerSub } from './subscription.js';
 import { StrictMode } from './strict.js';
 import { SysService, type Counters, type SysHost } from './sys.js';
+import { Pacer } from './pacing.js';
 
 export type { BrokerStats, ClientStats, SubStats } from '../protocol/wire-types.js';
 
@@ -47,6 +48,11 @@ export type BrokerOptions = {
    * kernel-verified identity, per-uid quotas apply, and denials are published on $SYS.acl.denied.
    */
   acl?: Acl;
+  /**
+   * How long a publisher is held while a subscriber's queue does not drain, before that
+   * subscriber counts as stuck and its own overflow policy applies instead (ms, §10).
+   */
+  paceStallMs?: number;
   /** A frame that stays incomplete this long is cut off with FRAME_TIMEOUT (ms). */
   frameTimeoutMs?: number;
   /**
@@ -98,6 +104,7 @@ export class Broker implements ConnectionHost<Connection>, SysHost<Connection> {
     errors: {},
   };
   private readonly sysService = new SysService<Connection>(this);
+  readonly pacer: Pacer;
 
   constructor(opts: BrokerOptions = {}) {
     const limits = { ...DEFAULT_LIMITS, ...opts.limits };
@@ -122,6 +129,7 @@ export class Broker implements ConnectionHost<Connection>, SysHost<Connection> {
     if (opts.strict !== undefined && opts.strict.patterns.length > 0) this.strict = new StrictMode(opts.strict.patterns, opts.strict.validate, limits.maxNesting);
     this.access = opts.acl === undefined ? undefined : new AccessControl(opts.acl);
     this.frameTimeoutMs = opts.frameTimeoutMs ?? 10_000;
+    this.pacer = new Pacer(opts.paceStallMs ?? 500);
     this.log = opts.log ?? ((event, detail) => process.stderr.write(`udsbus broker: ${event} ${JSON.stringify(detail)}\n`));
     if (opts.dataDir !== undefined) {
       const access = this.access;
@@ -206,6 +214,9 @@ export class Broker implements ConnectionHost<Connection>, SysHost<Connection> {
       countDrop: (policy, n) => {
         this.counters.drops[policy] += n;
       },
+      relieved: () => {
+        if (conn.pacing.holding.size > 0 || conn.pacing.stuck) this.pacer.relieved(conn);
+      },
     };
   }
 
@@ -276,6 +287,7 @@ export class Broker implements ConnectionHost<Connection>, SysHost<Connection> {
   onClose(conn: Connection, wasOpen: boolean): void {
     this.pending.delete(conn);
     this.dirty.delete(conn);
+    this.pacer.closed(conn);
     if (conn.usage !== undefined) {
       conn.usage.connections--;
       conn.usage.subscriptions -= conn.subs.size;
@@ -336,7 +348,7 @@ export class Broker implements ConnectionHost<Connection>, SysHost<Connection> {
         id = undefined;
       }
     }
-    const r = this.publishMessage(topic, payload, reply, hdr, retain, owned ? conn : undefined, originOf(conn), u);
+    const r = this.publishMessage(topic, payload, reply, hdr, retain, owned ? conn : undefined, originOf(conn), u, conn.flow === 'pace' ? conn : undefined);
     if (r.failed.length > 0) {
       conn.error('STORE_FAILED', `durable queue(s) ${r.failed.join(', ')} could not store the message (storage error, see the broker's log); delivered live, not stored there`, { id });
       return;
@@ -375,6 +387,8 @@ export class Broker implements ConnectionHost<Connection>, SysHost<Connection> {
     owner: Connection | undefined,
     origin: Origin | undefined,
     usage?: { retainedBytes: number; retainedCount: number },
+    /** The publisher to hold while a subscriber's queue drains (pacing, §10). */
+    paced?: Connection,
   ): { matched: number; retainFailed: boolean; logs: DurableLog[]; refused: string[]; failed: string[] } {
     const msg = new Published(topic, payload, reply, hdr, false, origin);
     const stored = this.durables?.store(msg);
@@ -389,18 +403,18 @@ export class Broker implements ConnectionHost<Connection>, SysHost<Connection> {
         retainFailed = true;
       }
     }
-    const matched = this.route(msg) + (stored?.logs.length ?? 0);
+    const matched = this.route(msg, paced) + (stored?.logs.length ?? 0);
     return { matched, retainFailed, logs: stored?.logs ?? [], refused: stored?.refused ?? [], failed: stored?.failed ?? [] };
   }
 
-  private route(msg: Published): number {
+  private route(msg: Published, paced?: Connection): number {
     const match = this.sublist.match(msg.topic);
     let n = 0;
     for (const sub of match.plain) {
       if (!sub.conn.alive) continue;
       // A filtered subscription takes no seq for what it may not read: that is not a loss.
       if (sub.filter && !sub.conn.perms!.canRead(msg.topic)) continue;
-      sub.conn.out.deliver(sub, msg, ++sub.seq);
+      if (sub.conn.out.deliver(sub, msg, ++sub.seq) && paced !== undefined) this.pacer.hold(paced, sub.conn);
       n++;
     }
     for (const group of match.groups) {
@@ -409,7 +423,7 @@ export class Broker implements ConnectionHost<Connection>, SysHost<Connection> {
         const sub = members[group.next++ % members.length]!;
         if (!sub.conn.alive) continue;
         if (sub.filter && !sub.conn.perms!.canRead(msg.topic, 'serve')) continue;
-        sub.conn.out.deliver(sub, msg, ++sub.seq);
+        if (sub.conn.out.deliver(sub, msg, ++sub.seq) && paced !== undefined) this.pacer.hold(paced, sub.conn);
         n++;
         break;
       }
@@ -503,6 +517,10 @@ export class Broker implements ConnectionHost<Connection>, SysHost<Connection> {
 
   retainedUsage(): { count: number; bytes: number } {
     return { count: this.retained.count, bytes: this.retained.totalBytes };
+  }
+
+  paceStalls(): number {
+    return this.pacer.stalls;
   }
 
   inboxCount(): number {

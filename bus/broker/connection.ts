@@ -17,6 +17,7 @@ import { CBOR_ENCODING, JSON_ENCODING, type InputParser, type WireEncoding } fro
 import type { CloseReason, ConnectionHost, PeerInfo, Transport } from './host.js';
 import type { Origin } from './message.js';
 import { Outbound, POLICIES, type Policy } from './outbound.js';
+import { PacingState, type Paced } from './pacing.js';
 import { BrokerSub, type SubOwner } from './subscription.js';
 
 export type { CloseReason, PeerInfo, Transport } from './host.js';
@@ -30,7 +31,7 @@ const CLOSE_REASON_FOR: Partial<Record<ErrorName, CloseReason>> = {
   SHUTTING_DOWN: 'shutdown',
 };
 
-export class Connection implements SubOwner {
+export class Connection implements SubOwner, Paced {
   readonly cid: string;
   name = '';
   state: 'handshake' | 'open' | 'closing' | 'closed' = 'handshake';
@@ -51,6 +52,12 @@ export class Connection implements SubOwner {
   gotFrame = false;
   pingOutstanding = false;
   closeReason: CloseReason | undefined;
+  /**
+   * What this publisher prefers when a subscriber falls behind (hello `flow`, §10): be paced
+   * (the default), or never wait and let subscribers' overflow policies drop.
+   */
+  flow: 'pace' | 'drop' = 'pace';
+  readonly pacing = new PacingState();
   clean = false;
   msgsIn = 0;
   bytesIn = 0;
@@ -93,6 +100,18 @@ export class Connection implements SubOwner {
 
   get alive(): boolean {
     return this.state === 'open';
+  }
+
+  pauseReading(): void {
+    if (this.state !== 'closed') this.stream.pause();
+  }
+
+  resumeReading(): void {
+    if (this.state !== 'closed') this.stream.resume();
+  }
+
+  progressMark(): number {
+    return this.out.taken;
   }
 
   // ---- input ------------------------------------------------------------------------------
@@ -237,6 +256,10 @@ export class Connection implements SubOwner {
       if (problem !== null) return this.fail(problem, describeTopicProblem(problem, w.topic, this.limits));
       if (isReservedTopic(w.topic)) return this.fail('RESERVED_TOPIC', `clients cannot publish to "${w.topic}"`);
       this.will = { topic: w.topic, payload: Buffer.from(w.payload), retain: w.retain === true };
+    }
+    if (f.flow !== undefined) {
+      if (f.flow !== 'pace' && f.flow !== 'drop') return this.fail('BAD_FRAME', 'hello "flow" must be "pace" or "drop"');
+      this.flow = f.flow;
     }
     this.name = typeof f.name === 'string' ? f.name : '';
     this.stampIdentity();

@@ -53,6 +53,8 @@ export interface OutboundOwner {
   slowConsumer(sub: OutSub | undefined): void;
   /** Count a drop, per policy, for broker statistics. */
   countDrop(policy: Policy, n: number): void;
+  /** The queue drained (publishers held for it may go on). */
+  relieved(): void;
 }
 
 export type OutboundConfig = { queueBytes: number; queueMsgs: number; highWater: number; batchBytes: number };
@@ -73,6 +75,7 @@ export class Outbound {
   qMsgs = 0;
   private ctrlBytes = 0;
   private drainExpected = false;
+  private written = 0;
   private readonly lossy = new Set<OutSub>();
   subCount = 0;
   closed = false;
@@ -120,8 +123,9 @@ export class Outbound {
     else this.kick();
   }
 
-  deliver(sub: OutSub, msg: Published, seq: number): void {
-    if (this.closed) return;
+  /** Returns true when the delivery had to wait in the queue (the peer is behind). */
+  deliver(sub: OutSub, msg: Published, seq: number): boolean {
+    if (this.closed) return false;
     const size = this.encoding.msgSize(sub.sid, seq, msg);
     if (this.qLive === 0 && this.sink.writableLength + this.pendBytes + size <= this.cfg.highWater) {
       if (sub.lost > 0) this.pendLoss(sub);
@@ -131,10 +135,11 @@ export class Outbound {
       this.pendBytes += size;
       sub.delivered++;
       this.afterPend();
-      return;
+      return false;
     }
     this.flushPend();
     this.enqueue(sub, msg, seq, size);
+    return true;
   }
 
   /** Write the pending batch now (called once per event-loop turn by the broker). */
@@ -210,7 +215,13 @@ export class Outbound {
     this.write(off === out.length ? out : out.subarray(0, off));
   }
 
+  /** Bytes the peer has taken off the socket so far (pacing's sign of life). */
+  get taken(): number {
+    return this.written - this.sink.writableLength;
+  }
+
   private write(chunk: Buffer): void {
+    this.written += chunk.length;
     if (!this.sink.write(chunk)) this.drainExpected = true;
   }
 
@@ -332,6 +343,7 @@ export class Outbound {
       this.flushPend();
       if (this.drainExpected) return;
     }
+    if (this.qLive === 0 && !this.closed) this.owner.relieved();
     // Queue drained: announce losses that no later delivery carried.
     if (this.qLive === 0 && this.lossy.size > 0 && !this.closed) {
       const parts: Buffer[] = [];

@@ -6,9 +6,10 @@
 import type { Permissions } from '../security/acl.js';
 import type { WireEncoding } from './encoding.js';
 import type { Entry, Outbound, OutSub, Policy } from './outbound.js';
+import type { Paced } from './pacing.js';
 
 /** What routing and durable delivery need of a subscription's connection. */
-export interface SubOwner {
+export interface SubOwner extends Paced {
   readonly cid: string;
   readonly name: string;
   readonly state: 'handshake' | 'open' | 'closing' | 'closed';

@@ -48,6 +48,7 @@ export interface SysHost<C extends ConnView> {
   connections(): Iterable<C>;
   retainedUsage(): { count: number; bytes: number };
   inboxCount(): number;
+  paceStalls(): number;
   mayReplyTo(reply: string, uid: number | undefined): boolean;
   /** Deliver one of the broker's own messages. */
   sys(topic: string, value: unknown, hdr?: Readonly<Record<string, string>>): void;
@@ -91,6 +92,7 @@ export class SysService<C extends ConnView> {
       bytesIn,
       msgsOut: c.msgsOut,
       drops: { ...c.drops },
+      paceStalls: h.paceStalls(),
       errors: { ...c.errors },
       queuedBytes,
       uptimeMs: Date.now() - h.startedAt,

@@ -38,6 +38,7 @@ export class Client extends EventEmitter<ClientEvents> {
         tcp: opts.tcp,
         dial: opts.dial,
         name: opts.name ?? '',
+        flow: opts.flow,
         keepaliveMs: opts.keepaliveMs,
         will: opts.will,
         reconnect: opts.reconnect ?? true,

@@ -20,6 +20,7 @@ export type TransportOptions = {
   /** Any other way to reach a broker (an in-memory pair in tests): returns a fresh stream. */
   dial?: (() => Duplex) | undefined;
   name: string;
+  flow?: 'pace' | 'drop' | undefined;
   keepaliveMs?: number | undefined;
   will?: { topic: string; payload?: unknown; retain?: boolean } | undefined;
   reconnect: boolean;
@@ -60,6 +61,8 @@ export class Transport {
   private wbuf: Buffer[] = [];
   private wbytes = 0;
   private flushQueued = false;
+  /** The socket said write() false: frames wait in wbuf (one batch) until it drains. */
+  private blocked = false;
   private outage: Buffer[] = [];
   private outageBytes = 0;
   private lastRecv = Date.now();
@@ -126,6 +129,7 @@ export class Transport {
       const hello = () => {
         const frame: Record<string, unknown> = { op: 'hello', v: PROTOCOL_VERSION, name: o.name };
         if (o.keepaliveMs !== undefined) frame.keepalive = o.keepaliveMs;
+        if (o.flow !== undefined) frame.flow = o.flow;
         if (o.will) frame.will = { topic: o.will.topic, payload: encodeValue(o.will.payload), retain: o.will.retain === true };
         sock.write(encodeFrame(frame));
       };
@@ -136,7 +140,11 @@ export class Transport {
         this.lastRecv = Date.now();
         parser.push(chunk);
       });
-      sock.on('drain', () => this.hooks.drain());
+      sock.on('drain', () => {
+        this.blocked = false;
+        this.flushWrites();
+        this.hooks.drain();
+      });
       sock.on('error', (err) => {
         if (!settled) fail(explainConnectError(err as NodeJS.ErrnoException, this.path));
       });
@@ -186,6 +194,7 @@ export class Transport {
     clearInterval(this.keepaliveTimer);
     this.wbuf = [];
     this.wbytes = 0;
+    this.blocked = false;
     this.parser?.stop();
     const wasOpen = this.state === 'open';
     this.hooks.lost(wasOpen);
@@ -277,11 +286,11 @@ export class Transport {
 
   private readonly flushWrites = (): void => {
     this.flushQueued = false;
-    if (this.wbytes === 0 || this.sock === undefined) return;
+    if (this.wbytes === 0 || this.sock === undefined || this.blocked) return;
     const chunk = this.wbuf.length === 1 ? this.wbuf[0]! : Buffer.concat(this.wbuf, this.wbytes);
     this.wbuf = [];
     this.wbytes = 0;
-    this.sock.write(chunk);
+    if (!this.sock.write(chunk)) this.blocked = true;
   };
 
   /** Control frames (sub, unsub, ack, pong) go out now, or not at all while disconnected. */
@@ -347,6 +356,8 @@ export class Transport {
       this.wbuf.push(bye);
       // The whole frame: counting less would make concat() cut it when other frames are queued.
       this.wbytes += bye.length;
+      // Everything goes now, blocked or not: end() follows and must come after the bye.
+      this.blocked = false;
       this.flushWrites();
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {

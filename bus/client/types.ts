@@ -19,6 +19,12 @@ export type ConnectOptions = {
   dial?: () => Duplex;
   /** A label for logs and `$SYS`; not verified by anything. */
   name?: string;
+  /**
+   * When a subscriber falls behind: "pace" (default) lets the broker slow this publisher down
+   * (publish() returns false, drain() waits) so nothing is dropped; "drop" never waits and lets
+   * each subscriber's overflow policy drop instead (PROTOCOL.md §10).
+   */
+  flow?: 'pace' | 'drop';
   /** Keepalive interval asked of the broker (ms). */
   keepaliveMs?: number;
   /** Published by the broker if this connection ends without close(). */

@@ -48,6 +48,8 @@ export type BrokerStats = {
   bytesIn: number;
   msgsOut: number;
   drops: Record<Policy, number>;
+  /** Times a subscriber read nothing while publishers waited for it, and they were let go (§10). */
+  paceStalls: number;
   errors: Partial<Record<ErrorName, number>>;
   queuedBytes: number;
   uptimeMs: number;

@@ -26,6 +26,7 @@ export function registerBroker(program: Command): void {
     .option('--strict <pattern...>', 'check payloads on these topic patterns against schemas/ and refuse invalid ones (SCHEMA_INVALID)')
     .option('--stats-interval <ms>', 'publish $SYS.broker.stats this often; 0 turns it off', parseIntOption('--stats-interval'), 10_000)
     .option('--grace <ms>', 'how long shutdown waits for slow readers', parseIntOption('--grace'), 2000)
+    .option('--pace-stall <ms>', 'a subscriber that reads nothing this long stops pacing its publishers (PROTOCOL.md §10)', parseIntOption('--pace-stall'), 500)
     .option('-q, --quiet', 'no startup line')
     .addHelpText(
       'after',
@@ -55,6 +56,7 @@ Examples:
           tcp: o.tcp,
           limits,
           closeGraceMs: o.grace,
+          paceStallMs: o.paceStall,
           statsIntervalMs: o.statsInterval,
           ...(strict ? { strict } : {}),
           ...(o.acl ? { aclFile: o.acl } : {}),
