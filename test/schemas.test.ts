@@ -211,6 +211,40 @@ const EXAMPLES: Record<string, Example> = {
       [event('object', { classes: [''] }), '/classes/0: Expected string length greater or equal to 1'],
     ],
   },
+  'camera-event-sound': {
+    topic: `camera.event.${CAM}.sound`,
+    valid: [
+      event('sound', { active: true, pulse: false, ended: false, onvifTopic: 'tns1:AudioAnalytics/Audio/DetectedSound' }),
+      event('sound', { pulse: true, ended: false }),
+    ],
+    invalid: [[event('sound', { active: 'loud' }), '/active: Expected boolean']],
+  },
+  'camera-event-doorbell': {
+    topic: `camera.event.${CAM}.doorbell`,
+    valid: [event('doorbell', { active: true, pulse: false, ended: false, videoSource: '000', onvifTopic: 'tns1:RuleEngine/MyRuleDetector/Visitor' })],
+    invalid: [[event('doorbell', { active: true, ended: 'no' }), '/ended: Expected boolean']],
+  },
+  'camera-event-relay': {
+    topic: `camera.event.${CAM}.relay`,
+    valid: [event('relay', { relay: '3', active: false, pulse: false, ended: true, onvifTopic: 'tns1:Device/Trigger/Relay' })],
+    invalid: [[event('relay', { relay: '3' }), '/active: Missing required property']],
+  },
+  'camera-event-storage': {
+    topic: `camera.event.${CAM}.storage`,
+    valid: [event('storage', { storage: 'SD_1', active: true, pulse: false, ended: false, onvifTopic: 'tns1:Device/HardwareFailure/StorageFailure' })],
+    invalid: [[event('storage', { storage: '', active: true }), '/storage: Expected string length greater or equal to 1']],
+  },
+  'camera-event-health': {
+    topic: `camera.event.${CAM}.health`,
+    valid: [
+      event('health', { metric: 'processor-usage', value: 42.5, pulse: true, ended: false, onvifTopic: 'tns1:Monitoring/ProcessorUsage' }),
+      event('health', { metric: 'fan-failure', active: true, pulse: false, ended: false, cameraTime: '1970-01-01T00:00:12', timeIssue: 'out-of-range', late: true }),
+    ],
+    invalid: [
+      [event('health', { value: 1 }), '/metric: Missing required property'],
+      [event('health', { metric: 'x', late: false }), '/late: Expected true'],
+    ],
+  },
   'camera-event-other': {
     topic: `camera.event.${CAM}.other`,
     valid: [event('other', { onvifTopic: 'tns1:Monitoring/ProcessorUsage', data: { Value: 42.5 } })],

@@ -74,6 +74,12 @@ export interface Timing {
    * the next pull is then delayed (doubling up to pullTimeoutMs). Default 200.
    */
   minEmptyPullMs: number;
+  /**
+   * An event received more than this after it happened (camera time corrected by the measured
+   * clock offset) is marked `late: true` — a replay after a reconnect — so alerting does not raise
+   * a live alarm for it. Default 60000.
+   */
+  lateAfterMs: number;
 }
 
 export const DEFAULT_TIMING: Timing = {
@@ -87,6 +93,7 @@ export const DEFAULT_TIMING: Timing = {
   lostAfterMs: 300_000,
   messageLimit: 100,
   minEmptyPullMs: 200,
+  lateAfterMs: 60_000,
 };
 
 /** Credentials for discovered cameras. */

@@ -28,6 +28,13 @@ export interface EventHandlers {
 }
 
 export class CameraSession {
+  /**
+   * Camera clock minus our clock (ms), from the GetSystemDateAndTime the library sends first on
+   * connect (it keeps `timeShift` = camera time − process uptime); undefined if it did not answer.
+   */
+  clockOffsetMs: number | undefined;
+  /** VideoSourceConfiguration token → video source token, from the profiles (events name either). */
+  readonly videoSources = new Map<string, string>();
   private closed = false;
   private closeReason: CameraError | undefined;
   private handlers: EventHandlers | undefined;
@@ -118,6 +125,11 @@ export class CameraSession {
       // The library's loop pulls `messageLimit` notifications at a time (its default is 10).
       cam.events.messageLimit = timing.messageLimit;
       const session = new CameraSession(cam, agent, hook, timing, log, device, profiles, box);
+      const shift = (cam as { timeShift?: unknown }).timeShift;
+      if (typeof shift === 'number' && Number.isFinite(shift)) session.clockOffsetMs = Math.round(process.uptime() * 1000 + shift - Date.now());
+      for (const p of profiles) {
+        if (p.videoSourceConfiguration !== undefined && p.videoSource !== undefined) session.videoSources.set(p.videoSourceConfiguration, p.videoSource);
+      }
       box.session = session;
       return session;
     } catch (err) {

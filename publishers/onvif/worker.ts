@@ -188,7 +188,7 @@ export class CameraWorker {
       this.healthy = false;
       this.announce(session);
       const ended = await session.startEvents({
-        onMessage: (msg) => this.onNotification(msg),
+        onMessage: (msg) => this.onNotification(msg, session),
         onSubscribed: () => {
           this.lastSeen = new Date();
           if (!this.eventsBroken) this.setState('online');
@@ -352,10 +352,14 @@ export class CameraWorker {
 
   // ---------------------------------------------------------------- events
 
-  private onNotification(msg: unknown): void {
+  private onNotification(msg: unknown, session: CameraSession): void {
     const id = this.idValue;
     if (id === undefined) return;
-    const { kind, payload } = normalizeNotification(msg, id);
+    const { kind, payload } = normalizeNotification(msg, id, {
+      ...(session.clockOffsetMs !== undefined ? { clockOffsetMs: session.clockOffsetMs } : {}),
+      lateAfterMs: this.host.timing.lateAfterMs,
+      videoSources: session.videoSources,
+    });
     if (this.host.publish(topics.cameraEvent(id, kind), payload)) this.stats.events++;
   }
 }
