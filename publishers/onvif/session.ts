@@ -27,6 +27,9 @@ export interface EventHandlers {
   onPull(ok: boolean): void;
 }
 
+/** Clock offsets smaller than this are taken as zero (see open()). */
+const CLOCK_NOISE_MS = 2_000;
+
 export class CameraSession {
   /**
    * Camera clock minus our clock (ms), from the GetSystemDateAndTime the library sends first on
@@ -126,7 +129,12 @@ export class CameraSession {
       cam.events.messageLimit = timing.messageLimit;
       const session = new CameraSession(cam, agent, hook, timing, log, device, profiles, box);
       const shift = (cam as { timeShift?: unknown }).timeShift;
-      if (typeof shift === 'number' && Number.isFinite(shift)) session.clockOffsetMs = Math.round(process.uptime() * 1000 + shift - Date.now());
+      if (typeof shift === 'number' && Number.isFinite(shift)) {
+        // GetSystemDateAndTime has whole seconds, so offsets under ~2 s are measurement noise:
+        // correcting by them would shift the times of cameras whose clocks are right.
+        const offset = Math.round(process.uptime() * 1000 + shift - Date.now());
+        session.clockOffsetMs = Math.abs(offset) < CLOCK_NOISE_MS ? 0 : offset;
+      }
       for (const p of profiles) {
         if (p.videoSourceConfiguration !== undefined && p.videoSource !== undefined) session.videoSources.set(p.videoSourceConfiguration, p.videoSource);
       }
