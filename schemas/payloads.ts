@@ -294,7 +294,18 @@ export const CameraStatus = Closed(
   {
     v: SchemaVersion,
     cameraId: CameraId,
-    state: Type.Union([Type.Literal('online'), Type.Literal('offline'), Type.Literal('error')]),
+    state: Type.Union([Type.Literal('online'), Type.Literal('offline'), Type.Literal('error'), Type.Literal('auth-failed')], {
+      description:
+        'auth-failed: the camera refused our credentials so often that the publisher stopped trying (fix them and restart it).',
+    }),
+    address: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'host:port of the camera as configured. A camera that refused our credentials before its id was known reports under a provisional id (from its name or address); this field links that status to the camera once its real id is known.',
+      }),
+    ),
+    name: Type.Optional(Type.String({ description: 'The camera\'s configured display name.' })),
     reason: Type.Optional(Type.String({ description: 'Human-readable cause, e.g. "publisher-disconnected".' })),
     code: Type.Optional(ErrorCode),
     since: dateTime('When the camera entered this state.'),

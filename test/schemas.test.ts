@@ -141,9 +141,10 @@ const EXAMPLES: Record<string, Example> = {
       { v: 1, cameraId: CAM, state: 'online', since: T0, time: T1 },
       { v: 1, cameraId: CAM, state: 'offline', reason: LAST_WILL_REASON, since: T0, time: T0 },
       { v: 1, cameraId: CAM, state: 'error', reason: '401 from GetProfiles', code: 'unauthorized', since: T0, time: T1 },
+      { v: 1, cameraId: CAM, address: '192.168.1.20:80', name: 'Front door', state: 'auth-failed', code: 'unauthorized', since: T0, time: T1 },
     ],
     invalid: [
-      [{ v: 1, cameraId: CAM, state: 'dead', since: T0, time: T0 }, '/state: Expected one of "online", "offline", "error"'],
+      [{ v: 1, cameraId: CAM, state: 'dead', since: T0, time: T0 }, '/state: Expected one of "online", "offline", "error", "auth-failed"'],
       [{ v: 1, cameraId: CAM, state: 'online', time: T0 }, '/since: Missing required property'],
       [{ v: 1, cameraId: CAM, state: 'error', code: 'boom', since: T0, time: T0 }, `/code: Expected one of ${ERROR_CODES.map((c) => JSON.stringify(c)).join(', ')}`],
       [{ v: 1, cameraId: 'back-door', state: 'online', since: T0, time: T0 }, "/cameraId: Expected 'front-door' (the id in the topic)"],

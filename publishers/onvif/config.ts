@@ -86,7 +86,8 @@ export function resolvePassword(src: SecretSource, where: string, baseDir = proc
   return src.password;
 }
 
-const CAMERA_KEYS = ['url', 'host', 'port', 'path', 'secure', 'tlsInsecure', 'username', 'password', 'passwordFile', 'passwordEnv', 'id', 'name'];
+const CAMERA_KEYS = ['url', 'host', 'port', 'path', 'secure', 'tlsInsecure', 'username', 'password', 'passwordFile', 'passwordEnv', 'id', 'name', 'auth'];
+const AUTH_MODES = ['auto', 'ws-security', 'digest'] as const;
 
 function camera(v: unknown, where: string, baseDir: string, env: NodeJS.ProcessEnv): CameraSpec {
   if (!isObj(v)) throw new ConfigError(`${where} must be an object`);
@@ -116,6 +117,11 @@ function camera(v: unknown, where: string, baseDir: string, env: NodeJS.ProcessE
   set('password', password);
   set('id', str(v, 'id', where));
   set('name', str(v, 'name', where));
+  const auth = str(v, 'auth', where);
+  if (auth !== undefined && !(AUTH_MODES as readonly string[]).includes(auth)) {
+    throw new ConfigError(`${where}.auth must be one of ${AUTH_MODES.join(', ')}`);
+  }
+  set('auth', auth as CameraSpec['auth']);
   return spec;
 }
 

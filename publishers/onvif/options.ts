@@ -34,7 +34,15 @@ export interface CameraSpec {
   discoveredBy?: DiscoveredBy;
   /** WS-Discovery endpoint reference (`urn:uuid:…`), when found that way. */
   urn?: string;
+  /**
+   * How to authenticate: `ws-security` (UsernameToken in the SOAP header), `digest` (HTTP Digest,
+   * for firmware that refuses the header) or `auto` (default): WS-Security first, and on a refusal
+   * HTTP Digest at once; the scheme that worked is kept for the camera.
+   */
+  auth?: AuthMode;
 }
+
+export type AuthMode = 'auto' | 'ws-security' | 'digest';
 
 /** A camera as the publisher handles it (CameraSpec normalised). */
 export interface CameraTarget {
@@ -49,6 +57,7 @@ export interface CameraTarget {
   name: string | undefined;
   discoveredBy: DiscoveredBy;
   urn: string | undefined;
+  auth: AuthMode;
 }
 
 export interface Timing {
@@ -80,6 +89,18 @@ export interface Timing {
    * a live alarm for it. Default 60000.
    */
   lateAfterMs: number;
+  /**
+   * After the camera refused our credentials, the next login waits at least this long, doubling
+   * up to authBackoffMaxMs — vendors lock accounts after a few failed logins. Defaults 30000 and
+   * 1800000.
+   */
+  authBackoffInitialMs: number;
+  authBackoffMaxMs: number;
+  /**
+   * Refused logins in a row after which the publisher stops trying the camera and reports
+   * `camera.status` state `auth-failed` (until restarted with other credentials). Default 5.
+   */
+  authMaxFailures: number;
 }
 
 export const DEFAULT_TIMING: Timing = {
@@ -94,6 +115,9 @@ export const DEFAULT_TIMING: Timing = {
   messageLimit: 100,
   minEmptyPullMs: 200,
   lateAfterMs: 60_000,
+  authBackoffInitialMs: 30_000,
+  authBackoffMaxMs: 1_800_000,
+  authMaxFailures: 5,
 };
 
 /** Credentials for discovered cameras. */

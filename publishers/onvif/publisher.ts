@@ -111,6 +111,7 @@ export function toTarget(spec: CameraSpec): CameraTarget {
     name: spec.name,
     discoveredBy: spec.discoveredBy ?? 'static',
     urn: spec.urn,
+    auth: spec.auth ?? 'auto',
   };
 }
 

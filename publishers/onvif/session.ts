@@ -55,7 +55,8 @@ export class CameraSession {
   ) {}
 
   /** Connects and reads device information and profiles; rejects with a CameraError. */
-  static async open(target: CameraTarget, timing: Timing, log: Logger, signal?: AbortSignal): Promise<CameraSession> {
+  /** `wsSecurity` false: HTTP Digest only (the library then sends no WS-Security header). */
+  static async open(target: CameraTarget, timing: Timing, log: Logger, signal?: AbortSignal, wsSecurity = target.auth !== 'digest'): Promise<CameraSession> {
     if (signal?.aborted) throw new CameraError('unreachable', 'stopped');
     const agent = target.secure
       ? new https.Agent({ keepAlive: true, rejectUnauthorized: !target.tlsInsecure })
@@ -68,6 +69,7 @@ export class CameraSession {
       ...(target.password !== undefined ? { password: target.password } : {}),
       timeout: timing.requestTimeoutMs,
       autoconnect: false,
+      useWSSecurity: wsSecurity,
       agent,
       useSecure: target.secure,
       ...(target.secure ? { secureOpts: { rejectUnauthorized: !target.tlsInsecure } } : {}),

@@ -13,6 +13,14 @@
  *   re-opened first, and only a failed re-open is reported (a reboot shows as a short offline);
  * - offline for `lostAfterMs` → `camera.lost.<id>` and the retained `camera.discovered.<id>` is
  *   cleared; a camera found again is announced again.
+ *
+ * Authentication: the scheme (WS-Security or HTTP Digest) is the camera's `auth`; with `auto` a
+ * refused WS-Security login is retried at once with Digest (firmware that refuses the header),
+ * and the scheme that worked is kept. Refused logins wait authBackoff (30 s doubling to 30 min by
+ * default) so as not to trip a vendor's lockout, and after authMaxFailures in a row the worker
+ * stops and reports `auth-failed`. A configured camera whose id is not known yet (it never let us
+ * in) reports these states under a provisional id from its name or address; once its real id is
+ * known, the provisional status is cleared. Statuses carry the camera's `address` to link the two.
  */
 import { toTopicToken, topics } from '../../schemas/topics.js';
 import type { CameraDiscovered, CameraLost, CameraStatus, ErrorCode } from '../../schemas/payloads.js';
@@ -23,7 +31,7 @@ import { normalizeNotification } from './normalize.js';
 import type { CameraTarget, Timing } from './options.js';
 import { CameraSession, SESSION_CLOSED } from './session.js';
 
-export type CameraState = 'connecting' | 'online' | 'offline' | 'error' | 'stopped';
+export type CameraState = 'connecting' | 'online' | 'offline' | 'error' | 'auth-failed' | 'stopped';
 
 /** What a worker needs from the publisher. */
 export interface WorkerHost {
@@ -69,6 +77,13 @@ export class CameraWorker {
   private stopping = false;
   private running: Promise<void> | undefined;
   private readonly backoff: Backoff;
+  private readonly authBackoff: Backoff;
+  /** Refused logins in a row. */
+  private authFailures = 0;
+  /** With `auth: auto`, the scheme that last worked (true: WS-Security). */
+  private wsSecurity: boolean | undefined;
+  /** The provisional status id published while the real id was unknown, to clear later. */
+  private provisionalId: string | undefined;
   private readonly sleeper = new Sleeper();
   private readonly abort = new AbortController();
   readonly stats: WorkerStats = { events: 0, sessions: 0, eventLoopFailures: 0 };
@@ -78,6 +93,7 @@ export class CameraWorker {
     private readonly host: WorkerHost,
   ) {
     this.backoff = new Backoff(host.timing.backoffInitialMs, host.timing.backoffMaxMs);
+    this.authBackoff = new Backoff(host.timing.authBackoffInitialMs, host.timing.authBackoffMaxMs);
     if (target.id !== undefined) this.idValue = toTopicToken(target.id);
   }
 
@@ -154,21 +170,34 @@ export class CameraWorker {
     while (!this.stopping) {
       let session: CameraSession;
       try {
-        this.stats.sessions++;
-        session = await CameraSession.open(this.target, timing, log, this.abort.signal);
+        session = await this.open();
       } catch (err) {
         if (this.stopping) break;
         const e = classify(err);
         this.lastError = e;
         log.debug({ camera: this.label, err: errField(e) }, 'connect failed');
-        this.failed(e);
         if (this.idValue === undefined && this.isDiscovered) {
+          this.failed(e);
           this.host.dropped(this, `did not answer as an ONVIF camera: ${e.message}`);
           return;
         }
+        if (e.code === 'unauthorized') {
+          if (this.authFailures >= timing.authMaxFailures) {
+            const why = `gave up after ${this.authFailures} refused logins (${e.message}); fix the credentials and restart the publisher`;
+            log.warn({ camera: this.label, address: this.address }, why);
+            this.setState('auth-failed', 'unauthorized', why);
+            break;
+          }
+          this.failed(e);
+          await this.sleeper.sleep(Math.max(this.backoff.next(), this.authBackoff.next()));
+          continue;
+        }
+        this.failed(e);
         await this.sleeper.sleep(this.backoff.next());
         continue;
       }
+      this.authFailures = 0;
+      this.authBackoff.reset();
       if (this.stopping) {
         await session.close();
         break;
@@ -218,6 +247,36 @@ export class CameraWorker {
     }
   }
 
+  /**
+   * One login: the configured scheme, or with `auto` the one that last worked (WS-Security at
+   * first) and, when the camera refuses it, the other one at once. Each refused attempt counts.
+   */
+  private async open(): Promise<CameraSession> {
+    const { log, timing } = this.host;
+    const mode = this.target.auth;
+    const first = mode === 'digest' ? false : mode === 'ws-security' ? true : (this.wsSecurity ?? true);
+    const attempt = async (ws: boolean): Promise<CameraSession> => {
+      this.stats.sessions++;
+      try {
+        const s = await CameraSession.open(this.target, timing, log, this.abort.signal, ws);
+        if (mode === 'auto' && this.wsSecurity !== ws) {
+          log.info({ camera: this.label, address: this.address, auth: ws ? 'ws-security' : 'digest' }, 'authentication scheme');
+        }
+        this.wsSecurity = ws;
+        return s;
+      } catch (err) {
+        if (classify(err).code === 'unauthorized') this.authFailures++;
+        throw err;
+      }
+    };
+    try {
+      return await attempt(first);
+    } catch (err) {
+      if (mode !== 'auto' || this.stopping || classify(err).code !== 'unauthorized') throw err;
+      return await attempt(!first);
+    }
+  }
+
   private get isDiscovered(): boolean {
     return this.target.discoveredBy === 'ws-discovery' || this.target.discoveredBy === 'ssdp';
   }
@@ -246,6 +305,12 @@ export class CameraWorker {
       this.discoveredPublished = false;
     }
     this.idValue ??= deviceId;
+    if (this.provisionalId !== undefined && this.provisionalId !== this.idValue) {
+      // The camera let us in at last: its provisional status gives way to the real one.
+      this.host.clear(topics.cameraStatus(this.provisionalId));
+      this.provisionalId = undefined;
+      this.published = false;
+    }
     if (!this.host.claim(this.idValue, this)) {
       // A discovered camera that is also configured is expected; two configured ones are not.
       if (this.isDiscovered) this.host.log.debug({ camera: this.idValue, address: this.address }, 'already served under another address');
@@ -303,17 +368,31 @@ export class CameraWorker {
     this.reason = reason;
     if (state === 'offline') this.armLostTimer();
     else this.disarmLostTimer();
-    if (!changed || this.idValue === undefined) return;
+    const id = this.statusId;
+    if (!changed || id === undefined) return;
     this.since = new Date();
-    this.published = this.host.publish(topics.cameraStatus(this.idValue), this.statusPayload(), { retain: true, owned: true }) || this.published;
-    this.host.log.info({ camera: this.idValue, state, code, reason }, 'camera status');
+    this.published = this.host.publish(topics.cameraStatus(id), this.statusPayload(), { retain: true, owned: true }) || this.published;
+    this.host.log.info({ camera: id, state, code, reason }, 'camera status');
+  }
+
+  /**
+   * The id statuses go under: the camera's, or — for a configured camera that refuses our
+   * credentials before we could read its id — a provisional one from its name or address.
+   */
+  private get statusId(): string | undefined {
+    if (this.idValue !== undefined) return this.idValue;
+    if (this.isDiscovered || this.code !== 'unauthorized') return undefined;
+    this.provisionalId ??= toTopicToken(this.target.name ?? `${this.target.host}-${this.target.port}`);
+    return this.provisionalId;
   }
 
   private statusPayload(): CameraStatus {
     const state = this.stateValue === 'connecting' || this.stateValue === 'stopped' ? 'offline' : this.stateValue;
     return {
       v: 1,
-      cameraId: this.idValue!,
+      cameraId: this.statusId!,
+      address: this.address,
+      ...(this.target.name !== undefined ? { name: this.target.name } : {}),
       state,
       ...(this.reason !== undefined ? { reason: this.reason } : {}),
       ...(this.code !== undefined ? { code: this.code } : {}),
