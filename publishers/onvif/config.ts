@@ -86,7 +86,8 @@ export function resolvePassword(src: SecretSource, where: string, baseDir = proc
   return src.password;
 }
 
-const CAMERA_KEYS = ['url', 'host', 'port', 'path', 'secure', 'tlsInsecure', 'username', 'password', 'passwordFile', 'passwordEnv', 'id', 'name', 'auth'];
+const CAMERA_KEYS = ['url', 'host', 'port', 'path', 'secure', 'tlsInsecure', 'username', 'password', 'passwordFile', 'passwordEnv', 'id', 'name', 'auth', 'events'];
+const EVENT_DELIVERY = ['auto', 'pull', 'push'] as const;
 const AUTH_MODES = ['auto', 'ws-security', 'digest'] as const;
 
 function camera(v: unknown, where: string, baseDir: string, env: NodeJS.ProcessEnv): CameraSpec {
@@ -122,6 +123,11 @@ function camera(v: unknown, where: string, baseDir: string, env: NodeJS.ProcessE
     throw new ConfigError(`${where}.auth must be one of ${AUTH_MODES.join(', ')}`);
   }
   set('auth', auth as CameraSpec['auth']);
+  const events = str(v, 'events', where);
+  if (events !== undefined && !(EVENT_DELIVERY as readonly string[]).includes(events)) {
+    throw new ConfigError(`${where}.events must be one of ${EVENT_DELIVERY.join(', ')}`);
+  }
+  set('events', events as CameraSpec['events']);
   return spec;
 }
 
@@ -180,7 +186,7 @@ function discovery(v: unknown, baseDir: string, env: NodeJS.ProcessEnv): Discove
 /** Parses a configuration object (the file's JSON); `baseDir` resolves relative passwordFiles. */
 export function parseConfig(json: unknown, baseDir = process.cwd(), env: NodeJS.ProcessEnv = process.env): OnvifPublisherOptions {
   if (!isObj(json)) throw new ConfigError('the configuration must be a JSON object');
-  keys(json, ['$schema', 'name', 'socket', 'cameras', 'discovery', 'timing', 'rpcQueue'], 'config');
+  keys(json, ['$schema', 'name', 'socket', 'cameras', 'discovery', 'timing', 'rpcQueue', 'notify'], 'config');
   const out: OnvifPublisherOptions = {};
   const name = str(json, 'name', 'config');
   if (name !== undefined) out.name = name;
@@ -194,6 +200,16 @@ export function parseConfig(json: unknown, baseDir = process.cwd(), env: NodeJS.
     out.cameras = cams.map((c, i) => camera(c, `cameras[${i}]`, baseDir, env));
   }
   if (json['discovery'] !== undefined) out.discovery = discovery(json['discovery'], baseDir, env);
+  const n = json['notify'];
+  if (n !== undefined) {
+    if (!isObj(n)) throw new ConfigError('notify must be an object: {host, port, url}');
+    keys(n, ['host', 'port', 'url'], 'notify');
+    const host = str(n, 'host', 'notify');
+    const port = num(n, 'port', 'notify');
+    const url = str(n, 'url', 'notify');
+    if (port !== undefined && port > 65535) throw new ConfigError('notify.port must be 1..65535 (leave it out for any free port)');
+    out.notify = { ...(host !== undefined ? { host } : {}), ...(port !== undefined ? { port } : {}), ...(url !== undefined ? { url } : {}) };
+  }
   const t = json['timing'];
   if (t !== undefined) {
     if (!isObj(t)) throw new ConfigError('timing must be an object');

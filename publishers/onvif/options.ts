@@ -3,6 +3,7 @@
  * configurable so tests run fast without asserting on timing).
  */
 import type { Logger } from './log.js';
+import type { NotifyEndpointOptions } from './notify-server.js';
 
 /** How a camera came to the publisher (`camera.discovered.*` `discoveredBy`). */
 export type DiscoveredBy = 'static' | 'ws-discovery' | 'ssdp' | 'cli';
@@ -40,9 +41,17 @@ export interface CameraSpec {
    * HTTP Digest at once; the scheme that worked is kept for the camera.
    */
   auth?: AuthMode;
+  /**
+   * How events arrive: `pull` (a pull point the publisher polls), `push` (WS-BaseNotification:
+   * the camera POSTs Notify to the publisher's `notify` endpoint, which must be configured) or
+   * `auto` (default): push when the publisher has a Notify endpoint, falling back to a pull point
+   * when the camera refuses Subscribe; pull otherwise.
+   */
+  events?: EventDelivery;
 }
 
 export type AuthMode = 'auto' | 'ws-security' | 'digest';
+export type EventDelivery = 'auto' | 'pull' | 'push';
 
 /** A camera as the publisher handles it (CameraSpec normalised). */
 export interface CameraTarget {
@@ -58,6 +67,7 @@ export interface CameraTarget {
   discoveredBy: DiscoveredBy;
   urn: string | undefined;
   auth: AuthMode;
+  events: EventDelivery;
 }
 
 export interface Timing {
@@ -101,6 +111,8 @@ export interface Timing {
    * `camera.status` state `auth-failed` (until restarted with other credentials). Default 5.
    */
   authMaxFailures: number;
+  /** Push subscriptions are renewed this often (they are asked for 2 minutes). Default 60000. */
+  renewIntervalMs: number;
 }
 
 export const DEFAULT_TIMING: Timing = {
@@ -118,6 +130,7 @@ export const DEFAULT_TIMING: Timing = {
   authBackoffInitialMs: 30_000,
   authBackoffMaxMs: 1_800_000,
   authMaxFailures: 5,
+  renewIntervalMs: 60_000,
 };
 
 /** Credentials for discovered cameras. */
@@ -165,6 +178,11 @@ export interface OnvifPublisherOptions {
   cameras?: readonly CameraSpec[];
   discovery?: DiscoveryOptions;
   timing?: Partial<Timing>;
+  /**
+   * The WS-BaseNotification consumer endpoint for cameras that push events (see CameraSpec.events);
+   * off unless set. Cameras must be able to reach it: listen on their network, or give `url`.
+   */
+  notify?: NotifyEndpointOptions;
   /** Queue group of the camera.rpc.* subscriptions; default `udsbus-onvif`. */
   rpcQueue?: string;
   /** A pino logger or anything with the same methods; default silent. */

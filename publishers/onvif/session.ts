@@ -14,6 +14,7 @@ import { CameraError, classify } from './errors.js';
 import { errField, type Logger } from './log.js';
 import { Cam, call, hookCam, withTimeout, type CamHook, type LibCallback, type OnvifCam } from './onvif-lib.js';
 import type { CameraTarget, Timing } from './options.js';
+import type { NotifyServer } from './notify-server.js';
 import { deviceInfoFromXml, profilesFromXml, type DeviceInfo } from './raw-xml.js';
 
 /** The reason given to startEvents() listeners when the session is closed by us. */
@@ -42,6 +43,8 @@ export class CameraSession {
   private closeReason: CameraError | undefined;
   private handlers: EventHandlers | undefined;
   private endEvents: ((reason: unknown) => void) | undefined;
+  /** How events arrive in this session (set by startEvents). */
+  delivery: 'pull' | 'push' | undefined;
 
   private constructor(
     readonly cam: OnvifCam,
@@ -186,9 +189,11 @@ export class CameraSession {
    * the camera is unreachable, its dead stop after a subscription fault) never run: the
    * supervisor decides when to try again.
    */
-  startEvents(handlers: EventHandlers): Promise<unknown> {
+  startEvents(handlers: EventHandlers, push?: { server: NotifyServer; fallback: boolean; renewMs: number }): Promise<unknown> {
     if (this.closed) return Promise.resolve(SESSION_CLOSED);
     this.handlers = handlers;
+    if (push !== undefined) return this.startPush(handlers, push);
+    this.delivery = 'pull';
     return new Promise((resolve) => {
       const onEvent = (msg: unknown): void => {
         // The library catches a throwing listener and calls it again with the error.
@@ -209,6 +214,66 @@ export class CameraSession {
       this.endEvents = end;
       this.cam.on('eventsError', onError);
       this.cam.on('event', onEvent);
+    });
+  }
+
+  /**
+   * WS-BaseNotification: Subscribe with a consumer address on the publisher's Notify endpoint, then
+   * Renew every `renewMs` (the library asks for 2-minute terminations). Resolves like the pull
+   * loop: with the first failure (a Renew refused: the camera forgot us) or SESSION_CLOSED. A
+   * camera that refuses Subscribe falls back to the pull point when `fallback` is set.
+   */
+  private startPush(handlers: EventHandlers, push: { server: NotifyServer; fallback: boolean; renewMs: number }): Promise<unknown> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const reg = push.server.register((xml) => {
+        this.cam.parseEventXML(xml, (err: unknown, msgs: unknown) => {
+          if (err || this.endEvents === undefined) return;
+          for (const m of Array.isArray(msgs) ? msgs : [msgs]) {
+            try {
+              handlers.onMessage(m);
+            } catch (e) {
+              this.log.error({ err: errField(e) }, 'event handler failed');
+            }
+          }
+        });
+      });
+      const end = (reason: unknown): void => {
+        if (this.endEvents === undefined) return;
+        this.endEvents = undefined;
+        clearTimeout(timer);
+        reg.dispose();
+        resolve(reason);
+      };
+      this.endEvents = end;
+      const renew = (): void => {
+        timer = setTimeout(() => {
+          this.request('Renew', (cb) => this.cam.renew({}, cb))
+            .then(() => {
+              handlers.onPull(true);
+              renew();
+            })
+            .catch((err: unknown) => end(err));
+        }, push.renewMs);
+        timer.unref();
+      };
+      this.request('Subscribe', (cb) => this.cam.subscribe({ url: reg.url }, cb))
+        .then(() => {
+          if (this.endEvents !== end) return;
+          this.delivery = 'push';
+          handlers.onSubscribed();
+          handlers.onPull(true);
+          renew();
+        })
+        .catch((err: unknown) => {
+          if (this.endEvents !== end) return;
+          const e = classify(err);
+          if (!push.fallback || e.code === 'unreachable' || e.code === 'unauthorized') return end(err);
+          this.log.info({ err: errField(e) }, 'camera refused Subscribe; using a pull point');
+          this.endEvents = undefined;
+          reg.dispose();
+          this.startEvents(handlers).then(resolve, resolve);
+        });
     });
   }
 

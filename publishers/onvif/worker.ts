@@ -29,6 +29,7 @@ import { CameraError, classify } from './errors.js';
 import { errField, type Logger } from './log.js';
 import { normalizeNotification } from './normalize.js';
 import type { CameraTarget, Timing } from './options.js';
+import type { NotifyServer } from './notify-server.js';
 import { CameraSession, SESSION_CLOSED } from './session.js';
 
 export type CameraState = 'connecting' | 'online' | 'offline' | 'error' | 'auth-failed' | 'stopped';
@@ -36,6 +37,8 @@ export type CameraState = 'connecting' | 'online' | 'offline' | 'error' | 'auth-
 /** What a worker needs from the publisher. */
 export interface WorkerHost {
   readonly timing: Timing;
+  /** The publisher's Notify endpoint, when configured (push subscriptions). */
+  readonly notify?: NotifyServer | undefined;
   readonly log: Logger;
   /** Validates and publishes; false when the payload was invalid or could not be sent. */
   publish(topic: string, payload: unknown, opts?: { retain?: boolean; owned?: boolean }): boolean;
@@ -230,7 +233,7 @@ export class CameraWorker {
           this.backoff.reset();
           this.setState('online');
         },
-      });
+      }, this.pushOptions());
       this.session = undefined;
       const e = ended === SESSION_CLOSED ? undefined : classify(ended);
       await session.close(e);
@@ -275,6 +278,13 @@ export class CameraWorker {
       if (mode !== 'auto' || this.stopping || classify(err).code !== 'unauthorized') throw err;
       return await attempt(!first);
     }
+  }
+
+  /** Push (with fallback for `auto`) when the camera and the publisher's Notify endpoint allow it. */
+  private pushOptions(): { server: NotifyServer; fallback: boolean; renewMs: number } | undefined {
+    const server = this.host.notify;
+    if (server === undefined || this.target.events === 'pull') return undefined;
+    return { server, fallback: this.target.events === 'auto', renewMs: this.host.timing.renewIntervalMs };
   }
 
   private get isDiscovered(): boolean {
