@@ -210,9 +210,20 @@ export function topicPath(topic: string): string {
     .join('/');
 }
 
+/** Topic → rule; cameras send few distinct topics, so the table is scanned once per topic. */
+const cache = new Map<string, EventRule | null>();
+const CACHE_MAX = 4096;
+
 export function ruleFor(topic: string): EventRule | undefined {
-  const path = topicPath(topic);
-  return EVENT_RULES.find((r) => r.topic.test(path));
+  let rule = cache.get(topic);
+  if (rule === undefined) {
+    const path = topicPath(topic);
+    rule = EVENT_RULES.find((r) => r.topic.test(path)) ?? null;
+    // Bounded against a camera inventing topics: forget everything rather than grow.
+    if (cache.size >= CACHE_MAX) cache.clear();
+    cache.set(topic, rule);
+  }
+  return rule ?? undefined;
 }
 
 /** The kind a topic maps to (`other` when no rule matches). */
