@@ -80,6 +80,17 @@ function cameraEvent<K extends CameraEventKind, P extends TProperties>(kind: K, 
             'Video source (channel) the event belongs to, normalised from VideoSourceToken, VideoSourceConfigurationToken (mapped through the profiles), Source, VideoSource or channel items. Matches CameraProfile.videoSource.',
         }),
       ),
+      snapshot: Type.Optional(
+        Closed(
+          {
+            path: Type.String({ minLength: 1, description: 'The JPEG in the publisher\'s snapshot spool (oldest files are deleted first).' }),
+            size: Type.Integer({ minimum: 0 }),
+            sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+          },
+          { description: 'The camera snapshot taken for this event, by reference (the publisher\'s snapshots option).' },
+        ),
+      ),
+      snapshotError: Type.Optional(Type.String({ description: 'Why a snapshot configured for this kind could not be taken.' })),
       onvifTopic: Type.String({
         minLength: 1,
         description: 'Original ONVIF topic, e.g. tns1:RuleEngine/CellMotionDetector/Motion.',

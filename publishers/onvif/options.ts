@@ -4,6 +4,7 @@
  */
 import type { Logger } from './log.js';
 import type { NotifyEndpointOptions } from './notify-server.js';
+import type { SnapshotOptions } from './snapshots.js';
 
 /** How a camera came to the publisher (`camera.discovered.*` `discoveredBy`). */
 export type DiscoveredBy = 'static' | 'ws-discovery' | 'ssdp' | 'cli';
@@ -183,6 +184,8 @@ export interface OnvifPublisherOptions {
    * off unless set. Cameras must be able to reach it: listen on their network, or give `url`.
    */
   notify?: NotifyEndpointOptions;
+  /** Take a snapshot with events of some kinds and attach it by reference; off unless set. */
+  snapshots?: SnapshotOptions;
   /** Queue group of the camera.rpc.* subscriptions; default `udsbus-onvif`. */
   rpcQueue?: string;
   /** A pino logger or anything with the same methods; default silent. */

@@ -16,6 +16,7 @@ import { startDiscovery, type DiscoveryHandle, type FoundCamera } from './discov
 import { errField, redactUrl, silentLogger, type Logger } from './log.js';
 import { withTimeout } from './onvif-lib.js';
 import { NotifyServer } from './notify-server.js';
+import { SnapshotSpool } from './snapshots.js';
 import { DEFAULT_TIMING, type CameraSpec, type CameraTarget, type OnvifPublisherOptions, type Timing } from './options.js';
 import { serveRpc, type RpcStats } from './rpc.js';
 import { CameraWorker, type CameraState, type WorkerHost } from './worker.js';
@@ -153,6 +154,7 @@ export async function startOnvifPublisher(opts: OnvifPublisherOptions = {}): Pro
     time: new Date().toISOString(),
   });
 
+  const snapshots = opts.snapshots !== undefined ? new SnapshotSpool(opts.snapshots) : undefined;
   const notify = opts.notify !== undefined ? await NotifyServer.start(opts.notify) : undefined;
   if (notify !== undefined) log.info({ url: notify.url }, 'Notify endpoint for pushed events');
 
@@ -194,6 +196,7 @@ export async function startOnvifPublisher(opts: OnvifPublisherOptions = {}): Pro
   const host: WorkerHost = {
     timing,
     notify,
+    snapshots,
     log,
     publish,
     clear(topic) {

@@ -29,7 +29,9 @@ import { CameraError, classify } from './errors.js';
 import { errField, type Logger } from './log.js';
 import { normalizeNotification } from './normalize.js';
 import type { CameraTarget, Timing } from './options.js';
+import { runAction } from './actions.js';
 import type { NotifyServer } from './notify-server.js';
+import { fetchSnapshot, type SnapshotSpool, type StoredSnapshot } from './snapshots.js';
 import { CameraSession, SESSION_CLOSED } from './session.js';
 
 export type CameraState = 'connecting' | 'online' | 'offline' | 'error' | 'auth-failed' | 'stopped';
@@ -39,6 +41,8 @@ export interface WorkerHost {
   readonly timing: Timing;
   /** The publisher's Notify endpoint, when configured (push subscriptions). */
   readonly notify?: NotifyServer | undefined;
+  /** Where snapshots taken with events go, when configured. */
+  readonly snapshots?: SnapshotSpool | undefined;
   readonly log: Logger;
   /** Validates and publishes; false when the payload was invalid or could not be sent. */
   publish(topic: string, payload: unknown, opts?: { retain?: boolean; owned?: boolean }): boolean;
@@ -88,6 +92,11 @@ export class CameraWorker {
   /** The provisional status id published while the real id was unknown, to clear later. */
   private provisionalId: string | undefined;
   private readonly sleeper = new Sleeper();
+  /** Events waiting for a snapshot, and the chain that publishes them in the camera's order. */
+  private pendingEvents = 0;
+  private eventChain: Promise<void> = Promise.resolve();
+  /** GetSnapshotUri, once per session. */
+  private snapshotUri: { session: CameraSession; uri: Promise<string> } | undefined;
   private readonly abort = new AbortController();
   readonly stats: WorkerStats = { events: 0, sessions: 0, eventLoopFailures: 0 };
 
@@ -135,6 +144,8 @@ export class CameraWorker {
     this.session = undefined;
     await s?.close();
     await this.running;
+    // Events waiting for a snapshot are still published (the fetch is bounded by its timeout).
+    await this.eventChain;
     if (final && this.idValue !== undefined && this.published) {
       this.stateValue = 'offline';
       this.code = undefined;
@@ -449,6 +460,44 @@ export class CameraWorker {
       lateAfterMs: this.host.timing.lateAfterMs,
       videoSources: session.videoSources,
     });
-    if (this.host.publish(topics.cameraEvent(id, kind), payload)) this.stats.events++;
+    const spool = this.host.snapshots;
+    const wants = spool !== undefined && spool.kinds.has(kind) && payload.ended !== true && !payload.initial && payload.late !== true;
+    if (!wants && this.pendingEvents === 0) {
+      if (this.host.publish(topics.cameraEvent(id, kind), payload)) this.stats.events++;
+      return;
+    }
+    // Events of a camera stay in order: one waiting for its snapshot holds back the ones after it.
+    // The fetch starts now, so a burst fetches in parallel.
+    const snap = wants ? this.takeSnapshot(session, id, spool) : undefined;
+    this.pendingEvents++;
+    this.eventChain = this.eventChain
+      .then(async () => {
+        if (snap !== undefined) Object.assign(payload, await snap);
+        if (this.host.publish(topics.cameraEvent(id, kind), payload)) this.stats.events++;
+      })
+      .finally(() => {
+        this.pendingEvents--;
+      });
+  }
+
+  /** The snapshot reference for an event, or why there is none (never throws). */
+  private async takeSnapshot(session: CameraSession, id: string, spool: SnapshotSpool): Promise<{ snapshot: StoredSnapshot } | { snapshotError: string }> {
+    try {
+      if (this.snapshotUri?.session !== session) {
+        const uri = runAction('snapshot-uri', session, {}).then((r) => r.uri);
+        uri.catch(() => undefined);
+        this.snapshotUri = { session, uri };
+      }
+      const uri = await this.snapshotUri.uri;
+      const image = await fetchSnapshot(
+        uri,
+        { username: this.target.username, password: this.target.password },
+        { maxBytes: spool.maxImageBytes, timeoutMs: spool.timeoutMs, tlsInsecure: this.target.tlsInsecure },
+      );
+      return { snapshot: spool.store(id, image, new Date()) };
+    } catch (err) {
+      this.host.log.debug({ camera: id, err: errField(err) }, 'snapshot failed');
+      return { snapshotError: errField(err).message.slice(0, 200) };
+    }
   }
 }
