@@ -84,8 +84,8 @@ describe('onvif publisher with real vendors\' notifications', () => {
     expect(p).not.toHaveProperty('timeIssue');
   });
 
-  it('names the channel of events and profiles on a multi-channel device (NVR)', async () => {
-    const videoSources = [1, 2, 3, 4].map((n) => ({ token: `Channel_${n}`, width: 1920, height: 1080, framerate: 25 }));
+  it('one publisher serves a 16-channel NVR: events and profiles name their channel', async () => {
+    const videoSources = Array.from({ length: 16 }, (_, i) => ({ token: `Channel_${i + 1}`, width: 1920, height: 1080, framerate: 25 }));
     rig = await startRig(1, {
       name: 'nvr',
       ptz: false,
@@ -101,9 +101,12 @@ describe('onvif publisher with real vendors\' notifications', () => {
     );
     await rig.rec.status(id, { state: 'online' });
     const from = rig.rec.mark;
-    sim!.emit({ kind: 'motion', state: true, videoSource: 'Channel_3' });
-    const m = await rig.rec.event(id, 'motion', (p) => p['active'] === true && p['initial'] === false, 10_000, from);
-    // Events name the source configuration (VSC_3); the publisher maps it to the channel.
-    expect(m.payload).toMatchObject({ videoSource: 'Channel_3', source: { VideoSourceConfigurationToken: 'VSC_3' } });
+    for (const v of videoSources) sim!.emit({ kind: 'motion', state: true, videoSource: v.token });
+    // Events name the source configuration (VSC_n); the publisher maps it to the channel.
+    for (const [i, v] of videoSources.entries()) {
+      const m = await rig.rec.event(id, 'motion', (p) => p['active'] === true && p['initial'] === false && p['videoSource'] === v.token, 10_000, from);
+      expect(m.payload).toMatchObject({ source: { VideoSourceConfigurationToken: `VSC_${i + 1}` } });
+    }
+    expect(rig.rec.of(`camera.event.${id}.motion`, from).filter((m) => (m.payload as { active?: boolean }).active === true)).toHaveLength(16);
   });
 });
