@@ -110,6 +110,8 @@ describe('mapping table', () => {
     expect(kindOfTopic('tns1:Device/HardwareFailure/StorageFailure')).toBe('storage');
     expect(kindOfTopic('tns1:Device/HardwareFailure/FanFailure')).toBe('health');
     expect(kindOfTopic('tns1:Monitoring/ProcessorUsage')).toBe('health');
+    expect(kindOfTopic('tns1:RecordingConfig/JobState')).toBe('health');
+    expect(kindOfTopic('tns1:Monitoring/OperatingTime/LastReboot')).toBe('health');
     expect(kindOfTopic('tns1:VideoSource/tnsaxis:DayNightVision')).toBe('other');
     expect(kindOfTopic('tns1:PTZController/tnsaxis:Move/Channel_1')).toBe('other');
   });
@@ -137,6 +139,15 @@ describe('mapping table', () => {
       notificationXml({ topic: 'tns1:RuleEngine/CellMotionDetector/Motion', source: [['Rule', 'R']], data: [['Sensitivity', 'high']], property: true, operation: 'Changed', utcTime: new Date() }),
     );
     expect(normalizeNotification(raw, 'cam-1').kind).toBe('other');
+  });
+
+  it('reads a recording job state (Active/Idle) as a health state', async () => {
+    for (const [value, active] of [['Active', true], ['Idle', false]] as const) {
+      const raw = await parse(
+        notificationXml({ topic: 'tns1:RecordingConfig/JobState', source: [['RecordingJobToken', 'Job_1']], data: [['State', value]], property: true, operation: 'Changed', utcTime: new Date() }),
+      );
+      expect(normalizeNotification(raw, 'cam-1').payload).toMatchObject({ kind: 'health', metric: 'recording-job', active, ended: !active, pulse: false });
+    }
   });
 
   it('a property Deleted ends the state', async () => {

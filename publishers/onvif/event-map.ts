@@ -186,6 +186,22 @@ export const EVENT_RULES: readonly EventRule[] = [
     withoutState: 'pulse',
   },
   {
+    id: 'recording-job',
+    kind: 'health',
+    topic: /RecordingConfig\/JobState$/i,
+    metric: 'recording-job',
+    state: ['State'],
+    withoutState: 'pulse',
+  },
+  {
+    id: 'count-aggregation',
+    kind: 'health',
+    topic: /CountAggregation\/Counter$/i,
+    metric: 'object-count',
+    value: ['Count'],
+    withoutState: 'pulse',
+  },
+  {
     id: 'operating-time',
     kind: 'health',
     topic: /Monitoring\/(OperatingTime\/\w+|Backup\/Last)$/i,
@@ -232,7 +248,7 @@ export function kindOfTopic(topic: string): CameraEventKind {
 }
 
 const TRUE = new Set(['true', '1', 'active', 'on', 'yes', 'open', 'alarm']);
-const FALSE = new Set(['false', '0', 'inactive', 'off', 'no', 'closed', 'normal']);
+const FALSE = new Set(['false', '0', 'inactive', 'off', 'no', 'closed', 'normal', 'idle']);
 
 /** true/false, 1/0, "true"/"1"/"false"/"0", active/inactive, on/off; anything else undefined. */
 export function toBool(v: unknown): boolean | undefined {
