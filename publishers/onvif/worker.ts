@@ -457,7 +457,9 @@ export class CameraWorker {
     if (id === undefined) return;
     const { kind, payload } = normalizeNotification(msg, id, {
       ...(session.clockOffsetMs !== undefined ? { clockOffsetMs: session.clockOffsetMs } : {}),
-      lateAfterMs: this.host.timing.lateAfterMs,
+      // Without a measured clock offset, an old-looking time may just be a wrong camera clock:
+      // nothing is called late then.
+      lateAfterMs: session.clockOffsetMs !== undefined ? this.host.timing.lateAfterMs : Number.POSITIVE_INFINITY,
       videoSources: session.videoSources,
     });
     const spool = this.host.snapshots;
