@@ -172,6 +172,13 @@ describe('pull-point events through the onvif library', () => {
     await events.waitFor((e) => e.topic === 'tns1:RuleEngine/LineDetector/Crossed' && Number(e.data['ObjectId']) >= 100);
   });
 
+  it('stops a counted schedule after its count', async () => {
+    const ticks: number[] = [];
+    await sim({ events: [{ every: 20, count: 3, event: (n) => (ticks.push(n), { kind: 'lineCrossing', objectId: n }) }] });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ticks).toEqual([0, 1, 2]);
+  });
+
   it('drops subscriptions on reboot; the library re-subscribes and gets Initialized again', async () => {
     const s = await sim();
     const cam = await connectCam(s);
