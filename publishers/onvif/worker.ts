@@ -412,13 +412,14 @@ export class CameraWorker {
     return {
       v: 1,
       cameraId: this.statusId!,
-      address: this.address,
-      ...(this.target.name !== undefined ? { name: this.target.name } : {}),
       state,
       ...(this.reason !== undefined ? { reason: this.reason } : {}),
       ...(this.code !== undefined ? { code: this.code } : {}),
       since: this.since.toISOString(),
       time: new Date().toISOString(),
+      // Last, so that what people read first (state, reason) stays first in taps and logs.
+      address: this.address,
+      ...(this.target.name !== undefined ? { name: this.target.name } : {}),
     };
   }
 
