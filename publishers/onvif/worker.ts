@@ -170,11 +170,12 @@ export class CameraWorker {
 
   /** Re-publishes owned/retained state after the bus connection came back (ownership was lost). */
   republish(): void {
-    if (this.idValue === undefined) return;
-    if (this.discovered !== undefined && this.discoveredPublished) {
+    if (this.idValue !== undefined && this.discovered !== undefined && this.discoveredPublished) {
       this.host.publish(topics.cameraDiscovered(this.idValue), this.discovered, { retain: true });
     }
-    if (this.published) this.host.publish(topics.cameraStatus(this.idValue), this.statusPayload(), { retain: true, owned: true });
+    // A provisional status (camera refusing us before its id was known) is owned too.
+    const id = this.statusId;
+    if (id !== undefined && this.published) this.host.publish(topics.cameraStatus(id), this.statusPayload(), { retain: true, owned: true });
   }
 
   // ---------------------------------------------------------------- supervision loop
