@@ -11,7 +11,20 @@ import { ID_MAX_LENGTH, TOPIC_MAX_BYTES, TOPIC_MAX_TOKENS } from './common.js';
 
 export { ID_MAX_LENGTH, TOPIC_MAX_BYTES, TOPIC_MAX_TOKENS } from './common.js';
 
-export const CAMERA_EVENT_KINDS = ['motion', 'tamper', 'input', 'field', 'line', 'object', 'other'] as const;
+export const CAMERA_EVENT_KINDS = [
+  'motion',
+  'tamper',
+  'input',
+  'field',
+  'line',
+  'object',
+  'sound',
+  'doorbell',
+  'relay',
+  'storage',
+  'health',
+  'other',
+] as const;
 export type CameraEventKind = (typeof CAMERA_EVENT_KINDS)[number];
 
 /** RPC actions of the ONVIF worker; dashes rather than dots so each action is one token. */
