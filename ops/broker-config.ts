@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { Type, type TSchema } from '@sinclair/typebox';
 import stripJsonComments from 'strip-json-comments';
 import { ConfigError, parseJsonConfig } from '../subscribers/common/config.js';
-import { checkPattern } from '../bus/protocol/topics.js';
+import { checkPattern } from '../bus/topics/grammar.js';
 import { DEFAULT_LIMITS } from '../bus/protocol/limits.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -74,7 +74,9 @@ export const BROKER_SETTINGS: readonly Setting[] = [
   { key: 'ackTimeout', flag: '--ack-timeout <ms>', help: 'redeliver unacknowledged durable messages after this long', schema: U('ms'), parse: uint('ackTimeout') },
   { key: 'acl', flag: '--acl <file>', help: 'access rules (SECURITY.md); the file is re-read on SIGHUP', schema: Type.String({ minLength: 1 }), parse: text },
   { key: 'strict', flag: '--strict <pattern...>', help: 'check payloads on these topic patterns against schemas/ and refuse invalid ones (SCHEMA_INVALID)', schema: Type.Array(Type.String({ minLength: 1 })), parse: (v) => v.split(/[\s,]+/).filter((s) => s !== '') },
+  { key: 'statsInterval', flag: '--stats-interval <ms>', help: 'publish $SYS.broker.stats this often; 0 turns it off (default 10000)', schema: U('ms'), parse: uint('statsInterval') },
   { key: 'grace', flag: '--grace <ms>', help: 'how long shutdown waits for slow readers (default 2000)', schema: U('ms'), parse: uint('grace') },
+  { key: 'paceStall', flag: '--pace-stall <ms>', help: 'a subscriber that reads nothing this long stops pacing its publishers (PROTOCOL.md §10; default 500)', schema: U('ms'), parse: uint('paceStall') },
   { key: 'quiet', flag: '-q, --quiet', help: 'no startup line on stderr (the structured log still says it)', schema: Type.Boolean(), parse: bool('quiet') },
   { key: 'logLevel', flag: '--log-level <level>', help: `structured log level: ${LOG_LEVELS.join(', ')} (default info); reloaded on SIGHUP`, schema: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l))), parse: oneOf('logLevel', LOG_LEVELS), reload: true },
   { key: 'logRate', flag: '--log-rate <ms>', help: 'at most one drop / denial line per connection and kind per this window (default 10000); reloaded on SIGHUP', schema: Type.Integer({ minimum: 100 }), parse: uint('logRate'), reload: true },
@@ -97,7 +99,9 @@ export type BrokerSettings = {
   ackTimeout?: number;
   acl?: string;
   strict?: string[];
+  statsInterval?: number;
   grace?: number;
+  paceStall?: number;
   quiet?: boolean;
   logLevel?: LogLevel;
   logRate?: number;

@@ -89,6 +89,8 @@ export async function runBrokerService(input: ServiceInput): Promise<void> {
       mode,
       limits,
       closeGraceMs: s.grace ?? 2000,
+      paceStallMs: s.paceStall ?? 500,
+      statsIntervalMs: s.statsInterval ?? 10_000,
       serverName: `udsbus ${VERSION}`,
       events: fanOut(logEvents, counters),
       log: (event, detail) => log.error({ evt: event, ...detail }, `broker ${event}`),
@@ -241,7 +243,7 @@ export async function runBrokerService(input: ServiceInput): Promise<void> {
 /** Strict mode backed by the camera schemas (loaded only when asked for). */
 async function strictFor(patterns: string[]) {
   const { validatorFor } = await import('../schemas/validate.js');
-  const { checkPattern } = await import('../bus/protocol/topics.js');
+  const { checkPattern } = await import('../bus/index.js');
   for (const p of patterns) if (checkPattern(p, DEFAULT_LIMITS) !== null) fail(`strict: invalid pattern "${p}"`, 1);
   return {
     patterns,

@@ -71,6 +71,7 @@ export function renderMetrics(m: MetricsInput): string {
   e.metric('udsbus_received_bytes_total', 'counter', 'Bytes of frames received from clients.', s.bytesIn);
   e.metric('udsbus_messages_delivered_total', 'counter', 'Deliveries to subscriptions (one message to three subscribers counts three).', s.msgsOut);
   e.metric('udsbus_messages_dropped_total', 'counter', 'Deliveries dropped because a subscriber queue was full, by overflow policy.', entries(s.drops, 'policy'));
+  if (typeof s.paceStalls === 'number') e.metric('udsbus_pace_stalls_total', 'counter', 'Times a subscriber read nothing for paceStall and stopped pacing its publishers (PROTOCOL.md §10).', s.paceStalls);
   e.metric('udsbus_errors_total', 'counter', 'Error frames sent to clients, by error name.', entries(s.errors, 'code'));
   e.metric('udsbus_queued_bytes', 'gauge', 'Bytes waiting in outbound queues for slow readers (queue depth).', s.queuedBytes);
   e.metric('udsbus_retained_messages', 'gauge', 'Topics with a retained message.', s.retained);
