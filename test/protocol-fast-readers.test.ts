@@ -9,7 +9,7 @@ import { msgFrameSize, Published, writeMsgFrame, type Origin } from '../bus/brok
 import { encodePub, type PubFields } from '../bus/client/frames.js';
 import { decodeFrame, encodeFrame, encodeValue } from '../bus/protocol/codec.js';
 import { FrameParser } from '../bus/protocol/parser.js';
-import { FromCache, readMsgFrame, type MsgFrame } from '../bus/protocol/msg-reader.js';
+import { ReadCache, readMsgFrame, type MsgFrame } from '../bus/protocol/msg-reader.js';
 import { readPubFrame, type PubFrame } from '../bus/protocol/pub-reader.js';
 
 // Deterministic PRNG so a failure can be replayed.
@@ -260,7 +260,7 @@ function msgIntVariants(): [string, Buffer][] {
 describe('readMsgFrame', () => {
   it('agrees with decodeFrame on random frames from writeMsgFrame', () => {
     const r = rng(1);
-    const cache = new FromCache();
+    const cache = new ReadCache();
     for (let i = 0; i < 3000; i++) {
       const body = msgBody(uint(r) || 1, uint(r), randomPublished(r));
       agreesMsg(body, readMsgFrame(body, cache));
@@ -302,24 +302,40 @@ describe('readMsgFrame', () => {
     const r = rng(3);
     const a = origin(r);
     const b = { ...origin(r), cbor: encodeValue({ cid: 'other', name: 'b', uid: 1 }) };
-    const cache = new FromCache();
+    const cache = new ReadCache();
     const seen = new Set<unknown>();
     for (let i = 0; i < 1000; i++) {
       const body = msgBody(1, i, new Published('t', Buffer.from([i & 0xff]), undefined, undefined, false, i % 3 === 0 ? b : a));
       const got = readMsgFrame(body, cache)!;
       seen.add(got.from);
     }
-    expect(cache.decodes).toBe(2);
+    expect(cache.fromDecodes).toBe(2);
     expect(seen.size).toBe(2);
     for (const f of seen) expect(Object.isFrozen(f)).toBe(true);
     // More distinct publishers than slots: still correct, just decoded again.
-    const small = new FromCache(1);
+    const small = new ReadCache(1);
     for (let i = 0; i < 10; i++) {
       const o = i % 2 === 0 ? a : b;
       const body = msgBody(1, i, new Published('t', Buffer.alloc(0), undefined, undefined, false, o));
       agreesMsg(body, readMsgFrame(body, small));
     }
-    expect(small.decodes).toBe(10);
+    expect(small.fromDecodes).toBe(10);
+  });
+
+  it('never answers a stale topic from the memo', () => {
+    const cache = new ReadCache();
+    const topics = ['cam.a', 'cam.b', 'cam.b', 'cam.a', 'cam.ab', 'cam.a', 'x'.repeat(300), 'y'.repeat(300), 'cam.a', 'cam.a'];
+    for (const [i, t] of topics.entries()) {
+      const body = msgBody(1, i, new Published(t, Buffer.alloc(0), undefined, undefined, false, undefined));
+      expect(readMsgFrame(body, cache)!.topic).toBe(t);
+      expect(readPubFrame(pubBody({ topic: t, payload: Buffer.alloc(0) }), cache)!.topic).toBe(t);
+    }
+    // A non-ASCII topic of the memo's length is refused, not matched.
+    const body = msgBody(1, 1, new Published('cam.a', Buffer.alloc(0), undefined, undefined, false, undefined));
+    readMsgFrame(body, cache);
+    const at = body.indexOf('cam.a');
+    body[at + 4] = 0xe1;
+    expect(readMsgFrame(body, cache)).toBeUndefined();
   });
 
   it('keeps the payload a view into the body', () => {
@@ -369,9 +385,10 @@ describe('readMsgFrame', () => {
 describe('readPubFrame', () => {
   it('agrees with decodeFrame on random frames from encodePub', () => {
     const r = rng(11);
+    const cache = new ReadCache();
     for (let i = 0; i < 3000; i++) {
       const body = pubBody(randomPub(r));
-      agreesPub(body, readPubFrame(body));
+      agreesPub(body, readPubFrame(body, cache));
     }
   });
 
@@ -437,7 +454,7 @@ describe('fuzz: whatever the readers accept, decodeFrame reads the same', () => 
 
   it('20,000 mutations of msg and pub frames', () => {
     const r = rng(21);
-    const cache = new FromCache();
+    const cache = new ReadCache();
     let accepted = 0;
     for (let i = 0; i < 10_000; i++) {
       const m = new Published(topic(r), payload(r).subarray(0, 64), r() < 0.3 ? topic(r) : undefined, r() < 0.3 ? hdr(r) : undefined, r() < 0.3, r() < 0.7 ? origin(r) : undefined, r() < 0.3 ? { mid: uint(r), redelivered: r() < 0.5 } : undefined);

@@ -18,6 +18,8 @@ import { decodeValue } from './codec.js';
 export const cursor = { pos: 0 };
 
 const TWO_32 = 0x100000000;
+// Topics are at most 256 bytes by default (limits.ts maxTopicBytes); longer ones are not memoised.
+const TOPIC_MEMO_BYTES = 256;
 
 /**
  * The argument of a head of `major` at `pos`, or -1 when the byte there is another major type,
@@ -151,8 +153,10 @@ function skipText(b: Uint8Array, pos: number, end: number): number {
   if (n < 0) return -1;
   const s = cursor.pos;
   if (n > end - s) return -1;
-  if (!isUtf8(b.subarray(s, s + n))) return -1;
-  return s + n;
+  const e = s + n;
+  // Most text here is ASCII; only text with other bytes pays for the native UTF-8 check.
+  for (let i = s; i < e; i++) if (b[i]! > 0x7f) return isUtf8(b.subarray(s, e)) ? e : -1;
+  return e;
 }
 
 /** Like headArg but any width is accepted (cbor-x's choice), still only safe integers. */
@@ -197,38 +201,90 @@ function decodeFlat(b: Uint8Array, s: number, e: number): Record<string, unknown
 export type FromMap = Readonly<Record<string, unknown>>;
 
 /**
- * Decodes `from` maps once per distinct byte string. Publishers stamp the same `from` bytes on
- * every message of a connection (connection.ts `fromCbor`), so a subscriber sees a handful of
- * distinct values over and over; comparing ~50 bytes costs far less than cbor-x building an
- * object each time. A few slots so interleaved publishers do not evict each other; the bytes are
- * copied so a slot never pins a socket's read buffer.
+ * Per-connection memory that lets the readers skip work on what repeats from frame to frame:
+ *
+ * - `from` maps, decoded once per distinct byte string. Publishers stamp the same `from` bytes on
+ *   every message of a connection (connection.ts `fromCbor`), so a subscriber sees a handful of
+ *   distinct values over and over; comparing ~50 bytes costs far less than cbor-x building an
+ *   object each time. A few slots so interleaved publishers do not evict each other; the bytes
+ *   are copied so a slot never pins a socket's read buffer.
+ * - the last topic: a stream of frames mostly repeats its topic, and comparing its bytes is
+ *   cheaper than making a new string.
  */
-export class FromCache {
+export class ReadCache {
   private readonly bytes: (Buffer | undefined)[];
   private readonly values: (FromMap | undefined)[];
   private next = 0;
-  /** Number of decodes so far (for tests and benchmarks). */
-  decodes = 0;
+  /** Number of `from` decodes so far (for tests and benchmarks). */
+  fromDecodes = 0;
+  private readonly topicBytes = new Uint8Array(TOPIC_MEMO_BYTES);
+  private topicLen = -1;
+  private topic = '';
 
   constructor(readonly slots = 4) {
     this.bytes = new Array<Buffer | undefined>(slots).fill(undefined);
     this.values = new Array<FromMap | undefined>(slots).fill(undefined);
   }
 
-  /** The decoded map for b[s, e) (already shaped by `skipFlatMap(…, true)`), or undefined. */
-  get(b: Uint8Array, s: number, e: number): FromMap | undefined {
-    const n = e - s;
+  /**
+   * The decoded `from` map that starts at b[s], or undefined when the bytes there are not a flat
+   * map of text keys to scalars (`skipFlatMap(…, true)`) or the checked decoder refuses them.
+   * Leaves the offset after the map in `cursor.pos`.
+   */
+  read(b: Uint8Array, s: number, end: number): FromMap | undefined {
+    // A hit needs no walk: a cached entry is one complete CBOR item, and an item's bytes are never
+    // the prefix of another item, so equal bytes at s are exactly that item.
     for (let i = 0; i < this.slots; i++) {
       const c = this.bytes[i];
-      if (c !== undefined && c.length === n && c.compare(b, s, e) === 0) return this.values[i];
+      if (c === undefined) continue;
+      const n = c.length;
+      if (s + n > end) continue;
+      // A JS loop beats Buffer#compare's native call for maps this short (~50 bytes).
+      let j = 0;
+      while (j < n && c[j] === b[s + j]) j++;
+      if (j === n) {
+        cursor.pos = s + n;
+        return this.values[i];
+      }
     }
+    const e = skipFlatMap(b, s, end, true);
+    if (e < 0) return undefined;
     const v = decodeFlat(b, s, e);
     if (v === undefined) return undefined;
-    this.decodes++;
+    this.fromDecodes++;
     const slot = this.next;
     this.next = (slot + 1) % this.slots;
     this.bytes[slot] = Buffer.from(b.subarray(s, e));
     this.values[slot] = Object.freeze(v);
+    cursor.pos = e;
     return this.values[slot];
+  }
+
+  /**
+   * A text item of ASCII only at `pos`, like `asciiAt`, answered from the memo when it holds
+   * the same bytes.
+   */
+  ascii(b: Uint8Array, pos: number, end: number): string | undefined {
+    const n = headArg(b, pos, end, 3);
+    if (n < 0) return undefined;
+    const s = cursor.pos;
+    const e = s + n;
+    if (e > end) return undefined;
+    const t = this.topicBytes;
+    let same = n === this.topicLen;
+    for (let i = s; i < e; i++) {
+      const c = b[i]!;
+      if (c > 0x7f) return undefined;
+      if (same && c !== t[i - s]) same = false;
+    }
+    cursor.pos = e;
+    if (same) return this.topic;
+    const str = latin1(b, s, e);
+    if (n <= TOPIC_MEMO_BYTES) {
+      for (let i = s; i < e; i++) t[i - s] = b[i]!;
+      this.topicLen = n;
+      this.topic = str;
+    }
+    return str;
   }
 }

@@ -7,13 +7,13 @@
  * which reads every valid frame. The reader never throws and never allocates for the payload.
  *
  * Example:
- *   const cache = new FromCache();
+ *   const cache = new ReadCache(); // one per connection
  *   const m = readMsgFrame(body, cache) ?? slowPath(decodeFrame(body));
  */
-import { asciiAt, bytesAt, cursor, decodeHeaders, FromCache, keyAt, skipFlatMap, uintAt, type FromMap } from './fixed-shape.js';
+import { asciiAt, bytesAt, cursor, decodeHeaders, keyAt, ReadCache, skipFlatMap, uintAt, type FromMap } from './fixed-shape.js';
 import { key } from './cbor-writer.js';
 
-export { FromCache, type FromMap } from './fixed-shape.js';
+export { ReadCache, type FromMap } from './fixed-shape.js';
 
 /** One `msg` frame as read by `readMsgFrame`; field for field what `decodeFrame` yields. */
 export type MsgFrame = {
@@ -27,7 +27,7 @@ export type MsgFrame = {
   readonly hdr: Readonly<Record<string, string>> | undefined;
   /** True only when the frame says `retained: true` (the broker omits the key otherwise). */
   readonly retained: boolean;
-  /** The publisher's `from` map, decoded once per distinct bytes by the FromCache; frozen. */
+  /** The publisher's `from` map, decoded once per distinct bytes by the ReadCache; frozen. */
   readonly from: FromMap | undefined;
   readonly mid: number | undefined;
   readonly redelivered: boolean;
@@ -43,15 +43,16 @@ const OPTIONAL = [key('reply'), key('hdr'), key('retained'), key('from'), key('m
 const [K_REPLY, K_HDR, K_RETAINED, K_FROM, K_MID, K_REDELIVERED] = OPTIONAL;
 const TRUE = 0xf5;
 
-const defaultCache = new FromCache();
+// For callers without a connection of their own (tools, tests); memoised values are immutable.
+const defaultCache = new ReadCache();
 
 /**
  * Reads a `msg` frame body (without its 4-byte length prefix), or returns undefined for anything
- * that is not exactly the broker's layout. `cache` decodes repeated `from` maps once; give each
- * connection its own. `maxNesting` is the limit `decodeFrame` would apply (a frame with `hdr` or
+ * that is not exactly the broker's layout. `cache` decodes repeated `from` maps once and
+ * remembers the last topic; give each connection its own. `maxNesting` is the limit `decodeFrame` would apply (a frame with `hdr` or
  * `from` nests 2 deep).
  */
-export function readMsgFrame(body: Uint8Array, cache: FromCache = defaultCache, maxNesting = 32): MsgFrame | undefined {
+export function readMsgFrame(body: Uint8Array, cache: ReadCache = defaultCache, maxNesting = 32): MsgFrame | undefined {
   const end = body.length;
   // 5 required pairs, at most 6 optional ones: the map head is always one byte, 0xa5..0xab.
   const head = body[0];
@@ -65,7 +66,7 @@ export function readMsgFrame(body: Uint8Array, cache: FromCache = defaultCache, 
   if (seq < 0) return undefined;
   pos = cursor.pos;
   if (!keyAt(body, pos, end, K_TOPIC)) return undefined;
-  const topic = asciiAt(body, pos + K_TOPIC.length, end);
+  const topic = cache.ascii(body, pos + K_TOPIC.length, end);
   if (topic === undefined) return undefined;
   pos = cursor.pos;
   if (!keyAt(body, pos, end, K_PAYLOAD)) return undefined;
@@ -105,12 +106,10 @@ export function readMsgFrame(body: Uint8Array, cache: FromCache = defaultCache, 
       retained = true;
       next = 3;
     } else if (next <= 3 && keyAt(body, pos, end, K_FROM)) {
-      const s = pos + K_FROM.length;
-      const e = skipFlatMap(body, s, end, true);
-      if (e < 0 || maxNesting < 2) return undefined;
-      from = cache.get(body, s, e);
+      if (maxNesting < 2) return undefined;
+      from = cache.read(body, pos + K_FROM.length, end);
       if (from === undefined) return undefined;
-      pos = e;
+      pos = cursor.pos;
       next = 4;
     } else if (next <= 4 && keyAt(body, pos, end, K_MID)) {
       mid = uintAt(body, pos + K_MID.length, end);

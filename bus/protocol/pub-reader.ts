@@ -7,11 +7,13 @@
  * permissions and header limits on what it returns. Never throws; the payload is not copied.
  *
  * Example:
- *   const p = readPubFrame(body);
+ *   const p = readPubFrame(body, this.readCache);
  *   if (p === undefined) return this.onFrame(decodeFrame(body));
  */
 import { key } from './cbor-writer.js';
-import { asciiAt, bytesAt, cursor, decodeHeaders, keyAt, skipFlatMap, uintAt } from './fixed-shape.js';
+import { asciiAt, bytesAt, cursor, decodeHeaders, keyAt, ReadCache, skipFlatMap, uintAt } from './fixed-shape.js';
+
+export { ReadCache } from './fixed-shape.js';
 
 /** One `pub` frame as read by `readPubFrame`; field for field what `decodeFrame` yields. */
 export type PubFrame = {
@@ -39,18 +41,22 @@ const K_ID = key('id');
 const K_CONFIRM = key('confirm');
 const TRUE = 0xf5;
 
+// For callers without a connection of their own (tools, tests); memoised values are immutable.
+const defaultCache = new ReadCache();
+
 /**
  * Reads a `pub` frame body (without its 4-byte length prefix), or returns undefined for anything
- * that is not exactly the client's layout. `maxNesting` is the limit `decodeFrame` would apply
+ * that is not exactly the client's layout. `cache` remembers the last topic; give each connection
+ * its own. `maxNesting` is the limit `decodeFrame` would apply
  * (a frame with `hdr` nests 2 deep).
  */
-export function readPubFrame(body: Uint8Array, maxNesting = 32): PubFrame | undefined {
+export function readPubFrame(body: Uint8Array, cache: ReadCache = defaultCache, maxNesting = 32): PubFrame | undefined {
   const end = body.length;
   // 3 required pairs, at most 6 optional ones: the map head is always one byte, 0xa3..0xa9.
   const head = body[0];
   if (head === undefined || head < 0xa3 || head > 0xa9 || maxNesting < 1) return undefined;
   if (!keyAt(body, 1, end, PREFIX)) return undefined;
-  const topic = asciiAt(body, 1 + PREFIX.length, end);
+  const topic = cache.ascii(body, 1 + PREFIX.length, end);
   if (topic === undefined) return undefined;
   let pos = cursor.pos;
   if (!keyAt(body, pos, end, K_PAYLOAD)) return undefined;
