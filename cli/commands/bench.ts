@@ -17,7 +17,6 @@ async function loadBench(): Promise<typeof import('../../bench/index.js')> {
     throw err;
   }
 }
-import { connect } from '../../bus/client/client.js';
 import { die, parseIntOption, socketOption } from '../common.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';
 
@@ -56,6 +55,7 @@ ${exitCodesHelp([Exit.OK, Exit.ERROR, Exit.CONNECT])}`,
       for (const n of names) if (!(SCENARIOS as readonly string[]).includes(n)) die(`unknown scenario "${n}": choose from ${SCENARIOS.join(', ')}`, Exit.ERROR);
       // Fail early, with the connect error's advice, rather than once per scenario.
       try {
+        const { connect } = await import('../../bus/client/client.js');
         await (await connect({ socket: o.socket, name: 'udsbus-bench', reconnect: false, connectTimeoutMs: 5000 })).close();
       } catch (err) {
         die((err as Error).message, Exit.CONNECT);
