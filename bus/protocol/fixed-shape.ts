@@ -112,9 +112,9 @@ export function bytesAt(b: Uint8Array, pos: number, end: number): number {
 }
 
 /**
- * Skips a flat map (no nested containers) of text keys to text values, or, when `scalars` is set,
- * to text, integers, floats, false, true or null: the shapes of `hdr` and of the broker's `from`. Returns
- * the offset after it, or -1. Text must be valid UTF-8 (cbor-x would decode invalid bytes to
+ * Skips a flat map (no nested containers) of text keys to text values, or, when `scalars` is
+ * set, to text, integers, floats, false, true or null: the shapes of `hdr` and of the broker's
+ * `from`. Returns the offset after it, or -1. Text must be valid UTF-8 (cbor-x would decode invalid bytes to
  * U+FFFD silently; the generic path decides what to do with such a frame). Heads here may be any
  * width: these maps are encoded by cbor-x (codec.ts `encodeValue`), not by hand.
  */
