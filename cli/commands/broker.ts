@@ -1,8 +1,6 @@
 /** `udsbus broker`: run the broker until SIGTERM/SIGINT. */
 import { Option, type Command } from 'commander';
-import { startBroker, SocketPathError } from '../../bus/broker/server.js';
 import { DEFAULT_LIMITS, type Limits } from '../../bus/protocol/limits.js';
-import { loadPeerCred } from '../../bus/security/peercred.js';
 import { die, parseIntOption, socketOption } from '../common.js';
 
 export function registerBroker(program: Command): void {
@@ -37,6 +35,10 @@ Examples:
   udsbus broker --socket /tmp/bus.sock --tcp 127.0.0.1:4222`,
     )
     .action(async (o) => {
+      // Loaded here, not at the top: cli/main.ts registers every command, so a top-level import
+      // would be paid by every other command (and the other commands' by the broker).
+      const { startBroker, SocketPathError } = await import('../../bus/broker/server.js');
+      const { loadPeerCred } = await import('../../bus/security/peercred.js');
       const mode = Number.parseInt(String(o.mode), 8);
       if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) die(`--mode must be octal like 0660, got "${o.mode}"`);
       const limits: Partial<Limits> = {};

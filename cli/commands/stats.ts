@@ -7,8 +7,6 @@ import type { BrokerStats, ClientStats } from '../../bus/broker/broker.js';
 import type { Client } from '../../bus/client/client.js';
 import { NoRespondersError, TimeoutError } from '../../bus/protocol/errors.js';
 import { die, socketOption } from '../common.js';
-import { connectOrExit } from '../connect.js';
-import { keepConnected } from '../reconnect.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';
 import { count, secondsOption } from '../options.js';
 import { colourFor, formatBytes, formatDuration, table, toJson, type Palette } from '../render.js';
@@ -56,6 +54,8 @@ export async function runStats(o: StatsOptions): Promise<void> {
   if (!o.watch && o.count !== undefined) die('--count counts --watch samples; add --watch', Exit.ERROR);
   const c = colourFor(process.stdout);
   process.stdout.on('error', () => process.exit(Exit.OK));
+  const { connectOrExit } = await import('../connect.js');
+  const { keepConnected } = await import('../reconnect.js');
 
   if (!o.watch) {
     const client = await connectOrExit(o.socket, 'udsbus-stats', { reconnect: false });
