@@ -19,6 +19,7 @@ import { startOnvifPublisher, type CameraSpec, type OnvifPublisherOptions } from
 import { startSimulatedCameras, type SimulatedCamera, type SimulatedCameraOptions } from '../../publishers/onvif/simulator/index.js';
 import { createLogger, type Logger } from '../../subscribers/common/logger.js';
 import { subscriberDemoComponents } from '../../subscribers/demo.js';
+import { startDashboard } from '../../subscribers/dashboard/index.js';
 
 /** What every demo component gets. */
 export interface DemoContext {
@@ -36,6 +37,12 @@ export type DemoComponent = (ctx: DemoContext) => Promise<{ stop(): Promise<void
 const components: DemoComponent[] = [
   (ctx) => startOnvifPublisher({ ...ctx.cameras, socket: ctx.socket, name: 'demo', logger: ctx.logger }),
   ...subscriberDemoComponents(),
+  // The page shows the simulated cameras live; its URL (with the access token) goes to stderr.
+  async (ctx) => {
+    const dash = await startDashboard({ client: ctx.client, logger: ctx.logger, listen: { host: '127.0.0.1', port: Number(process.env['UDSBUS_DASHBOARD_PORT'] ?? 0) } });
+    process.stderr.write(`udsbus demo: dashboard: ${dash.url}\n`);
+    return dash;
+  },
 ];
 
 /** Three cameras with a few events per second between them. */

@@ -13,6 +13,7 @@ import { Option, type Command } from 'commander';
 import { onvifComponent } from '../../publishers/onvif/cli.js';
 import { alertingComponent, auditComponent, bridgeComponent, recordingComponent } from '../../subscribers/cli.js';
 import { die, socketOption } from '../common.js';
+import { dashboardComponent } from './dashboard.js';
 
 /** Options every component gets: `--socket` and `--log-level`. */
 export interface RunOptions {
@@ -39,6 +40,7 @@ export const COMPONENTS: Record<string, Component> = {
   alerting: alertingComponent,
   audit: auditComponent,
   bridge: bridgeComponent,
+  dashboard: dashboardComponent,
 };
 
 export function registerRun(program: Command): void {
