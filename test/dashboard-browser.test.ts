@@ -3,7 +3,7 @@
  * paint (first paint measured and printed, not asserted), a camera that appears later and its
  * status change, an event in the DOM within 1 s of its publish with the alert it caused, a real
  * slow subscriber whose drop counter climbs, a clip that plays (ffmpeg makes a tiny mp4), the
- * live tap, and a screenshot for review (/tmp/udsbus-dashboard-21.png).
+ * live tap, and screenshots for review (/tmp/udsbus-dashboard-21{,-top,-bus}.png).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -15,6 +15,17 @@ import { createLogger } from '../subscribers/common/logger.js';
 import { startDashboard, type DashboardHandle } from '../subscribers/dashboard/index.js';
 import { chromiumMissing, launchChromium, type TestBrowser } from './helpers/browser.js';
 import { startTestBus, type RawConn, type TestBus } from './helpers/harness.js';
+
+// Functions passed to page.evaluate run in chromium. The few DOM names they use are declared
+// here, so that the project's typecheck does not take in the whole DOM library.
+type Video = { currentTime: number; duration: number; videoWidth: number; error: { message: string } | null };
+type PageElement = { textContent: string | null };
+declare const document: {
+  querySelectorAll(selector: string): { length: number };
+  querySelector(selector: string): PageElement | null;
+  getElementById(id: string): (PageElement & Partial<Video>) | null;
+};
+declare const window: { scrollTo(x: number, y: number): void };
 
 const FFMPEG = '/usr/bin/ffmpeg';
 const CAMERAS = 50;
@@ -188,11 +199,11 @@ describe.skipIf(missing !== undefined)('dashboard in headless chromium', () => {
     await page.waitForSelector(button, { timeout: 3_000 });
     await page.click(button);
     await page.waitForFunction(() => {
-      const v = document.getElementById('player') as HTMLVideoElement | null;
+      const v = document.getElementById('player') as Video | null;
       return v !== null && v.currentTime > 0.5;
     }, undefined, { timeout: 10_000 });
     const state = await page.evaluate(() => {
-      const v = document.getElementById('player') as HTMLVideoElement;
+      const v = document.getElementById('player') as Video;
       return { t: v.currentTime, d: v.duration, w: v.videoWidth, err: v.error?.message };
     });
     console.log(`dashboard: clip playing, currentTime ${state.t.toFixed(2)} s of ${state.d.toFixed(2)} s, ${state.w} px wide`);
@@ -220,6 +231,8 @@ describe.skipIf(missing !== undefined)('dashboard in headless chromium', () => {
     await page.waitForTimeout(1_200);
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    await page.screenshot({ path: SCREENSHOT.replace('.png', '-top.png') });
+    await page.locator('#bus').screenshot({ path: SCREENSHOT.replace('.png', '-bus.png') });
     expect(existsSync(SCREENSHOT)).toBe(true);
   });
 });

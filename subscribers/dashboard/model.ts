@@ -177,7 +177,9 @@ export class DashboardModel {
   /** Every message of the `>` subscription: topic counters and the retained/last value. */
   countTopic(m: Message): void {
     const sec = Math.floor(this.now() / 1000);
-    let t = this.topics.get(m.topic);
+    // Every request makes a reply topic of its own; one row for all of them, not one each.
+    const topic = m.topic.startsWith('_INBOX.') ? '_INBOX.>' : m.topic;
+    let t = this.topics.get(topic);
     if (t === undefined) {
       if (this.topics.size >= this.maxTopics) {
         // Forget the topic heard from least recently; Map order is insertion, so look for it.
@@ -185,8 +187,8 @@ export class DashboardModel {
         for (const x of this.topics.values()) if (oldest === undefined || x.lastAt < oldest.lastAt) oldest = x;
         if (oldest !== undefined) this.topics.delete(oldest.topic);
       }
-      t = { topic: m.topic, count: 0, buckets: new Array<number>(SPARK_SECONDS).fill(0), bucketSec: sec, retained: false, last: '', lastAt: 0 };
-      this.topics.set(m.topic, t);
+      t = { topic, count: 0, buckets: new Array<number>(SPARK_SECONDS).fill(0), bucketSec: sec, retained: false, last: '', lastAt: 0 };
+      this.topics.set(topic, t);
     }
     this.roll(t, sec);
     if (!m.retained) {
