@@ -14,7 +14,7 @@ import { ConfigError } from '../subscribers/common/config.js';
 import { createLogger } from '../subscribers/common/logger.js';
 import { loadDashboardConfig } from '../subscribers/dashboard/config.js';
 import { startDashboard, type DashboardHandle } from '../subscribers/dashboard/index.js';
-import { spawnCli, startTestBus, waitForLine, runCli, type TestBus } from './helpers/harness.js';
+import { ROOT, spawnCli, startTestBus, waitForLine, runCli, type TestBus } from './helpers/harness.js';
 
 const silent = createLogger('test-dashboard', 'silent');
 type Res = { status: number; headers: IncomingHttpHeaders; body: string };
@@ -196,6 +196,12 @@ describe('dashboard access and actions', () => {
     writeFileSync(file, JSON.stringify({ listen: { host: '0.0.0.0', port: 8650 } }, null, 2));
     expect(() => loadDashboardConfig(file)).toThrow(ConfigError);
     expect(() => loadDashboardConfig(file)).toThrow(/dash\.json:\d+:\d+: \/listen\/host: "0\.0\.0\.0" is not loopback/);
+  });
+
+  it('examples/dashboard.config.json is valid', () => {
+    const c = loadDashboardConfig(join(ROOT, 'examples/dashboard.config.json'));
+    expect(c.listen).toEqual({ host: '127.0.0.1', port: 8650 });
+    expect(c.actions).toBe(false);
   });
 
   it('on a Unix socket: no token, access by the file mode (0660)', async () => {

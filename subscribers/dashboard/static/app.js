@@ -45,7 +45,11 @@ function mark(...what) {
   if (frame === 0) frame = requestAnimationFrame(render);
 }
 
-const time = (iso) => (typeof iso === 'string' && iso.length >= 19 ? iso.slice(11, 19) : String(iso ?? ''));
+// Times in the browser's own zone, as an operator reads a clock.
+const time = (iso) => {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? String(iso ?? '') : d.toLocaleTimeString([], { hour12: false });
+};
 const bytes = (n) => (typeof n !== 'number' ? '' : n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`);
 
 // ---------------------------------------------------------------- applying state
@@ -404,6 +408,7 @@ function renderDurables() {
 }
 
 function renderDenials() {
+  if (S.denials.length === 0) return $('denials').replaceChildren(el('li', { class: 'count' }, 'none since the dashboard started'));
   $('denials').replaceChildren(
     ...S.denials.slice().reverse().map((x) => el('li', null, el('span', { class: 't' }, time(x.time)), el('span', null, `${x.name ?? ''} (${x.uid ?? 'tcp'})`), el('span', null, `${x.action} ${x.target}`), el('span', { class: 'count' }, x.reason ?? ''))),
   );
