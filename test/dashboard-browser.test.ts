@@ -14,7 +14,7 @@ import type { Client } from '../bus/client/client.js';
 import { createLogger } from '../subscribers/common/logger.js';
 import { startDashboard, type DashboardHandle } from '../subscribers/dashboard/index.js';
 import { chromiumMissing, launchChromium, type TestBrowser } from './helpers/browser.js';
-import { startTestBus, type RawConn, type TestBus } from './helpers/harness.js';
+import { spawnCli, startTestBus, waitForLine, type RawConn, type TestBus } from './helpers/harness.js';
 
 // Functions passed to page.evaluate run in chromium. The few DOM names they use are declared
 // here, so that the project's typecheck does not take in the whole DOM library.
@@ -235,4 +235,29 @@ describe.skipIf(missing !== undefined)('dashboard in headless chromium', () => {
     await page.locator('#bus').screenshot({ path: SCREENSHOT.replace('.png', '-bus.png') });
     expect(existsSync(SCREENSHOT)).toBe(true);
   });
+});
+
+describe.skipIf(missing !== undefined)('the demo (npm start) in headless chromium', () => {
+  it('prints the dashboard URL, and the page shows the simulated cameras live', async () => {
+    const child = spawnCli(['demo']);
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    let browser: TestBrowser | undefined;
+    try {
+      const line = await waitForLine(child.stderr!, (l) => l.includes('dashboard: http://127.0.0.1:'), 20_000);
+      const url = line.slice(line.indexOf('http://'));
+      browser = await launchChromium();
+      const page = await browser.context.newPage();
+      await page.goto(url);
+      await page.waitForFunction(() => document.querySelectorAll('#camera-grid .camera .state[data-state="online"]').length === 3, undefined, { timeout: 15_000 });
+      const names = await page.locator('#camera-grid .camera .name').allTextContents();
+      expect(names.sort()).toEqual(['Backyard', 'Driveway', 'Front door']);
+      // Live: events from the simulated cameras keep arriving in the timeline.
+      await page.waitForFunction(() => document.querySelectorAll('#event-list li').length >= 3, undefined, { timeout: 15_000 });
+      await page.waitForSelector('#recording-list li[data-session-id]', { timeout: 15_000 });
+    } finally {
+      await browser?.close();
+      child.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
+  }, 60_000);
 });
