@@ -20,7 +20,7 @@ import { chmodSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Subscription } from 'rxjs';
 import { prepareSocketPath } from '../../bus/broker/server.js';
-import type { Client, Message, SubscribeOptions } from '../../bus/client/client.js';
+import type { Client, LossEvent, Message, SubscribeOptions } from '../../bus/client/client.js';
 import { topics as topicNames, isValidToken, CAMERA_RPC_ACTIONS } from '../../schemas/topics.js';
 import { validatorFor } from '../../schemas/validate.js';
 import { readManifest } from '../audit/files.js';
@@ -141,6 +141,8 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardH
     model.sysMessage(m);
     if (m.topic.startsWith('$SYS.client.')) void poll();
   });
+  const onLoss = (e: LossEvent) => model.selfLoss(e.pattern, e.lost);
+  client.on('loss', onLoss);
   await client.flush();
 
   // ---- polling the broker
@@ -280,6 +282,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardH
       url = `unix:${listen.path}`;
     }
   } catch (err) {
+    client.off('loss', onLoss);
     for (const s of subs) s.unsubscribe();
     for (const t of timers) clearInterval(t);
     await server.close().catch(() => undefined);
@@ -296,6 +299,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardH
       (stopped ??= (async () => {
         for (const t of timers) clearInterval(t);
         clearTimeout(indexTimer);
+        client.off('loss', onLoss);
         for (const s of subs) s.unsubscribe();
         await server.close();
       })()),

@@ -68,7 +68,8 @@ export type Delta =
   | { t: 'durables'; durables: unknown; error?: string }
   | { t: 'denied'; denial: unknown }
   | { t: 'conn'; entry: unknown }
-  | { t: 'audit'; audit: unknown };
+  | { t: 'audit'; audit: unknown }
+  | { t: 'self-loss'; lost: Record<string, number> };
 
 export type ModelOptions = { eventsKept?: number | undefined; maxTopics?: number | undefined; onDelta?: (d: Delta) => void; now?: () => number };
 
@@ -135,6 +136,8 @@ export class DashboardModel {
   private stats: { stats: unknown; error?: string } = { stats: null };
   private durables: { durables: unknown; error?: string } = { durables: null };
   private audit: unknown = null;
+  /** Messages the broker dropped for the dashboard's own connection, by subscription pattern. */
+  private selfLost: Record<string, number> = {};
   private seq = 0;
   private readonly maxTopics: number;
   private readonly now: () => number;
@@ -162,6 +165,7 @@ export class DashboardModel {
       denials: this.denials.items,
       connLog: this.connLog.items,
       audit: this.audit,
+      selfLost: this.selfLost,
     };
   }
 
@@ -372,6 +376,12 @@ export class DashboardModel {
   setDurables(durables: unknown, error?: string): void {
     this.durables = error === undefined ? { durables } : { durables, error };
     this.onDelta({ t: 'durables', ...this.durables });
+  }
+
+  /** A loss notice on the dashboard's connection: what the page shows is missing messages. */
+  selfLoss(pattern: string, lost: number): void {
+    this.selfLost = { ...this.selfLost, [pattern]: (this.selfLost[pattern] ?? 0) + lost };
+    this.onDelta({ t: 'self-loss', lost: this.selfLost });
   }
 
   setAudit(audit: unknown): void {

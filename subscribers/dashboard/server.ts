@@ -33,6 +33,7 @@ const SSE_BUDGET = 4 * 1024 * 1024;
 const FLUSH_MS = 40;
 const HEARTBEAT_MS = 15_000;
 const MAX_TAPS = 8;
+const MAX_CONNECTIONS = 256;
 
 const SECURITY_HEADERS = {
   'content-security-policy': "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
@@ -89,6 +90,8 @@ export class DashboardServer {
         else res.destroy();
       });
     });
+    // Pages hold one stream each (plus taps); this bounds what a flood of sockets can cost.
+    this.http.maxConnections = MAX_CONNECTIONS;
     this.heartbeat = setInterval(() => {
       for (const s of this.streams) s.write(': keepalive\n\n');
     }, HEARTBEAT_MS);
@@ -143,7 +146,7 @@ export class DashboardServer {
     if (auth?.startsWith('Bearer ') === true && same(auth.slice(7))) return 'ok';
     for (const part of (req.headers.cookie ?? '').split(';')) {
       const i = part.indexOf('=');
-      if (i > 0 && part.slice(0, i).trim() === this.cookieName && same(decodeURIComponent(part.slice(i + 1).trim()))) return 'ok';
+      if (i > 0 && part.slice(0, i).trim() === this.cookieName && same(safeDecode(part.slice(i + 1).trim()))) return 'ok';
     }
     return 'no';
   }
@@ -173,7 +176,9 @@ export class DashboardServer {
         return this.text(res, 400, 'the body must be JSON');
       }
       try {
-        const result = await this.deps.action(decodeURIComponent(m[1]!), m[2]!, parsed);
+        const cameraId = safeDecode(m[1]!);
+        if (cameraId === undefined) return this.text(res, 400, 'bad camera id');
+        const result = await this.deps.action(cameraId, m[2]!, parsed);
         return this.json(res, 200, { ok: true, result });
       } catch (err) {
         return this.json(res, 502, { ok: false, error: (err as Error).message });
@@ -192,7 +197,7 @@ export class DashboardServer {
     if (path === '/api/stream') return this.stream(req, res);
     if (path === '/api/tap') return this.tap(req, res, url.searchParams.get('pattern') ?? '');
     const clip = /^\/clips\/([^/]+)$/.exec(path);
-    if (clip !== null) return this.clip(req, res, decodeURIComponent(clip[1]!));
+    if (clip !== null) return this.clip(req, res, safeDecode(clip[1]!) ?? '');
     return this.text(res, 404, 'not found');
   }
 
@@ -281,6 +286,14 @@ export class DashboardServer {
     const b = Buffer.from(`${body}\n`);
     res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': 'text/plain; charset=utf-8', 'content-length': b.length });
     res.end(b);
+  }
+}
+
+function safeDecode(s: string): string | undefined {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return undefined;
   }
 }
 

@@ -33,6 +33,7 @@ const S = {
   denials: [],
   connLog: [],
   audit: null,
+  selfLost: {},
 };
 const MAX_EVENTS = 1000;
 const SHOWN_EVENTS = 200;
@@ -69,6 +70,7 @@ function applySnapshot(s) {
   S.denials = s.denials;
   S.connLog = s.connLog;
   S.audit = s.audit;
+  S.selfLost = s.selfLost ?? {};
   $('camera-grid').replaceChildren();
   cards.clear();
   mark('cameras', 'events-all', 'alerts', 'sessions', 'topics', 'clients', 'stats', 'durables', 'denials', 'connLog', 'audit', 'filters');
@@ -126,6 +128,9 @@ function applyDelta(d) {
     case 'audit':
       S.audit = d.audit;
       return mark('audit');
+    case 'self-loss':
+      S.selfLost = d.lost;
+      return mark('stats');
   }
 }
 
@@ -395,7 +400,9 @@ function renderStats() {
   }
   const drops = s.drops ? Object.values(s.drops).reduce((a, b) => a + (typeof b === 'number' ? b : 0), 0) : 0;
   const up = Math.floor((s.uptimeMs ?? 0) / 1000);
-  $('stats').textContent = `${s.connections} clients · ${s.msgsIn} in · ${s.msgsOut} out · ${drops} dropped · ${s.retained} retained · up ${Math.floor(up / 3600)}h${String(Math.floor(up / 60) % 60).padStart(2, '0')}m`;
+  const lost = Object.values(S.selfLost).reduce((a, b) => a + b, 0);
+  $('stats').title = lost ? Object.entries(S.selfLost).map(([p, n]) => `${p}: ${n} lost`).join('\n') : '';
+  $('stats').textContent = `${lost ? `this view missed ${lost} messages · ` : ''}${s.connections} clients · ${s.msgsIn} in · ${s.msgsOut} out · ${drops} dropped · ${s.retained} retained · up ${Math.floor(up / 3600)}h${String(Math.floor(up / 60) % 60).padStart(2, '0')}m`;
 }
 
 function renderDurables() {
