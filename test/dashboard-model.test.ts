@@ -141,3 +141,39 @@ describe('dashboard audit panel', () => {
     }
   });
 });
+
+describe('dashboard bus panels under access rules', () => {
+  it('lists durables with their backlog and shows ACL denials as they happen', async () => {
+    const { dir, cleanup } = tempDir();
+    const uid = process.getuid?.() ?? 0;
+    const acl = join(dir, 'acl');
+    writeFileSync(acl, [`allow user ${uid} admin`, `allow user ${uid} subscribe >`, `allow user ${uid} publish allowed.>`, `allow user ${uid} durable q1`, ''].join('\n'));
+    const bus = await startTestBus({ statsIntervalMs: 0, aclFile: acl, dataDir: join(dir, 'data') });
+    const silent = createLogger('test', 'silent');
+    try {
+      const consumer = await bus.client({ name: 'consumer' });
+      const sub = consumer.subscribe('allowed.>', { durable: 'q1' }).subscribe();
+      await consumer.flush();
+      sub.unsubscribe();
+      await consumer.flush();
+      const pub = await bus.client({ name: 'pub' });
+      pub.on('error', () => undefined);
+      for (let i = 0; i < 3; i++) pub.publish(`allowed.${i}`, { i });
+      await pub.flush();
+      const dash = await startDashboard({ client: await bus.client({ name: 'dashboard' }), logger: silent, pollMs: 100 });
+      try {
+        type Snap = { durables: { durables: Array<Record<string, unknown>> | null; error?: string }; denials: Array<Record<string, unknown>> };
+        const snap = () => dash.model.snapshot() as Snap;
+        await expect.poll(() => snap().durables.durables?.find((d) => d['name'] === 'q1'), { timeout: 3_000 }).toMatchObject({ name: 'q1' });
+        expect(JSON.stringify(snap().durables.durables)).toMatch(/"(backlog|messages|pending)":3/);
+        pub.publish('forbidden.x', { no: true });
+        await expect.poll(() => snap().denials.at(-1), { timeout: 3_000 }).toMatchObject({ action: 'publish', target: 'forbidden.x', name: 'pub' });
+      } finally {
+        await dash.stop();
+      }
+    } finally {
+      await bus.close();
+      cleanup();
+    }
+  });
+});
