@@ -410,8 +410,10 @@ function renderDurables() {
   const d = S.durables;
   if (d.error) return box.replaceChildren(el('span', { class: 'count' }, d.error));
   if (!Array.isArray(d.durables) || d.durables.length === 0) return box.replaceChildren(el('span', { class: 'count' }, 'none'));
-  const keys = Object.keys(d.durables[0]).filter((k) => typeof d.durables[0][k] !== 'object');
-  box.replaceChildren(el('table', null, el('thead', null, el('tr', null, ...keys.map((k) => el('th', null, k)))), el('tbody', null, ...d.durables.map((q) => el('tr', null, ...keys.map((k) => el('td', null, String(q[k]))))))));
+  const preferred = ['name', 'pattern', 'connected', 'consumer', 'backlog', 'bytes', 'oldestAgeMs', 'dropped', 'expired', 'overflow'];
+  const present = Object.keys(d.durables[0]);
+  const keys = preferred.some((k) => present.includes(k)) ? preferred.filter((k) => present.includes(k)) : present.filter((k) => typeof d.durables[0][k] !== 'object');
+  box.replaceChildren(el('table', null, el('thead', null, el('tr', null, ...keys.map((k) => el('th', null, k)))), el('tbody', null, ...d.durables.map((q) => el('tr', { 'data-durable': q.name }, ...keys.map((k) => el('td', null, k === 'bytes' ? bytes(q[k]) : String(q[k] ?? ''))))))));
 }
 
 function renderDenials() {
