@@ -3,7 +3,7 @@
  * paint (first paint measured and printed, not asserted), a camera that appears later and its
  * status change, an event in the DOM within 1 s of its publish with the alert it caused, a real
  * slow subscriber whose drop counter climbs, a clip that plays (ffmpeg makes a tiny mp4), the
- * live tap, and screenshots for review (/tmp/udsbus-dashboard-21{,-top,-bus}.png).
+ * live tap, and screenshots for review (/tmp/udsbus-dashboard-21{,-top,-events,-recordings,-bus,-tap}.png).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -244,7 +244,7 @@ describe.skipIf(missing !== undefined)('dashboard in headless chromium', () => {
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     await page.screenshot({ path: SCREENSHOT.replace('.png', '-top.png') });
-    await page.locator('#bus').screenshot({ path: SCREENSHOT.replace('.png', '-bus.png') });
+    for (const section of ['events', 'recordings', 'bus', 'tap']) await page.locator(`#${section}`).screenshot({ path: SCREENSHOT.replace('.png', `-${section}.png`) });
     expect(existsSync(SCREENSHOT)).toBe(true);
     expect(pageErrors, pageErrors.join('\n')).toEqual([]);
   });

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import type { Message } from '../bus/client/client.js';
 import { startAudit } from '../subscribers/audit/index.js';
 import { createLogger } from '../subscribers/common/logger.js';
-import { readIndexSessions } from '../subscribers/dashboard/clips.js';
+import { IndexTail, readIndexSessions } from '../subscribers/dashboard/clips.js';
 import { startDashboard } from '../subscribers/dashboard/index.js';
 import { clipFrom, DashboardModel, type Delta } from '../subscribers/dashboard/model.js';
 import { startTestBus, tempDir } from './helpers/harness.js';
@@ -107,6 +107,33 @@ describe('DashboardModel', () => {
       expect(readIndexSessions(f)).toEqual([
         { sessionId: 's1', cameraId: 'c1', start: '2026-01-01T00:00:00Z', end: '2026-01-01T00:00:09Z', reason: 'idle', clip: { file: 'c1/s1.mp4', durationMs: 9000 } },
       ]);
+    } finally {
+      cleanup();
+    }
+  });
+});
+
+describe('IndexTail', () => {
+  it('parses only what was appended, waits for a line to finish, and starts over when the file is replaced', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const f = join(dir, 'sessions.jsonl');
+      const tail = new IndexTail(f);
+      expect(tail.read()).toEqual([]); // no file yet
+      const open = JSON.stringify({ type: 'open', at: 'a', sessionId: 's1', cameraId: 'Café-1', start: 'T0', triggers: [] });
+      writeFileSync(f, `${open}\n`);
+      expect(tail.read()).toEqual([{ sessionId: 's1', cameraId: 'Café-1', start: 'T0' }]);
+      expect(tail.read()).toEqual([]); // nothing new
+      // A clip line arrives in two writes, split inside a multi-byte character.
+      const clip = Buffer.from(`${JSON.stringify({ type: 'clip', at: 'b', sessionId: 's1', path: 'c1/é.mp4' })}\n`);
+      const split = clip.indexOf(Buffer.from('é')) + 1;
+      appendFileSync(f, clip.subarray(0, split));
+      expect(tail.read()).toEqual([]);
+      appendFileSync(f, clip.subarray(split));
+      expect(tail.read()).toEqual([{ sessionId: 's1', cameraId: 'Café-1', start: 'T0', clip: { file: 'c1/é.mp4' } }]);
+      // Replaced by a shorter file: read from the start.
+      writeFileSync(f, `${JSON.stringify({ type: 'open', at: 'a', sessionId: 's9', cameraId: 'c9', start: 'T9', triggers: [] })}\n`);
+      expect(tail.read().map((s) => s.sessionId)).toEqual(['s9']);
     } finally {
       cleanup();
     }

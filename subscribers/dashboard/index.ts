@@ -26,7 +26,7 @@ import { validatorFor } from '../../schemas/validate.js';
 import { readManifest } from '../audit/files.js';
 import { verifyAuditLog } from '../audit/verify.js';
 import { createLogger, errFields, type Logger } from '../common/logger.js';
-import { readIndexSessions } from './clips.js';
+import { IndexTail } from './clips.js';
 import { isLoopback, type DashboardListen } from './config.js';
 import { DashboardModel, preview, type SessionRow } from './model.js';
 import { DashboardServer, type TapLine } from './server.js';
@@ -103,12 +103,13 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardH
 
   // ---- recordings: the index file, re-read when the bus says a session changed
   let indexTimer: NodeJS.Timeout | undefined;
+  const tail = opts.indexFile === undefined ? undefined : new IndexTail(opts.indexFile);
   const readIndex = () => {
     indexTimer = undefined;
-    if (opts.indexFile === undefined) return;
+    if (tail === undefined) return;
     let rows: SessionRow[];
     try {
-      rows = readIndexSessions(opts.indexFile);
+      rows = tail.read();
     } catch (err) {
       log.warn({ ...errFields(err), file: opts.indexFile }, 'dashboard: cannot read the session index');
       return;

@@ -331,7 +331,7 @@ function renderSessions() {
       const clip = s.clip
         ? el('button', { class: 'play', 'data-session-id': s.sessionId, disabled: !S.info.clips, title: S.info.clips ? s.clip.file : 'no recordings directory configured', onclick: () => play(s) }, '▶ play')
         : el('span', { class: 'count' }, 'no clip');
-      return el('li', { 'data-session-id': s.sessionId }, `${time(s.start)}${dur} `, s.reason ? el('span', { class: 'count' }, `${s.reason} `) : null, clip, s.clip?.bytes ? el('span', { class: 'count' }, ` ${bytes(s.clip.bytes)}`) : null);
+      return el('li', { 'data-session-id': s.sessionId }, `${time(s.start)}${dur} `, s.reason ? el('span', { class: 'count' }, `${s.reason} `) : null, clip, s.clip?.durationMs ? el('span', { class: 'count' }, ` ${(s.clip.durationMs / 1000).toFixed(1)} s clip`) : null, s.clip?.bytes ? el('span', { class: 'count' }, ` ${bytes(s.clip.bytes)}`) : null);
     });
     return el('div', { class: 'rec-cam' }, el('span', { class: 'cam' }, S.cameras.get(cam)?.name ?? cam), el('ul', null, ...rows));
   });
