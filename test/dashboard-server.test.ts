@@ -254,6 +254,11 @@ describe('udsbus dashboard (the command)', () => {
   it('prints its URL and serves the page; refuses a non-loopback address without a token file', async () => {
     const bus = await startTestBus({ statsIntervalMs: 0 });
     try {
+      const help = await runCli(['dashboard', '--help']);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toMatch(/Examples:\n {2}udsbus dashboard/);
+      expect(help.stdout).toMatch(/Exit codes:\n {2}0 {2}/);
+      expect((await runCli(['run', 'dashboard', '--help'])).stdout).toContain('--recordings <dir>');
       const refused = await runCli(['dashboard', '--socket', bus.socket, '--listen', '0.0.0.0:0']);
       expect(refused.code).toBe(1);
       expect(refused.stderr).toContain('is not loopback');

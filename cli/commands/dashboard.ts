@@ -21,7 +21,10 @@ function options(cmd: Command): Command {
     .option('--audit <dir>', "the audit subscriber's log directory (verify status, last checkpoint)")
     .option('--token-file <file>', 'access token for TCP (default: a random one, printed in the URL)')
     .addOption(new Option('--actions', 'allow camera actions (PTZ, snapshot URI) from the page; default read-only'))
-    .addHelpText('after', '\nPrints "dashboard: URL" on stdout; open it in a browser.\n\nExit codes:\n  0  stopped by SIGINT/SIGTERM\n  1  invalid config or a failure\n  2  cannot connect to the broker');
+    .addHelpText(
+      'after',
+      '\nPrints "dashboard: URL" on stdout; open it in a browser (docs/dashboard.md).\n\nExamples:\n  udsbus dashboard\n  udsbus dashboard --listen 127.0.0.1:8650 --index /var/lib/udsbus/recording/sessions.jsonl --recordings /var/lib/udsbus/recording\n  udsbus dashboard --unix /run/udsbus/dashboard.sock --audit /var/lib/udsbus/audit\n  udsbus run dashboard --config /etc/udsbus/dashboard.json\n\nExit codes:\n  0  stopped by SIGINT/SIGTERM\n  1  invalid config or a failure\n  2  cannot connect to the broker',
+    );
 }
 
 function configFrom(o: Flags): DashboardConfig {
