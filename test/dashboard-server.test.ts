@@ -6,7 +6,7 @@
  * the `udsbus dashboard` command.
  */
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '../bus/client/client.js';
@@ -165,6 +165,25 @@ describe('dashboard over HTTP', () => {
     expect(text).toContain('"cameraId":"cam-01"');
     expect(text).toMatch(/event: delta\ndata: \[.*"t":"event"/);
   });
+
+  it('cuts off a page that stops reading, instead of buffering for it without end', async () => {
+    await expect.poll(() => dash.counts().pages).toBe(0); // earlier tests' streams have closed
+    const before = dash.counts();
+    const req = httpRequest({ host: '127.0.0.1', port, path: '/api/stream', headers: auth });
+    req.on('error', () => undefined);
+    req.end();
+    const res = await new Promise<IncomingMessage>((resolve) => req.on('response', resolve));
+    res.pause(); // a frozen tab
+    await expect.poll(() => dash.counts().pages).toBe(before.pages + 1);
+    const rule = 'r'.repeat(4000);
+    for (let round = 0; round < 40 && dash.counts().cutOff === before.cutOff; round++) {
+      for (let i = 0; i < 250; i++) pub.publish('camera.event.cam-01.object', { v: 1, cameraId: 'cam-01', kind: 'object', rule, time: new Date().toISOString() });
+      await pub.flush();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await expect.poll(() => dash.counts(), { timeout: 5_000 }).toMatchObject({ pages: before.pages, cutOff: before.cutOff + 1 });
+    res.destroy();
+  }, 30_000);
 
   it('is read-only: camera actions are refused', async () => {
     const r = await get({ port }, '/api/cameras/cam-01/ptz-move', { method: 'POST', headers: { ...auth, 'x-udsbus-dashboard': '1' }, body: '{}' });

@@ -59,6 +59,8 @@ export interface DashboardHandle {
   readonly url: string;
   readonly address: { host: string; port: number } | { path: string };
   readonly model: DashboardModel;
+  /** Open page streams and taps, and how many pages were cut off for not reading. */
+  counts(): { pages: number; taps: number; cutOff: number };
   /** Close the page streams and the listener, unsubscribe. The client stays open. */
   stop(): Promise<void>;
 }
@@ -296,6 +298,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardH
     url,
     address,
     model,
+    counts: () => server.counts(),
     stop: () =>
       (stopped ??= (async () => {
         for (const t of timers) clearInterval(t);

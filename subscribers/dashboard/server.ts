@@ -58,11 +58,15 @@ export type ServerDeps = {
 };
 
 class SseClient {
-  constructor(readonly res: ServerResponse) {}
+  constructor(
+    readonly res: ServerResponse,
+    private readonly onCutOff: () => void = () => undefined,
+  ) {}
   write(chunk: string): void {
     if (this.res.destroyed) return;
     if (this.res.writableLength > SSE_BUDGET) {
       this.res.destroy(); // the page stopped reading; it reconnects and starts from a snapshot
+      this.onCutOff();
       return;
     }
     this.res.write(chunk);
@@ -81,6 +85,7 @@ export class DashboardServer {
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly files = new Map<string, Buffer>();
+  private cutOff = 0;
 
   constructor(private readonly deps: ServerDeps) {
     for (const f of new Set(Object.values(STATIC))) this.files.set(f, readFileSync(join(STATIC_DIR, f)));
@@ -96,6 +101,11 @@ export class DashboardServer {
       for (const s of this.streams) s.write(': keepalive\n\n');
     }, HEARTBEAT_MS);
     this.heartbeat.unref();
+  }
+
+  /** Open page streams and taps, and pages cut off for not reading. */
+  counts(): { pages: number; taps: number; cutOff: number } {
+    return { pages: this.streams.size, taps: this.taps.size, cutOff: this.cutOff };
   }
 
   /** Queue a change for every open page; sent in one chunk per FLUSH_MS. */
@@ -208,7 +218,7 @@ export class DashboardServer {
 
   private stream(req: IncomingMessage, res: ServerResponse): void {
     this.sseHead(res);
-    const s = new SseClient(res);
+    const s = new SseClient(res, () => this.cutOff++);
     // Deltas queued before this page joined are already in its snapshot; the page ignores
     // duplicates by id/key, so a delta flushed just after the snapshot does no harm.
     s.write(`retry: 1000\n${sse('snapshot', { info: this.deps.info, ...this.deps.model.snapshot() })}`);
@@ -219,7 +229,7 @@ export class DashboardServer {
   private tap(req: IncomingMessage, res: ServerResponse, pattern: string): void {
     if (this.taps.size >= MAX_TAPS) return this.text(res, 429, `at most ${MAX_TAPS} taps at a time; close one`);
     let stop: () => void;
-    const s = new SseClient(res);
+    const s = new SseClient(res, () => this.cutOff++);
     try {
       stop = this.deps.tap(pattern, (line) => s.write(sse('tap', line)));
     } catch (err) {
