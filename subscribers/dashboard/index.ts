@@ -288,6 +288,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardH
     client.off('loss', onLoss);
     for (const s of subs) s.unsubscribe();
     for (const t of timers) clearInterval(t);
+    clearTimeout(indexTimer);
     await server.close().catch(() => undefined);
     throw err;
   }
