@@ -73,8 +73,12 @@ function applySnapshot(s) {
   S.selfLost = s.selfLost ?? {};
   $('camera-grid').replaceChildren();
   cards.clear();
-  mark('cameras', 'events-all', 'alerts', 'sessions', 'topics', 'clients', 'stats', 'durables', 'denials', 'connLog', 'audit', 'filters');
+  // Cameras first, in a frame of their own: what an operator looks for gets painted before the
+  // tables below the fold are built.
+  mark('cameras', 'stats');
+  later = ['events-all', 'alerts', 'sessions', 'topics', 'clients', 'durables', 'denials', 'connLog', 'audit', 'filters'];
 }
+let later = [];
 
 const newEvents = [];
 function applyDelta(d) {
@@ -157,6 +161,11 @@ function render() {
     firstRender = false;
     performance.mark('udsbus-first-render');
     document.body.dataset.ready = '1';
+  }
+  if (later.length > 0) {
+    const rest = later;
+    later = [];
+    setTimeout(() => mark(...rest), 0);
   }
 }
 
