@@ -3,7 +3,7 @@
  * paint (first paint measured and printed, not asserted), a camera that appears later and its
  * status change, an event in the DOM within 1 s of its publish with the alert it caused, a real
  * slow subscriber whose drop counter climbs, a clip that plays (ffmpeg makes a tiny mp4), the
- * live tap, and screenshots for review (/tmp/udsbus-dashboard-21{,-top,-events,-recordings,-bus,-tap}.png).
+ * live tap, and screenshots for review (/tmp/udsbus-dashboard-21{,-top,-drops,-events,-recordings,-bus,-tap}.png).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -113,6 +113,14 @@ describe.skipIf(missing !== undefined)('dashboard in headless chromium', () => {
     });
   }, 60_000);
 
+  /** Later tests can run alone (-t): open the page if the first test did not. */
+  const opened = async () => {
+    if (!page.url().startsWith('http')) {
+      await page.goto(dash.url);
+      await page.waitForSelector('body[data-ready="1"]');
+    }
+  };
+
   afterAll(async () => {
     await browser?.close();
     await dash?.stop();
@@ -148,6 +156,7 @@ describe.skipIf(missing !== undefined)('dashboard in headless chromium', () => {
   });
 
   it('shows an event within 1 s of its publish, with the alert it caused', async () => {
+    await opened();
     const selector = '#event-list li[data-event-topic="camera.event.cam-07.motion"]';
     expect(await page.locator(selector).count()).toBe(0);
     const t = Date.now();
@@ -173,6 +182,7 @@ describe.skipIf(missing !== undefined)('dashboard in headless chromium', () => {
   });
 
   it("updates a slow subscriber's drop counter", async () => {
+    await opened();
     // A real slow consumer: it subscribes with a small share of its queue, then stops reading.
     const slow: RawConn = await bus.raw();
     await slow.hello({ name: 'slow-sub' });
@@ -198,6 +208,7 @@ describe.skipIf(missing !== undefined)('dashboard in headless chromium', () => {
     await burst(400);
     await page.waitForFunction(([sel, n]) => Number(document.querySelector(`${sel} td.dropped`)?.textContent ?? 0) > n, [row, first] as const, { timeout: 5_000 });
     console.log(`dashboard: slow-sub dropped ${first}, then ${await page.textContent(`${row} td.dropped`)}`);
+    await page.locator('#clients').screenshot({ path: SCREENSHOT.replace('.png', '-drops.png') });
     slow.destroy();
     await page.waitForSelector(row, { state: 'detached', timeout: 3_000 });
   });
@@ -207,6 +218,7 @@ describe.skipIf(missing !== undefined)('dashboard in headless chromium', () => {
       console.warn(`skipped: ${noFfmpeg}`);
       ctx.skip();
     }
+    await opened();
     const button = 'button.play[data-session-id="s-clip"]';
     await page.waitForSelector(button, { timeout: 3_000 });
     await page.click(button);
@@ -224,6 +236,7 @@ describe.skipIf(missing !== undefined)('dashboard in headless chromium', () => {
   });
 
   it('taps a pattern live', async () => {
+    await opened();
     await page.fill('#tap-pattern', 'tapme.>');
     await page.click('#tap-toggle');
     await page.waitForFunction(() => document.getElementById('tap-status')?.textContent?.startsWith('tapping'), undefined, { timeout: 3_000 });
@@ -235,6 +248,7 @@ describe.skipIf(missing !== undefined)('dashboard in headless chromium', () => {
   });
 
   it('takes a screenshot for review', async () => {
+    await opened();
     // Some live traffic so the sparklines and timeline have something to show.
     for (let k = 0; k < 3; k++) {
       for (let i = 1; i <= 12; i++) pub.publish(`camera.event.${camId(i)}.motion`, motion(i, k % 2 === 0));
