@@ -36,6 +36,7 @@ export const COMPONENTS: Record<string, () => Promise<Component>> = {
   alerting: async () => (await import('../../subscribers/cli.js')).alertingComponent,
   audit: async () => (await import('../../subscribers/cli.js')).auditComponent,
   bridge: async () => (await import('../../subscribers/cli.js')).bridgeComponent,
+  dashboard: async () => (await import('./dashboard.js')).dashboardComponent,
 };
 
 export function registerRun(program: Command): void {
