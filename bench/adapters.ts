@@ -16,10 +16,20 @@ import type { CameraEvent } from './payload.js';
 import { RAW_PING, RAW_PONG, RAW_PUB, RAW_SUB, RAW_SUBACK, rawControl, rawPub } from './rawproto.js';
 
 export type OnEvent = (ev: CameraEvent, seq: number) => void;
+/**
+ * Opaque mode: `n` is the message's position in the run, `len` its payload bytes, `seq` the
+ * udsbus sequence number (0 elsewhere). udsbus gives n from seq (one publisher, subscribed before
+ * it starts, so seq = n + 1, drops included); the others from the payload's first 4 bytes.
+ */
+export type OnOpaque = (n: number, len: number, seq: number) => void;
 
 export interface BenchClient {
   /** Resolves once the server has registered the subscription. */
   subscribe(topic: string, on: OnEvent): Promise<void>;
+  /** Opaque mode: the payload is not decoded, only counted. */
+  subscribeOpaque(topic: string, on: OnOpaque): Promise<void>;
+  /** Opaque mode: publish these bytes as they are (udsbus: as a CBOR byte string). */
+  publishOpaque(topic: string, bytes: Uint8Array): boolean;
   /** Loss notices, where the system has them (udsbus). */
   onLoss(h: (lost: number, lastSeq: number) => void): void;
   /** Publish one event; false means: await wait() before publishing more. */
@@ -80,6 +90,14 @@ class UdsbusClient implements BenchClient {
     this.c.subscribe<CameraEvent>(topic, { retained: false }).subscribe((m) => on(m.payload, m.seq));
     await this.c.flush();
   }
+  async subscribeOpaque(topic: string, on: OnOpaque): Promise<void> {
+    // Only seq and the payload's length: the application never looks at the value.
+    this.c.subscribe(topic, { retained: false }).subscribe((m) => on(m.seq - 1, m.bytes.length, m.seq));
+    await this.c.flush();
+  }
+  publishOpaque(topic: string, bytes: Uint8Array): boolean {
+    return this.c.publish(topic, bytes);
+  }
   onLoss(h: (lost: number, lastSeq: number) => void): void {
     this.c.on('loss', (l) => h(l.lost, l.lastSeq));
   }
@@ -103,6 +121,7 @@ class RawClient implements BenchClient {
   private wbytes = 0;
   private flushQueued = false;
   private on: OnEvent | undefined;
+  private onOpaque: OnOpaque | undefined;
   private readonly acks: Array<() => void> = [];
   private readonly pongs: Array<() => void> = [];
   private readonly topics = new Map<string, Buffer>();
@@ -134,6 +153,10 @@ class RawClient implements BenchClient {
       const tl = body[1]!;
       // Decode the topic as the other clients do, then the payload.
       const topic = body.toString('latin1', 2, 2 + tl);
+      if (this.onOpaque !== undefined) {
+        if (topic.length > 0) this.onOpaque(body.readUInt32BE(2 + tl), body.length - 2 - tl, 0);
+        return;
+      }
       const ev = decodeValue(body.subarray(2 + tl)) as CameraEvent;
       if (topic.length > 0) this.on?.(ev, 0);
     } else if (kind === RAW_SUBACK) {
@@ -150,13 +173,23 @@ class RawClient implements BenchClient {
       this.queue(rawControl(RAW_SUB, Buffer.from(topic)));
     });
   }
+  subscribeOpaque(topic: string, on: OnOpaque): Promise<void> {
+    this.onOpaque = on;
+    return new Promise((resolve) => {
+      this.acks.push(resolve);
+      this.queue(rawControl(RAW_SUB, Buffer.from(topic)));
+    });
+  }
   onLoss(): void {
     /* the relay never drops */
   }
   publish(topic: string, ev: CameraEvent): boolean {
+    return this.publishOpaque(topic, encodeValue(ev));
+  }
+  publishOpaque(topic: string, bytes: Uint8Array): boolean {
     let t = this.topics.get(topic);
     if (t === undefined) this.topics.set(topic, (t = Buffer.from(topic, 'latin1')));
-    this.queue(rawPub(t, encodeValue(ev)));
+    this.queue(rawPub(t, bytes));
     return this.sock.writableLength + this.wbytes < HIGH_WATER;
   }
   wait(): Promise<void> {
@@ -227,6 +260,14 @@ class MqttBenchClient implements BenchClient {
     this.c.on('message', (_t, payload: Buffer) => on(decodeValue(payload) as CameraEvent, 0));
     return new Promise((resolve, reject) => this.c.subscribe(mqttTopic(topic), { qos: 0 }, (err) => (err ? reject(err) : resolve())));
   }
+  subscribeOpaque(topic: string, on: OnOpaque): Promise<void> {
+    this.c.on('message', (_t, payload: Buffer) => on(payload.readUInt32BE(0), payload.length, 0));
+    return new Promise((resolve, reject) => this.c.subscribe(mqttTopic(topic), { qos: 0 }, (err) => (err ? reject(err) : resolve())));
+  }
+  publishOpaque(topic: string, bytes: Uint8Array): boolean {
+    this.c.publish(mqttTopic(topic), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), { qos: 0 });
+    return this.c.stream.writableLength < HIGH_WATER;
+  }
   onLoss(): void {
     /* MQTT QoS 0 drops silently; losses show as gaps in `n` */
   }
@@ -274,6 +315,14 @@ class RedisBenchClient implements BenchClient {
   async subscribe(topic: string, on: OnEvent): Promise<void> {
     await this.c.subscribe(topic, (msg: Buffer) => on(decodeValue(msg) as CameraEvent, 0), true);
   }
+  async subscribeOpaque(topic: string, on: OnOpaque): Promise<void> {
+    await this.c.subscribe(topic, (msg: Buffer) => on(msg.readUInt32BE(0), msg.length, 0), true);
+  }
+  publishOpaque(topic: string, bytes: Uint8Array): boolean {
+    this.inflight++;
+    this.c.publish(topic, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)).then(this.done, this.done);
+    return this.inflight < RedisBenchClient.WINDOW;
+  }
   onLoss(): void {
     /* Redis pub/sub drops by disconnecting; losses show as gaps in `n` */
   }
@@ -320,6 +369,21 @@ class NatsBenchClient implements BenchClient {
       },
     });
     await this.nc.flush();
+  }
+  async subscribeOpaque(topic: string, on: OnOpaque): Promise<void> {
+    this.nc.subscribe(topic, {
+      callback: (err, m) => {
+        if (err !== null) return;
+        const d = m.data;
+        on(((d[0]! << 24) | (d[1]! << 16) | (d[2]! << 8) | d[3]!) >>> 0, d.length, 0);
+      },
+    });
+    await this.nc.flush();
+  }
+  publishOpaque(topic: string, bytes: Uint8Array): boolean {
+    this.nc.publish(topic, bytes);
+    if (++this.count % 1000 === 0) this.flushes.push(this.nc.flush());
+    return this.flushes.length < 4;
   }
   onLoss(): void {
     /* slow consumers are cut by the server; losses show as gaps in `n` */

@@ -21,6 +21,8 @@ import {
   fanout,
   FULL,
   latency,
+  matrixCell,
+  matrixKey,
   QUICK,
   reqrep,
   scale,
@@ -39,10 +41,14 @@ import type { Limits } from '../bus/protocol/limits.js';
 
 export { formatReport, writeReport, renderSvg } from './report.js';
 export type { Sizes } from './scenarios.js';
+export { matrixKey } from './scenarios.js';
 export type { SystemName } from './endpoints.js';
 
-export const SCENARIOS = ['fanout', 'fanout100', 'latency', 'reqrep', 'scale', 'slow', 'tcp'] as const;
+export const SCENARIOS = ['opaque', 'fanout', 'fanout100', 'latency', 'reqrep', 'scale', 'slow', 'tcp', 'matrix'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
+/** What runs when no scenario is named: all but the long `matrix` (`--matrix` adds it). */
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = SCENARIOS.filter((s) => s !== 'matrix');
+
 
 export type BenchOptions = {
   /** Smoke sizes: a few seconds in all; peers are skipped unless `peers` is true. */
@@ -62,6 +68,8 @@ export type BenchOptions = {
   outDir?: string;
   /** Run the broker (and one fan-out subscriber) under `node --cpu-prof` and rank self time. */
   profile?: boolean;
+  /** Add the opaque payload-size × subscriber-count table (the `matrix` scenario). */
+  matrix?: boolean;
   /** Override individual sizes. */
   sizes?: Partial<Sizes>;
   /** Limits for the broker the bench starts (default: the broker's defaults). */
@@ -79,6 +87,8 @@ export type TcpComparison = {
 };
 
 export type ScenarioResults = {
+  /** Fan-out with opaque payloads (sizes.opaqueBytes), by system. */
+  opaque?: Record<string, Outcome<FanoutResult>>;
   fanout?: Record<string, Outcome<FanoutResult>>;
   fanout100?: Record<string, Outcome<FanoutResult>>;
   latency?: Record<string, Outcome<LatencyResult>>;
@@ -86,6 +96,8 @@ export type ScenarioResults = {
   scale?: Record<string, Outcome<ScaleResult>>;
   slow?: Record<string, Outcome<SlowResult>>;
   tcp?: Record<string, Outcome<{ fanout: FanoutResult; latency: LatencyResult }>> & { comparison?: TcpComparison };
+  /** Opaque fan-out by `matrixKey(system, bytes, subs)`. */
+  matrix?: Record<string, Outcome<FanoutResult>>;
 };
 
 export type Target = { id: string; description: string; goal: string; value: number | null; met: boolean | null };
@@ -129,7 +141,8 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   const log = opts.log ?? (() => undefined);
   const quick = opts.quick === true;
   const sizes: Sizes = { ...(quick ? QUICK : FULL), ...opts.sizes };
-  const scenarios = opts.scenarios ?? SCENARIOS;
+  const named = opts.scenarios ?? DEFAULT_SCENARIOS;
+  const scenarios = opts.matrix === true && !named.includes('matrix') ? [...named, 'matrix' as const] : named;
   const runs = Math.max(1, Math.floor(opts.runs ?? 1));
   const external = opts.socket !== undefined;
   const skipped: string[] = [];
@@ -202,13 +215,42 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
       try {
         for (const sc of scenarios) {
           switch (sc) {
+            case 'opaque': {
+              const out: Record<string, Outcome<FanoutResult>> = (res.opaque = {});
+              for (const s of basic) {
+                out[s] = await attempt(`opaque ${sizes.opaqueBytes} B fanout 1→${sizes.fanoutSubs} ${s}`, () =>
+                  pool.with(s, `opaque-${s}`, async (server) => {
+                    const o = { label: `opaque-${s}`, msgs: sizes.fanoutMsgs, subs: sizes.fanoutSubs, procs: sizes.fanoutSubs, payloadBytes: sizes.opaqueBytes, serverPid: server.pid };
+                    return (await fanout(ctx, server.endpoint(s), o)).result;
+                  }),
+                );
+              }
+              break;
+            }
+            case 'matrix': {
+              const out: Record<string, Outcome<FanoutResult>> = (res.matrix = {});
+              for (const bytes of sizes.matrixBytes) {
+                for (const subs of sizes.matrixSubs) {
+                  const cell = matrixCell(sizes, bytes, subs);
+                  for (const s of basic) {
+                    out[matrixKey(s, bytes, subs)] = await attempt(`matrix ${bytes} B 1→${subs} ${s}`, () =>
+                      pool.with(s, `matrix-${bytes}-${subs}-${s}`, async (server) => {
+                        const o = { label: `matrix-${bytes}-${subs}-${s}`, msgs: cell.msgs, subs, procs: cell.procs, payloadBytes: bytes, serverPid: server.pid };
+                        return (await fanout(ctx, server.endpoint(s), o)).result;
+                      }),
+                    );
+                  }
+                }
+              }
+              break;
+            }
             case 'fanout': {
               const out: Record<string, Outcome<FanoutResult>> = (res.fanout = {});
               for (const s of basic) {
                 out[s] = await attempt(`fanout 1→${sizes.fanoutSubs} ${s}`, () =>
                   pool.with(s, `fanout-${s}`, async (server) => {
                     const profile = s === 'udsbus' || s === 'udsbus-tcp';
-                    return (await fanout(ctx, server.endpoint(s), { label: `fanout-${s}`, msgs: sizes.fanoutMsgs, subs: sizes.fanoutSubs, procs: sizes.fanoutSubs, profile })).result;
+                    return (await fanout(ctx, server.endpoint(s), { label: `fanout-${s}`, msgs: sizes.fanoutMsgs, subs: sizes.fanoutSubs, procs: sizes.fanoutSubs, profile, serverPid: server.pid })).result;
                   }),
                 );
               }
@@ -318,7 +360,8 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
       loadavgEnd: loadavg().map((x) => Math.round(x * 100) / 100),
       sizes,
       notes: [
-        'Every client encodes and decodes the same ~200-byte CBOR camera event with the udsbus portable-CBOR codec.',
+        `Opaque runs carry ${sizes.opaqueBytes}-byte random payloads counted by position only (udsbus: seq; the others: the first 4 bytes): no per-message CBOR in the application, so they measure the systems. Structured runs encode and decode the same ~200-byte CBOR camera event with the udsbus portable-CBOR codec in every client.`,
+        'CPU µs per delivery: the server process (/proc/PID/stat, all threads) and the subscriber processes (process.cpuUsage), divided by messages delivered to all subscribers.',
         `Throughput is steady-state: the first ${Math.round(sizes.warmFraction * 100)}% of each run is warm-up and not timed; latency likewise excludes the first ${Math.round(sizes.warmFraction * 100)}% of messages.`,
         'The raw relay forwards every frame to every subscriber without matching or decoding: the ceiling, not a competitor.',
         'On a shared machine absolute numbers are noisy; ratios within one run are the meaningful figures.',
@@ -455,15 +498,29 @@ function tcpComparison(r: ScenarioResults): TcpComparison | undefined {
 function evaluateTargets(perRun: ScenarioResults[]): Target[] {
   const defs: Array<{ id: string; description: string; goal: string; value: (r: ScenarioResults) => number | undefined; met: (v: number) => boolean }> = [
     {
+      id: 'opaque-vs-raw',
+      description: 'opaque fan-out 1→3 msg/s per subscriber, udsbus / raw relay',
+      goal: '≥ 0.75×',
+      value: (r) => ratio(ok(r.opaque?.udsbus)?.perSub.median, ok(r.opaque?.raw)?.perSub.median),
+      met: (v) => v >= 0.75,
+    },
+    {
+      id: 'opaque-vs-nats',
+      description: 'opaque fan-out 1→3 msg/s per subscriber, udsbus / nats',
+      goal: '≥ 1.5×',
+      value: (r) => ratio(ok(r.opaque?.udsbus)?.perSub.median, ok(r.opaque?.nats)?.perSub.median),
+      met: (v) => v >= 1.5,
+    },
+    {
       id: 'fanout-vs-raw',
-      description: 'fan-out 1→3 msg/s per subscriber, udsbus / raw relay',
+      description: 'structured fan-out 1→3 msg/s per subscriber, udsbus / raw relay',
       goal: '≥ 0.75×',
       value: (r) => ratio(ok(r.fanout?.udsbus)?.perSub.median, ok(r.fanout?.raw)?.perSub.median),
       met: (v) => v >= 0.75,
     },
     {
       id: 'fanout-vs-nats',
-      description: 'fan-out 1→3 msg/s per subscriber, udsbus / nats',
+      description: 'structured fan-out 1→3 msg/s per subscriber, udsbus / nats',
       goal: '≥ 1.5×',
       value: (r) => ratio(ok(r.fanout?.udsbus)?.perSub.median, ok(r.fanout?.nats)?.perSub.median),
       met: (v) => v >= 1.5,

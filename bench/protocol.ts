@@ -23,8 +23,13 @@ export type WorkerConfig =
       warm: number;
       /** After the publisher is done, finish when nothing arrived for this long. */
       idleMs: number;
+      /**
+       * Opaque mode: payloads are this many random bytes, counted by position only (udsbus: the
+       * subscription's seq; elsewhere the first 4 payload bytes). Unset: the CBOR camera event.
+       */
+      payloadBytes?: number;
     }
-  | { role: 'pub'; ep: Endpoint; topic: string; count: number; rate: number }
+  | { role: 'pub'; ep: Endpoint; topic: string; count: number; rate: number; payloadBytes?: number }
   | { role: 'rpc-server'; ep: Endpoint; topic: string }
   | { role: 'rpc-client'; ep: Endpoint; topic: string; inflight: number; durationMs: number; warmup: number };
 
@@ -52,7 +57,13 @@ export type ToWorker = { t: 'start' } | { t: 'pubDone' } | { t: 'finish' } | { t
 
 export type FromWorker =
   | { t: 'ready'; pid: number; socket?: string; tcp?: { host: string; port: number }; connectMs?: number }
-  | { t: 'result'; tallies: Tally[]; latencyUs: number[] }
+  | {
+      t: 'result';
+      tallies: Tally[];
+      latencyUs: number[];
+      /** CPU time (user + system, µs) the subscriber process used from ready to result. */
+      cpuUs: number;
+    }
   | { t: 'done'; start: number; end: number; flushed: number; sent: number }
   | { t: 'rpc'; count: number; elapsedMs: number; rtt: Percentiles; errors: number }
   | { t: 'stats'; rss: number; heapUsed: number; broker?: unknown }

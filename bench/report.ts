@@ -2,7 +2,7 @@
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchReport, Outcome } from './index.js';
-import type { FanoutResult } from './scenarios.js';
+import { matrixKey, type FanoutResult } from './scenarios.js';
 
 const fmtInt = (x: number | undefined | null): string => (x === undefined || x === null || !Number.isFinite(x) ? '–' : Math.round(x).toLocaleString('en-US'));
 const fmt1 = (x: number | undefined | null): string => (x === undefined || x === null || !Number.isFinite(x) ? '–' : x.toFixed(1));
@@ -34,12 +34,14 @@ function errorRow(system: string, e: string, cols: number): string[] {
   return [system, `FAILED: ${e.slice(0, 90)}`, ...Array.from({ length: cols - 2 }, () => '')];
 }
 
+const fmt2 = (x: number | undefined | null): string => (x === undefined || x === null || !Number.isFinite(x) ? '–' : x.toFixed(2));
+
 function fanoutTable(res: Record<string, Outcome<FanoutResult>>): string {
   const raw = ok(res.raw)?.perSub.median;
   const nats = ok(res.nats)?.perSub.median;
   const rows = Object.entries(res).map(([s, o]) => {
     const r = ok(o);
-    if (r === undefined) return errorRow(s, err(o) ?? '?', 8);
+    if (r === undefined) return errorRow(s, err(o) ?? '?', 10);
     return [
       s,
       fmtInt(r.perSub.median),
@@ -47,11 +49,52 @@ function fanoutTable(res: Record<string, Outcome<FanoutResult>>): string {
       fmtInt(r.perSubWhole.median),
       fmtInt(r.aggregate),
       `${fmtInt(r.lost)}${r.lossNotices > 0 ? ` (${r.lossNotices} notices)` : ''}${r.accounted ? '' : ' UNACCOUNTED'}`,
+      fmt2(r.cpuUsPerDelivery?.server),
+      fmt2(r.cpuUsPerDelivery?.sub),
       raw === undefined ? '–' : fmtX(r.perSub.median / raw),
       nats === undefined ? '–' : fmtX(r.perSub.median / nats),
     ];
   });
-  return table(['system', 'msg/s/sub', 'min–max', 'whole run', 'all subs msg/s', 'lost', 'vs raw', 'vs nats'], rows);
+  return table(['system', 'msg/s/sub', 'min–max', 'whole run', 'all subs msg/s', 'lost', 'server µs/dlv', 'sub µs/dlv', 'vs raw', 'vs nats'], rows);
+}
+
+/** One line of udsbus-over-peer ratios: throughput, and CPU per delivery (lower is better). */
+function ratioLine(res: Record<string, Outcome<FanoutResult>>): string {
+  const u = ok(res.udsbus);
+  if (u === undefined) return '  udsbus did not run';
+  const parts: string[] = [];
+  for (const peer of ['raw', 'nats']) {
+    const p = ok(res[peer]);
+    if (p === undefined) continue;
+    parts.push(
+      `udsbus/${peer}: ${fmtX(u.perSub.median / p.perSub.median)} msg/s per subscriber, ` +
+        `${fmtX(u.cpuUsPerDelivery.server / p.cpuUsPerDelivery.server)} server CPU and ${fmtX(u.cpuUsPerDelivery.sub / p.cpuUsPerDelivery.sub)} subscriber CPU per delivery`,
+    );
+  }
+  return parts.length === 0 ? '  (no raw or nats result to compare with)' : parts.map((p) => `  ${p}`).join('\n');
+}
+
+function matrixTable(res: Record<string, Outcome<FanoutResult>>, bytesList: number[], subsList: number[]): string {
+  const systems = [...new Set(Object.keys(res).map((k) => k.split('|')[0]!))];
+  const peers = systems.filter((s) => s !== 'udsbus');
+  const rows: string[][] = [];
+  for (const bytes of bytesList) {
+    for (const subs of subsList) {
+      const at = (s: string) => ok(res[matrixKey(s, bytes, subs)]);
+      const u = at('udsbus');
+      const row = [`${bytes >= 1024 ? `${bytes / 1024} KiB` : `${bytes} B`}`, `1→${subs}`];
+      for (const s of systems) row.push(fmtInt(at(s)?.perSub.median));
+      for (const p of peers) row.push(u === undefined || at(p) === undefined ? '–' : fmtX(u.perSub.median / at(p)!.perSub.median));
+      for (const s of systems) row.push(`${fmt2(at(s)?.cpuUsPerDelivery.server)} / ${fmt2(at(s)?.cpuUsPerDelivery.sub)}`);
+      row.push(u === undefined ? (err(res[matrixKey('udsbus', bytes, subs)]) === undefined ? '–' : 'FAILED') : fmtInt(u.lost));
+      rows.push(row);
+    }
+  }
+  return table(
+    ['payload', 'fan-out', ...systems.map((s) => `${s} msg/s/sub`), ...peers.map((p) => `udsbus/${p}`), ...systems.map((s) => `${s} µs/dlv srv / sub`), 'udsbus lost'],
+    rows,
+    'll',
+  );
 }
 
 export function formatReport(r: BenchReport): string {
@@ -65,8 +108,21 @@ export function formatReport(r: BenchReport): string {
     ...m.notes.map((n) => `  - ${n}`),
     '',
   );
+  if (sc.opaque !== undefined) {
+    out.push(
+      `Fan-out 1 → ${sz.fanoutSubs}, OPAQUE ${fmtInt(sz.opaqueBytes)}-byte payloads (${fmtInt(sz.fanoutMsgs)} messages counted by position, no CBOR in the application; one process per subscriber); delivered msg/s per subscriber, steady state; CPU µs per delivery`,
+      fanoutTable(sc.opaque),
+      ratioLine(sc.opaque),
+      '',
+    );
+  }
   if (sc.fanout !== undefined) {
-    out.push(`Fan-out 1 → ${sz.fanoutSubs} (${fmtInt(sz.fanoutMsgs)} events of ~200 B, one process per subscriber); delivered msg/s per subscriber, steady state`, fanoutTable(sc.fanout), '');
+    out.push(
+      `Fan-out 1 → ${sz.fanoutSubs}, STRUCTURED (${fmtInt(sz.fanoutMsgs)} CBOR camera events of ~200 B encoded and decoded by every client, one process per subscriber); delivered msg/s per subscriber, steady state`,
+      fanoutTable(sc.fanout),
+      ratioLine(sc.fanout),
+      '',
+    );
   }
   if (sc.fanout100 !== undefined) {
     out.push(`Fan-out 1 → ${sz.fan100Subs} (${fmtInt(sz.fan100Msgs)} events, subscribers spread over ${sz.fan100Procs} processes)`, fanoutTable(sc.fanout100), '');
@@ -144,6 +200,13 @@ export function formatReport(r: BenchReport): string {
     }
     out.push('');
   }
+  if (sc.matrix !== undefined) {
+    out.push(
+      `Opaque fan-out matrix (payload size × subscribers; messages scaled per cell, at most 4 subscriber processes); msg/s per subscriber, udsbus over each peer, CPU µs per delivery server / subscriber`,
+      matrixTable(sc.matrix, sz.matrixBytes, sz.matrixSubs),
+      '',
+    );
+  }
   out.push('Targets (ratios from the same run; not CI gates)');
   out.push(
     table(
@@ -215,7 +278,8 @@ export function renderSvg(r: BenchReport): string {
       const x = ok(o);
       return x === undefined ? [] : [{ label: s, value: x.perSub.median, text: `${fmtInt(x.perSub.median)}${x.lost > 0 ? ` (lost ${fmtInt(x.lost)})` : ''}`, color: color(s) }];
     });
-  panels.push({ title: `Fan-out 1→${r.meta.sizes.fanoutSubs}: msg/s per subscriber`, bars: fanBars(sc.fanout) });
+  if (sc.opaque !== undefined) panels.push({ title: `Opaque ${r.meta.sizes.opaqueBytes} B fan-out 1→${r.meta.sizes.fanoutSubs}: msg/s per subscriber`, bars: fanBars(sc.opaque) });
+  panels.push({ title: `Structured fan-out 1→${r.meta.sizes.fanoutSubs}: msg/s per subscriber`, bars: fanBars(sc.fanout) });
   panels.push({ title: `Fan-out 1→${r.meta.sizes.fan100Subs}: msg/s per subscriber`, bars: fanBars(sc.fanout100) });
   const lat = Object.entries(sc.latency ?? {}).flatMap(([s, o]) => {
     const x = ok(o);

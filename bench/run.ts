@@ -10,7 +10,10 @@ import { formatReport, PACKAGE_ROOT, runBench, SCENARIOS, type BenchOptions, typ
 const HELP = `usage: npm run bench -- [options]
 
   --quick               smoke sizes (a few seconds); peers skipped unless --peers
-  --scenario NAME       ${SCENARIOS.join(', ')} (repeat or comma-separate; default all)
+  --matrix              add the opaque table: payloads of 64 B, 200 B, 1 KiB, 16 KiB × 1, 3, 16
+                        subscribers, each against raw and the peers (long: ~36 fan-outs a system)
+  --payload-bytes N     opaque fan-out payload size (default 200)
+  --scenario NAME       ${SCENARIOS.join(', ')} (repeat or comma-separate; default all but matrix)
   --runs N              repeat N times and report medians (default 1)
   --peers / --no-peers  include Mosquitto, Redis, NATS where installed (default: on, off with --quick)
   --systems LIST        only these of udsbus, udsbus-tcp, raw, nats, mosquitto, redis
@@ -31,6 +34,8 @@ function parseBenchArgs(argv: string[]): BenchOptions & { json: boolean; help: b
     args: argv,
     options: {
       quick: { type: 'boolean', default: false },
+      matrix: { type: 'boolean', default: false },
+      'payload-bytes': { type: 'string' },
       scenario: { type: 'string', multiple: true },
       runs: { type: 'string' },
       peers: { type: 'boolean' },
@@ -57,7 +62,7 @@ function parseBenchArgs(argv: string[]): BenchOptions & { json: boolean; help: b
     if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got "${v}"`);
     return n;
   };
-  const opts: BenchOptions & { json: boolean; help: boolean } = { json: values.json, help: values.help, quick: values.quick, profile: values.profile };
+  const opts: BenchOptions & { json: boolean; help: boolean } = { json: values.json, help: values.help, quick: values.quick, profile: values.profile, matrix: values.matrix };
   if (values.scenario !== undefined) {
     const names = values.scenario.flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
     for (const n of names) if (!(SCENARIOS as readonly string[]).includes(n)) throw new Error(`unknown scenario "${n}": choose from ${SCENARIOS.join(', ')}`);
@@ -74,6 +79,11 @@ function parseBenchArgs(argv: string[]): BenchOptions & { json: boolean; help: b
   const sizes: Partial<Sizes> = {};
   const messages = num('messages', values.messages);
   if (messages !== undefined) sizes.fanoutMsgs = sizes.slowMsgs = Math.floor(messages);
+  const payloadBytes = num('payload-bytes', values['payload-bytes']);
+  if (payloadBytes !== undefined) {
+    if (payloadBytes < 4) throw new Error('--payload-bytes must be at least 4 (the position is in the first 4 bytes)');
+    sizes.opaqueBytes = Math.floor(payloadBytes);
+  }
   const rate = num('rate', values.rate);
   if (rate !== undefined) sizes.latRate = rate;
   const duration = num('duration', values.duration);

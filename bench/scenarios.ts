@@ -6,12 +6,17 @@
 import type { Endpoint } from './endpoints.js';
 import { Proc } from './procs.js';
 import type { FromWorker, SubMode, Tally } from './protocol.js';
-import type { Server } from './servers.js';
+import { procCpuUs, type Server } from './servers.js';
 import { median, percentiles, type Percentiles } from './stats.js';
 
 export type Sizes = {
   fanoutMsgs: number;
   fanoutSubs: number;
+  /** Opaque fan-out: payload bytes (1 → fanoutSubs, fanoutMsgs messages). */
+  opaqueBytes: number;
+  /** `--matrix`: opaque fan-out for every payload size × subscriber count (messages scaled down). */
+  matrixBytes: number[];
+  matrixSubs: number[];
   fan100Msgs: number;
   fan100Subs: number;
   fan100Procs: number;
@@ -35,6 +40,9 @@ export type Sizes = {
 export const FULL: Sizes = {
   fanoutMsgs: 200_000,
   fanoutSubs: 3,
+  opaqueBytes: 200,
+  matrixBytes: [64, 200, 1024, 16_384],
+  matrixSubs: [1, 3, 16],
   fan100Msgs: 20_000,
   fan100Subs: 100,
   fan100Procs: 4,
@@ -55,6 +63,9 @@ export const FULL: Sizes = {
 export const QUICK: Sizes = {
   fanoutMsgs: 5_000,
   fanoutSubs: 3,
+  opaqueBytes: 200,
+  matrixBytes: [64, 200, 1024, 16_384],
+  matrixSubs: [1, 3, 16],
   fan100Msgs: 500,
   fan100Subs: 20,
   fan100Procs: 2,
@@ -101,6 +112,13 @@ export type FanoutResult = {
   /** udsbus: every subscription's delivered + announced losses equals its last seq. */
   accounted: boolean;
   durationMs: number;
+  /** Opaque mode: payload bytes per message; null for the CBOR camera event. */
+  payloadBytes: number | null;
+  /**
+   * CPU µs per delivery (one message to one subscriber): the server process over the whole run
+   * (/proc, NaN when it is not ours to read), and the subscriber processes (process.cpuUsage).
+   */
+  cpuUsPerDelivery: { server: number; sub: number };
 };
 
 export type LatencyResult = {
@@ -150,7 +168,11 @@ function spread(xs: number[]): Spread {
   return { min: Math.min(...f), median: median(f), max: Math.max(...f) };
 }
 
-function subProcs(ctx: Ctx, ep: Endpoint, opts: { label: string; total: number; procs: number; expect: number; mode: SubMode; wave?: number; profileFirst?: boolean }): Proc[] {
+function subProcs(
+  ctx: Ctx,
+  ep: Endpoint,
+  opts: { label: string; total: number; procs: number; expect: number; mode: SubMode; wave?: number; profileFirst?: boolean; payloadBytes?: number },
+): Proc[] {
   return split(opts.total, opts.procs).map((conns, i) => {
     const execArgv: string[] = [];
     if (opts.profileFirst === true && i === 0 && ctx.profileDir !== undefined) {
@@ -169,6 +191,7 @@ function subProcs(ctx: Ctx, ep: Endpoint, opts: { label: string; total: number; 
         mode: opts.mode,
         warm: Math.floor(opts.expect * ctx.sizes.warmFraction),
         idleMs: ctx.sizes.idleMs,
+        ...(opts.payloadBytes === undefined ? {} : { payloadBytes: opts.payloadBytes }),
       },
       execArgv,
     );
@@ -179,7 +202,12 @@ async function stopAll(procs: Proc[]): Promise<void> {
   await Promise.all(procs.map((p) => p.stop(3000)));
 }
 
-function summarizeFanout(done: Extract<FromWorker, { t: 'done' }>, tallies: Tally[], procs: number): FanoutResult {
+function summarizeFanout(
+  done: Extract<FromWorker, { t: 'done' }>,
+  tallies: Tally[],
+  procs: number,
+  extra: { payloadBytes: number | null; serverCpuUs: number | undefined; subCpuUs: number },
+): FanoutResult {
   const steady = tallies.map((t) => (t.warmCount > 1 && t.last > t.warmAt ? ((t.warmCount - 1) * 1000) / (t.last - t.warmAt) : NaN));
   const whole = tallies.map((t) => (t.received > 0 ? (t.received * 1000) / (t.last - done.start) : 0));
   const lastAll = Math.max(...tallies.map((t) => t.last));
@@ -198,6 +226,11 @@ function summarizeFanout(done: Extract<FromWorker, { t: 'done' }>, tallies: Tall
     seqGaps: tallies.reduce((a, t) => a + t.seqGaps, 0),
     accounted: tallies.every((t) => t.accounted),
     durationMs: lastAll - done.start,
+    payloadBytes: extra.payloadBytes,
+    cpuUsPerDelivery: {
+      server: extra.serverCpuUs === undefined || delivered === 0 ? NaN : extra.serverCpuUs / delivered,
+      sub: delivered === 0 ? NaN : extra.subCpuUs / delivered,
+    },
   };
 }
 
@@ -205,21 +238,40 @@ function summarizeFanout(done: Extract<FromWorker, { t: 'done' }>, tallies: Tall
 export async function fanout(
   ctx: Ctx,
   ep: Endpoint,
-  o: { label: string; msgs: number; subs: number; procs: number; paused?: boolean; wave?: number; profile?: boolean },
+  o: {
+    label: string;
+    msgs: number;
+    subs: number;
+    procs: number;
+    paused?: boolean;
+    wave?: number;
+    profile?: boolean;
+    /** Opaque mode: random payloads of this many bytes (at least 4), counted by position only. */
+    payloadBytes?: number;
+    /** The server's process, for its CPU time (none: not measured). */
+    serverPid?: number;
+  },
 ): Promise<{ result: FanoutResult; paused?: Tally[] }> {
   const { sizes } = ctx;
-  const subs = subProcs(ctx, ep, { label: o.label, total: o.subs, procs: o.procs, expect: o.msgs, mode: 'rate', ...(o.wave === undefined ? {} : { wave: o.wave }), profileFirst: o.profile === true });
-  const paused = o.paused === true ? subProcs(ctx, ep, { label: `${o.label}-paused`, total: 1, procs: 1, expect: o.msgs, mode: 'rate' }) : [];
-  const pub = new Proc(`${o.label} pub`, { role: 'pub', ep, topic: ctx.topic, count: o.msgs, rate: 0 });
+  const opaque = o.payloadBytes === undefined ? {} : { payloadBytes: Math.max(4, Math.floor(o.payloadBytes)) };
+  const subs = subProcs(ctx, ep, { label: o.label, total: o.subs, procs: o.procs, expect: o.msgs, mode: 'rate', ...(o.wave === undefined ? {} : { wave: o.wave }), profileFirst: o.profile === true, ...opaque });
+  const paused = o.paused === true ? subProcs(ctx, ep, { label: `${o.label}-paused`, total: 1, procs: 1, expect: o.msgs, mode: 'rate', ...opaque }) : [];
+  const pub = new Proc(`${o.label} pub`, { role: 'pub', ep, topic: ctx.topic, count: o.msgs, rate: 0, ...opaque });
   const all = [...subs, ...paused, pub];
   try {
     await Promise.all(all.map((p) => p.next('ready', READY_MS)));
     for (const p of paused) p.signal('SIGSTOP');
+    const cpu0 = o.serverPid === undefined ? undefined : procCpuUs(o.serverPid);
     pub.send({ t: 'start' });
     const done = await pub.next('done', sizes.deadlineMs);
     for (const s of subs) s.send({ t: 'pubDone' });
     const results = await Promise.all(subs.map((s) => s.next('result', sizes.deadlineMs)));
-    const result = summarizeFanout(done, results.flatMap((r) => r.tallies), subs.length);
+    const cpu1 = o.serverPid === undefined ? undefined : procCpuUs(o.serverPid);
+    const result = summarizeFanout(done, results.flatMap((r) => r.tallies), subs.length, {
+      payloadBytes: opaque.payloadBytes ?? null,
+      serverCpuUs: cpu0 === undefined || cpu1 === undefined ? undefined : cpu1 - cpu0,
+      subCpuUs: results.reduce((a, r) => a + r.cpuUs, 0),
+    });
     if (paused.length === 0) return { result };
     for (const p of paused) {
       p.signal('SIGCONT');
@@ -231,6 +283,21 @@ export async function fanout(
     for (const p of paused) if (p.alive) p.signal('SIGCONT');
     await stopAll(all);
   }
+}
+
+/** Key of one `matrix` result: system, payload bytes, subscribers. */
+export function matrixKey(system: string, bytes: number, subs: number): string {
+  return `${system}|${bytes}|${subs}`;
+}
+
+/**
+ * One cell of the opaque matrix: messages scaled so that a cell moves about as many bytes and
+ * deliveries as the 200-byte 1 → 3 run (never fewer than 1,000 or than fanoutMsgs in quick runs),
+ * subscribers in at most 4 processes (16 Node processes would measure the scheduler on 2 cores).
+ */
+export function matrixCell(sizes: Sizes, bytes: number, subs: number): { msgs: number; procs: number } {
+  const scaled = Math.floor(sizes.fanoutMsgs * Math.min(1, 200 / bytes) * Math.min(1, sizes.fanoutSubs / subs));
+  return { msgs: Math.max(Math.min(1000, sizes.fanoutMsgs), scaled), procs: Math.min(subs, 4) };
 }
 
 /** A fixed publish rate to `latSubs` subscribers; one-way latency percentiles. */

@@ -217,6 +217,27 @@ function peerServer(name: PeerName, child: ChildProcess, endpoint: () => Endpoin
   };
 }
 
+let clockTicks: number | undefined;
+
+/**
+ * CPU time (user + system, all threads) a process has used so far, µs, from /proc/PID/stat: the
+ * same measure for the Node broker, the relay and a Go or C peer. Resolution one clock tick
+ * (10 ms at the usual 100 Hz), so it suits runs of seconds. undefined when unreadable.
+ */
+export function procCpuUs(pid: number): number | undefined {
+  if (pid <= 0) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces; fields after its closing paren are plain.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(f[11]) + Number(f[12]); // utime, stime: fields 14 and 15
+    clockTicks ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+    return Number.isFinite(ticks) ? (ticks * 1e6) / clockTicks : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** VmRSS of a process we started, from /proc, in bytes. */
 export function procRss(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

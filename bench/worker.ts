@@ -6,6 +6,7 @@
 import type { StartBrokerOptions } from '../bus/broker/server.js';
 import type { ConnectOptions } from '../bus/client/client.js';
 import { openClient, sleep } from './adapters.js';
+import { randomBytes } from 'node:crypto';
 import { cameraEvent, now } from './payload.js';
 import type { FromWorker, Tally, ToWorker, WorkerConfig } from './protocol.js';
 import { percentiles } from './stats.js';
@@ -93,12 +94,15 @@ async function runSub(c: Extract<WorkerConfig, { role: 'sub' }>): Promise<void> 
   let settled = false;
   let pubDone = false;
   let lastActivity = now();
+  // CPU from ready to result: connecting is not charged, idle waiting costs next to nothing.
+  let cpu0 = process.cpuUsage();
 
   const settle = () => {
     if (settled) return;
     settled = true;
+    const cpu = process.cpuUsage(cpu0);
     for (const f of finalizers) f();
-    send({ t: 'result', tallies, latencyUs });
+    send({ t: 'result', tallies, latencyUs, cpuUs: cpu.user + cpu.system });
   };
   const connDone = () => {
     if (++doneConns === c.conns && ready) settle();
@@ -124,30 +128,33 @@ async function runSub(c: Extract<WorkerConfig, { role: 'sub' }>): Promise<void> 
       if (last > lossLastSeq) lossLastSeq = last;
       if (lossLastSeq >= c.expect) markDone();
     });
-    await client.subscribe(c.topic, (ev, seq) => {
+    // `ts` is the publish time, or -1 in opaque mode (which measures rates only).
+    const onMessage = (n: number, seq: number, ts: number) => {
       const at = now();
       lastActivity = at;
       t.received++;
       if (t.first === 0) t.first = at;
       t.last = at;
-      if (ev.n > lastN + 1) t.missing += ev.n - lastN - 1;
-      if (ev.n > lastN) lastN = ev.n;
+      if (n > lastN + 1) t.missing += n - lastN - 1;
+      if (n > lastN) lastN = n;
       if (seq > 0) {
         if (seq > lastSeq + 1) t.seqGaps += seq - lastSeq - 1;
         lastSeq = seq;
       }
       if (c.mode === 'first') {
-        if (t.firstMs < 0) t.firstMs = at - ev.ts;
+        if (t.firstMs < 0 && ts >= 0) t.firstMs = at - ts;
         markDone();
         return;
       }
-      if (ev.n >= c.warm) {
+      if (n >= c.warm) {
         if (t.warmAt === 0) t.warmAt = at;
         t.warmCount++;
-        if (c.mode === 'latency') latencyUs.push((at - ev.ts) * 1000);
+        if (c.mode === 'latency' && ts >= 0) latencyUs.push((at - ts) * 1000);
       }
-      if (ev.n >= c.expect - 1) markDone();
-    });
+      if (n >= c.expect - 1) markDone();
+    };
+    if (c.payloadBytes === undefined) await client.subscribe(c.topic, (ev, seq) => onMessage(ev.n, seq, ev.ts));
+    else await client.subscribeOpaque(c.topic, (n, _len, seq) => onMessage(n, seq, -1));
     // Closing the books: the tail counts as missing, and udsbus's must balance (PROTOCOL.md §10).
     finalizers.push(() => {
       if (c.mode !== 'first' && lastN < c.expect - 1) t.missing += c.expect - 1 - lastN;
@@ -172,6 +179,7 @@ async function runSub(c: Extract<WorkerConfig, { role: 'sub' }>): Promise<void> 
   setInterval(() => {
     if (pubDone && now() - lastActivity > c.idleMs) settle();
   }, 50).unref();
+  cpu0 = process.cpuUsage();
   send({ t: 'ready', pid: process.pid, connectMs });
   ready = true;
   if (doneConns === c.conns) settle();
@@ -179,17 +187,28 @@ async function runSub(c: Extract<WorkerConfig, { role: 'sub' }>): Promise<void> 
 
 async function runPub(c: Extract<WorkerConfig, { role: 'pub' }>): Promise<void> {
   const client = await openClient(c.ep, 'bench-pub');
+  const size = c.payloadBytes;
+  // Opaque mode: the same random bytes each time with the position in the first 4, in a fresh
+  // buffer per message (some clients keep a reference until their next flush).
+  const template = size === undefined ? undefined : randomBytes(size);
+  const publishOne = (n: number): boolean => {
+    if (template === undefined) return client.publish(c.topic, cameraEvent(n));
+    const b = Buffer.allocUnsafe(template.length);
+    template.copy(b);
+    b.writeUInt32BE(n, 0);
+    return client.publishOpaque(c.topic, b);
+  };
   send({ t: 'ready', pid: process.pid });
   await once('start');
   const start = now();
   let i = 0;
   if (c.rate <= 0) {
-    for (; i < c.count; i++) if (!client.publish(c.topic, cameraEvent(i))) await client.wait();
+    for (; i < c.count; i++) if (!publishOne(i)) await client.wait();
   } else {
     // Paced by the timer: every turn publishes what is due by now (bursts of ~rate/1000).
     while (i < c.count) {
       const due = Math.min(c.count, Math.floor(((now() - start) * c.rate) / 1000) + 1);
-      while (i < due) if (!client.publish(c.topic, cameraEvent(i++))) await client.wait();
+      while (i < due) if (!publishOne(i++)) await client.wait();
       if (i < c.count) await sleep(Math.max(0, start + (i * 1000) / c.rate - now()));
     }
   }

@@ -14,6 +14,7 @@ import { registerBench } from './commands/bench.js';
 import { registerBridge } from './commands/bridge.js';
 import { registerConfig } from './commands/config.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerDashboard } from './commands/dashboard.js';
 import { exitCodesHelp } from './exit-codes.js';
 
 const program = new Command();
@@ -37,6 +38,7 @@ registerBench(program);
 registerBridge(program);
 registerConfig(program);
 registerDoctor(program);
+registerDashboard(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`udsbus: ${(err as Error).message}\n`);

@@ -37,21 +37,32 @@ describe('npm run bench -- --quick', () => {
     expect(r.stdout).toContain('Targets');
 
     const report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8'));
-    expect(Object.keys(report.scenarios).sort()).toEqual(['fanout', 'fanout100', 'latency', 'reqrep', 'scale', 'slow', 'tcp']);
+    expect(Object.keys(report.scenarios).sort()).toEqual(['fanout', 'fanout100', 'latency', 'opaque', 'reqrep', 'scale', 'slow', 'tcp']);
     expect(report.errors).toEqual([]);
     expect(report.meta.quick).toBe(true);
     for (const peer of ['nats', 'mosquitto', 'redis']) expect(report.peers[peer].status).toBe('skipped');
     expect(existsSync(join(out, 'latest.svg'))).toBe(true);
 
-    for (const system of ['udsbus', 'raw']) {
-      const f = report.scenarios.fanout[system];
-      expect(f.error, `fanout ${system}`).toBeUndefined();
-      expect(f.messages).toBe(report.meta.sizes.fanoutMsgs);
-      expect(f.lost, `fanout ${system} lost messages`).toBe(0);
-      expect(f.seqGaps).toBe(0);
-      expect(f.lossNotices).toBe(0);
-      expect(f.accounted).toBe(true);
+    for (const key of ['opaque', 'fanout']) {
+      for (const system of ['udsbus', 'raw']) {
+        const f = report.scenarios[key][system];
+        expect(f.error, `${key} ${system}`).toBeUndefined();
+        expect(f.messages).toBe(report.meta.sizes.fanoutMsgs);
+        expect(f.lost, `${key} ${system} lost messages`).toBe(0);
+        expect(f.seqGaps).toBe(0);
+        expect(f.lossNotices).toBe(0);
+        expect(f.accounted).toBe(true);
+        expect(f.payloadBytes).toBe(key === 'opaque' ? report.meta.sizes.opaqueBytes : null);
+        // Present and positive; no timing assertions (the machine is shared).
+        expect(f.cpuUsPerDelivery.sub, `${key} ${system} subscriber CPU`).toBeGreaterThan(0);
+        expect(f.cpuUsPerDelivery.server, `${key} ${system} server CPU`).toBeGreaterThanOrEqual(0);
+      }
     }
+    // The opaque table is reported first, with its ratios.
+    expect(r.stdout.indexOf('OPAQUE')).toBeGreaterThan(0);
+    expect(r.stdout.indexOf('OPAQUE')).toBeLessThan(r.stdout.indexOf('STRUCTURED'));
+    expect(r.stdout).toContain('udsbus/raw:');
+    expect(report.targets.map((t: { id: string }) => t.id)).toContain('opaque-vs-raw');
     for (const key of ['fanout100', 'latency', 'scale', 'slow', 'reqrep']) {
       for (const [system, v] of Object.entries(report.scenarios[key] as Record<string, { error?: string }>)) {
         expect(v.error, `${key} ${system}`).toBeUndefined();

@@ -7,13 +7,14 @@
  */
 import { CBOR_ENCODING, type WireEncoding } from './encoding.js';
 import type { Published } from './message.js';
+import { OutRing, type RingSub } from './out-ring.js';
 
 import type { Policy } from '../protocol/wire-types.js';
 
 export { POLICIES, type Policy } from '../protocol/wire-types.js';
 
 /** What the outbound path needs to know of a subscription. */
-export interface OutSub {
+export interface OutSub extends RingSub {
   readonly sid: number;
   readonly policy: Policy;
   readonly maxMsgs: number;
@@ -27,19 +28,7 @@ export interface OutSub {
   delivered: number;
   qMsgs: number;
   qBytes: number;
-  entries: Entry[];
-  entriesHead: number;
-  byTopic: Map<string, Entry> | undefined;
 }
-
-export type Entry = {
-  sub: OutSub | undefined;
-  seq: number;
-  msg: Published | undefined;
-  ctrl: Buffer | undefined;
-  size: number;
-  dead: boolean;
-};
 
 export interface Sink {
   write(chunk: Buffer): boolean;
@@ -66,10 +55,8 @@ export class Outbound {
   private pendSeq: number[] = [];
   private pendMsg: (Published | undefined)[] = [];
   private pendBytes = 0;
-  // Slow path.
-  private queue: Entry[] = [];
-  private qHead = 0;
-  private qLive = 0;
+  // Slow path: a ring of preallocated slots, no object per queued delivery.
+  private readonly ring = new OutRing<OutSub>();
   /** Bytes and deliveries waiting in the queue (control frames included in bytes). */
   qBytes = 0;
   qMsgs = 0;
@@ -91,7 +78,7 @@ export class Outbound {
   ) {}
 
   get congested(): boolean {
-    return this.qLive > 0;
+    return this.ring.live > 0;
   }
 
   /** Bytes this connection holds in the broker: batch, queue and socket buffer. */
@@ -102,12 +89,12 @@ export class Outbound {
   /** The socket drained: move queued frames into it. */
   onDrain(): void {
     this.drainExpected = false;
-    if (this.qLive > 0 || this.lossy.size > 0) this.pump();
+    if (this.ring.live > 0 || this.lossy.size > 0) this.pump();
   }
 
   sendControl(frame: Buffer): void {
     if (this.closed) return;
-    if (this.qLive === 0 && this.sink.writableLength + this.pendBytes + frame.length <= this.cfg.highWater) {
+    if (this.ring.live === 0 && this.sink.writableLength + this.pendBytes + frame.length <= this.cfg.highWater) {
       this.pend.push(frame);
       this.pendSeq.push(0);
       this.pendMsg.push(undefined);
@@ -116,7 +103,7 @@ export class Outbound {
       return;
     }
     this.flushPend();
-    this.push({ sub: undefined, seq: 0, msg: undefined, ctrl: frame, size: frame.length, dead: false });
+    this.ring.push(undefined, frame, 0, frame.length);
     this.ctrlBytes += frame.length;
     this.qBytes += frame.length;
     if (this.ctrlBytes > 2 * this.cfg.queueBytes) this.owner.slowConsumer(undefined);
@@ -127,7 +114,7 @@ export class Outbound {
   deliver(sub: OutSub, msg: Published, seq: number): boolean {
     if (this.closed) return false;
     const size = this.encoding.msgSize(sub.sid, seq, msg);
-    if (this.qLive === 0 && this.sink.writableLength + this.pendBytes + size <= this.cfg.highWater) {
+    if (this.ring.live === 0 && this.sink.writableLength + this.pendBytes + size <= this.cfg.highWater) {
       if (sub.lost > 0) this.pendLoss(sub);
       this.pend.push(sub);
       this.pendSeq.push(seq);
@@ -145,18 +132,13 @@ export class Outbound {
   /** Write the pending batch now (called once per event-loop turn by the broker). */
   flush(): void {
     this.flushPend();
-    if ((this.qLive > 0 || this.lossy.size > 0) && !this.drainExpected) this.pump();
+    if ((this.ring.live > 0 || this.lossy.size > 0) && !this.drainExpected) this.pump();
   }
 
   /** A subscription ended: its queued deliveries go (they are not losses). */
   dropSub(sub: OutSub): void {
-    for (let i = sub.entriesHead; i < sub.entries.length; i++) {
-      const e = sub.entries[i]!;
-      if (!e.dead) this.kill(e);
-    }
-    sub.entries = [];
-    sub.entriesHead = 0;
-    sub.byTopic?.clear();
+    for (let pos = this.ring.oldestOf(sub); pos >= 0; pos = this.ring.oldestOf(sub)) this.kill(pos);
+    this.ring.dropSub(sub);
     this.lossy.delete(sub);
   }
 
@@ -167,9 +149,7 @@ export class Outbound {
     this.pendSeq = [];
     this.pendMsg = [];
     this.pendBytes = 0;
-    this.queue = [];
-    this.qHead = 0;
-    this.qLive = 0;
+    this.ring.clear();
     this.qBytes = 0;
     this.qMsgs = 0;
     this.ctrlBytes = 0;
@@ -225,16 +205,12 @@ export class Outbound {
     if (!this.sink.write(chunk)) this.drainExpected = true;
   }
 
-  private push(e: Entry): void {
-    this.queue.push(e);
-    this.qLive++;
-  }
-
   private enqueue(sub: OutSub, msg: Published, seq: number, size: number): void {
     const share = Math.max(1, this.subCount);
     const maxMsgs = Math.max(1, Math.min(sub.maxMsgs, Math.floor(this.cfg.queueMsgs / share)));
     const maxBytes = Math.min(sub.maxBytes, Math.floor(this.cfg.queueBytes / share));
     const u = this.usage;
+    const ring = this.ring;
     while (sub.qMsgs + 1 > maxMsgs || sub.qBytes + size > maxBytes || (u !== undefined && u.queueBytes + size > u.quota.queueBytes)) {
       if (sub.policy === 'disconnect') {
         this.lose(sub, seq);
@@ -245,62 +221,44 @@ export class Outbound {
         this.lose(sub, seq);
         return;
       }
-      let victim: Entry | undefined;
-      if (sub.policy === 'latest-per-topic') victim = sub.byTopic?.get(msg.topic);
-      victim ??= this.oldest(sub);
-      if (victim === undefined) {
+      let victim = sub.policy === 'latest-per-topic' ? ring.latestOf(sub, msg.topic) : -1;
+      if (victim < 0) victim = ring.oldestOf(sub);
+      if (victim < 0) {
         // Larger than the whole share: it can never be queued.
         this.lose(sub, seq);
         return;
       }
+      const victimSeq = ring.seqAt(victim);
       this.kill(victim);
-      this.lose(sub, victim.seq);
+      this.lose(sub, victimSeq);
     }
-    const e: Entry = { sub, seq, msg, ctrl: undefined, size, dead: false };
-    this.push(e);
-    sub.entries.push(e);
+    const pos = ring.push(sub, msg, seq, size);
     sub.qMsgs++;
     sub.qBytes += size;
     this.qMsgs++;
     this.qBytes += size;
     if (u !== undefined) u.queueBytes += size;
-    if (sub.policy === 'latest-per-topic') (sub.byTopic ??= new Map()).set(msg.topic, e);
+    if (sub.policy === 'latest-per-topic') (sub.byTopic ??= new Map()).set(msg.topic, pos);
     this.kick();
   }
 
-  private oldest(sub: OutSub): Entry | undefined {
-    const list = sub.entries;
-    while (sub.entriesHead < list.length && list[sub.entriesHead]!.dead) sub.entriesHead++;
-    if (sub.entriesHead > 1024 && sub.entriesHead * 2 > list.length) {
-      sub.entries = list.slice(sub.entriesHead);
-      sub.entriesHead = 0;
-    }
-    return sub.entries[sub.entriesHead];
-  }
-
-  /** Take an entry out of the queue (delivered, dropped or discarded). */
-  private kill(e: Entry): void {
-    e.dead = true;
-    this.qLive--;
-    this.qBytes -= e.size;
-    if (this.usage !== undefined && e.sub !== undefined) this.usage.queueBytes -= e.size;
-    const sub = e.sub;
+  /** Take a queued entry out (delivered, dropped or discarded). */
+  private kill(pos: number): void {
+    const ring = this.ring;
+    const size = ring.sizeAt(pos);
+    const sub = ring.subAt(pos);
+    this.qBytes -= size;
     if (sub !== undefined) {
+      if (this.usage !== undefined) this.usage.queueBytes -= size;
       sub.qMsgs--;
-      sub.qBytes -= e.size;
+      sub.qBytes -= size;
       this.qMsgs--;
-      if (sub.byTopic !== undefined && e.msg !== undefined && sub.byTopic.get(e.msg.topic) === e) sub.byTopic.delete(e.msg.topic);
     } else {
-      this.ctrlBytes -= e.size;
+      this.ctrlBytes -= size;
     }
-    e.msg = undefined;
-    e.ctrl = undefined;
-    // Dropped entries in the middle of the queue would otherwise pile up behind a paused reader.
-    const span = this.queue.length - this.qHead;
-    if (span > 1024 && span > 2 * this.qLive) {
-      this.queue = this.queue.filter((x) => !x.dead);
-      this.qHead = 0;
-    }
+    ring.kill(pos);
+    // Dropped entries in the middle of the ring would otherwise pile up behind a paused reader.
+    ring.maybeCompact();
   }
 
   private lose(sub: OutSub, seq: number): void {
@@ -314,38 +272,35 @@ export class Outbound {
   /** Move queued frames into the socket until it pushes back. */
   private pump(): void {
     const hw = this.cfg.highWater;
-    while (!this.closed && this.qLive > 0 && this.sink.writableLength < hw) {
+    while (!this.closed && this.ring.live > 0 && this.sink.writableLength < hw) {
       // Batch through the pending arrays (empty while the queue is live): one buffer per batch,
       // each frame written straight into it, no buffer per message.
-      while (this.qHead < this.queue.length && this.pendBytes < this.cfg.batchBytes) {
-        const e = this.queue[this.qHead++]!;
-        if (e.dead) continue;
-        const sub = e.sub;
+      const ring = this.ring;
+      for (let pos = ring.first(); pos >= 0 && this.pendBytes < this.cfg.batchBytes; pos = ring.first()) {
+        const sub = ring.subAt(pos);
+        const item = ring.itemAt(pos)!;
         if (sub === undefined) {
-          this.pend.push(e.ctrl!);
+          this.pend.push(item as Buffer);
           this.pendSeq.push(0);
           this.pendMsg.push(undefined);
         } else {
+          const seq = ring.seqAt(pos);
           // The notice goes after older queued messages, before the first newer one (§10).
-          if (sub.lost > 0 && e.seq > sub.lastLostSeq) this.pendLoss(sub);
+          if (sub.lost > 0 && seq > sub.lastLostSeq) this.pendLoss(sub);
           this.pend.push(sub);
-          this.pendSeq.push(e.seq);
-          this.pendMsg.push(e.msg);
+          this.pendSeq.push(seq);
+          this.pendMsg.push(item as Published);
           sub.delivered++;
         }
-        this.pendBytes += e.size;
-        this.kill(e);
-      }
-      if (this.qHead >= this.queue.length) {
-        this.queue = [];
-        this.qHead = 0;
+        this.pendBytes += ring.sizeAt(pos);
+        this.kill(pos);
       }
       this.flushPend();
       if (this.drainExpected) return;
     }
-    if (this.qLive === 0 && !this.closed) this.owner.relieved();
+    if (this.ring.live === 0 && !this.closed) this.owner.relieved();
     // Queue drained: announce losses that no later delivery carried.
-    if (this.qLive === 0 && this.lossy.size > 0 && !this.closed) {
+    if (this.ring.live === 0 && this.lossy.size > 0 && !this.closed) {
       const parts: Buffer[] = [];
       for (const sub of this.lossy) if (sub.lost > 0) parts.push(lossFrame(sub, this.encoding));
       this.lossy.clear();

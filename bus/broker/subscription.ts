@@ -5,7 +5,7 @@
  */
 import type { Permissions } from '../security/acl.js';
 import type { WireEncoding } from './encoding.js';
-import type { Entry, Outbound, OutSub, Policy } from './outbound.js';
+import type { Outbound, OutSub, Policy } from './outbound.js';
 import type { Paced } from './pacing.js';
 
 /** What routing and durable delivery need of a subscription's connection. */
@@ -35,9 +35,11 @@ export class BrokerSub implements OutSub {
   delivered = 0;
   qMsgs = 0;
   qBytes = 0;
-  entries: Entry[] = [];
-  entriesHead = 0;
-  byTopic: Map<string, Entry> | undefined;
+  // The slow-path queue's bookkeeping (out-ring.ts).
+  qPos: number[] = [];
+  qPosHead = 0;
+  qGen = 0;
+  byTopic: Map<string, number> | undefined;
 
   constructor(
     readonly conn: SubOwner,

@@ -3,8 +3,6 @@
  * by the audit subscriber (`udsbus run audit`). Both read files only; no broker is needed.
  */
 import type { Command } from 'commander';
-import { isValidPattern } from '../../schemas/topics.js';
-import { parseTime, queryAuditLog, verifyAuditLog } from '../../subscribers/audit/index.js';
 import type { RecordKind } from '../../subscribers/audit/record.js';
 
 const KINDS: readonly RecordKind[] = ['msg', 'file', 'start', 'stop', 'loss', 'outage', 'repair', 'retention'];
@@ -18,7 +16,8 @@ export function registerAudit(program: Command): void {
     .option('--json', 'print the result as one JSON object')
     .description('check every record and the hash chain; exit 1 naming the first broken record (file, line, reason)')
     .addHelpText('after', '\nExit codes:\n  0  the log is intact\n  1  a record is broken, missing or the log was truncated (or the directory has no log)')
-    .action((dir: string, o: { json?: boolean }) => {
+    .action(async (dir: string, o: { json?: boolean }) => {
+      const { verifyAuditLog } = await import('../../subscribers/audit/index.js');
       const r = verifyAuditLog(dir);
       if (o.json === true) process.stdout.write(`${JSON.stringify(r)}\n`);
       else if (r.ok) {
@@ -42,7 +41,9 @@ export function registerAudit(program: Command): void {
     .option('--limit <n>', 'stop after n records')
     .option('--json', 'JSON lines: the records as stored')
     .description('list audit records matching the filters, oldest first (does not verify: use "audit verify")')
-    .action((dir: string, o: { camera?: string; since?: string; until?: string; topic?: string; kind?: string; limit?: string; json?: boolean }) => {
+    .action(async (dir: string, o: { camera?: string; since?: string; until?: string; topic?: string; kind?: string; limit?: string; json?: boolean }) => {
+      const { parseTime, queryAuditLog } = await import('../../subscribers/audit/index.js');
+      const { isValidPattern } = await import('../../schemas/topics.js');
       const now = Date.now();
       let q;
       try {

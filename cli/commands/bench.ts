@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { BenchOptions, ScenarioName, Sizes } from '../../bench/index.js';
 
 // bench/ is not in the npm package (it is source-checkout tooling), so it is loaded on use.
-const SCENARIOS = ['fanout', 'fanout100', 'latency', 'reqrep', 'scale', 'slow', 'tcp'] as const satisfies readonly ScenarioName[];
+const SCENARIOS = ['opaque', 'fanout', 'fanout100', 'latency', 'reqrep', 'scale', 'slow', 'tcp', 'matrix'] as const satisfies readonly ScenarioName[];
 // Both directions, so a scenario added to bench/index.ts without this list fails the typecheck.
 const allListed: ScenarioName extends (typeof SCENARIOS)[number] ? true : never = true;
 void allListed;
@@ -17,7 +17,6 @@ async function loadBench(): Promise<typeof import('../../bench/index.js')> {
     throw err;
   }
 }
-import { connect } from '../../bus/client/client.js';
 import { die, parseIntOption, socketOption } from '../common.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';
 
@@ -27,7 +26,7 @@ export function registerBench(program: Command): void {
     .description('benchmark a running broker: fan-out, latency, request/reply, slow consumer')
     .addOption(socketOption())
     .option('--tcp <host:port>', "the broker's TCP listener, to compare UDS with TCP")
-    .option('--scenario <names>', `comma-separated: ${SCENARIOS.join(', ')} (default: all but scale)`)
+    .option('--scenario <names>', `comma-separated: ${SCENARIOS.join(', ')} (default: all but scale and matrix)`)
     .option('--quick', 'smoke sizes: a few seconds')
     .option('--runs <n>', 'repeat and report medians', parseIntOption('--runs'))
     .option('--messages <n>', 'fan-out message count (default 200000)', parseIntOption('--messages'))
@@ -38,8 +37,9 @@ export function registerBench(program: Command): void {
     .addHelpText(
       'after',
       `
-Publishes ~200-byte camera events under a private "bench.<id>." topic prefix; subscribers of ">"
-on that broker will see them. "scale" opens 10,000 connections and only runs when asked.
+Publishes 200-byte opaque payloads and ~200-byte camera events under a private "bench.<id>."
+topic prefix; subscribers of ">" on that broker will see them. "scale" opens 10,000 connections
+and "matrix" (payload sizes × subscriber counts) takes long: both run only when asked.
 
 Examples:
   udsbus bench --quick
@@ -49,13 +49,14 @@ ${exitCodesHelp([Exit.OK, Exit.ERROR, Exit.CONNECT])}`,
     )
     .action(async (o) => {
       const opts: BenchOptions = { socket: o.socket, peers: false, quick: o.quick === true, log: (l) => process.stderr.write(`${l}\n`) };
-      const names = String(o.scenario ?? SCENARIOS.filter((s) => s !== 'scale').join(','))
+      const names = String(o.scenario ?? SCENARIOS.filter((s) => s !== 'scale' && s !== 'matrix').join(','))
         .split(',')
         .map((s) => s.trim())
         .filter((s) => s !== '');
       for (const n of names) if (!(SCENARIOS as readonly string[]).includes(n)) die(`unknown scenario "${n}": choose from ${SCENARIOS.join(', ')}`, Exit.ERROR);
       // Fail early, with the connect error's advice, rather than once per scenario.
       try {
+        const { connect } = await import('../../bus/client/client.js');
         await (await connect({ socket: o.socket, name: 'udsbus-bench', reconnect: false, connectTimeoutMs: 5000 })).close();
       } catch (err) {
         die((err as Error).message, Exit.CONNECT);

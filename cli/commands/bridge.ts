@@ -1,6 +1,5 @@
 /** `udsbus bridge --config F`: the same as `udsbus run bridge --config F` (docs/bridge.md). */
 import type { Command } from 'commander';
-import { runBridge } from '../../subscribers/bridge/run.js';
 import { socketOption } from '../common.js';
 
 export function registerBridge(program: Command): void {
@@ -13,6 +12,7 @@ export function registerBridge(program: Command): void {
     .addHelpText('after', '\nExamples:\n  udsbus bridge --config /etc/udsbus/bridge.json\n  udsbus run bridge --config examples/bridge.config.json --log-level debug\n\nExit codes:\n  0  stopped by SIGINT/SIGTERM\n  1  invalid config (file:line: /path: reason) or a failure\n  2  cannot connect to the broker')
     .action(async (o: { config: string; socket: string; logLevel?: string }, cmd: Command) => {
       const fromUser = cmd.getOptionValueSource('socket') !== 'default' || process.env['UDSBUS_SOCKET'] !== undefined;
+      const { runBridge } = await import('../../subscribers/bridge/run.js');
       await runBridge(o.config, { socket: fromUser ? o.socket : undefined, logLevel: o.logLevel });
     });
 }

@@ -5,20 +5,19 @@
  * `--config F` the publisher runs against the real cameras of that config instead. Ctrl-C stops
  * everything and exits 0.
  *
- * To add a component (recording, alerting, audit…), append one entry to `components` below:
+ * To add a component (recording, alerting, audit…), append one entry to `loadComponents` below:
  * it gets the socket, a shared bus client and a logger, and returns something with stop().
+ * Everything the demo runs is imported when it runs: cli/main.ts registers every command, and the
+ * broker's idle memory should not carry the ONVIF stack (issue 15).
  */
 import type { Command } from 'commander';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startBroker } from '../../bus/broker/server.js';
-import { connect, type Client, type Message } from '../../bus/client/client.js';
-import { loadConfig } from '../../publishers/onvif/config.js';
-import { startOnvifPublisher, type CameraSpec, type OnvifPublisherOptions } from '../../publishers/onvif/index.js';
-import { startSimulatedCameras, type SimulatedCamera, type SimulatedCameraOptions } from '../../publishers/onvif/simulator/index.js';
-import { createLogger, type Logger } from '../../subscribers/common/logger.js';
-import { subscriberDemoComponents } from '../../subscribers/demo.js';
+import type { Client, Message } from '../../bus/client/client.js';
+import type { CameraSpec, OnvifPublisherOptions } from '../../publishers/onvif/index.js';
+import type { SimulatedCamera, SimulatedCameraOptions } from '../../publishers/onvif/simulator/index.js';
+import type { Logger } from '../../subscribers/common/logger.js';
 
 /** What every demo component gets. */
 export interface DemoContext {
@@ -33,10 +32,21 @@ export interface DemoContext {
 export type DemoComponent = (ctx: DemoContext) => Promise<{ stop(): Promise<void> }>;
 
 /** Started in this order, stopped in reverse. */
-const components: DemoComponent[] = [
-  (ctx) => startOnvifPublisher({ ...ctx.cameras, socket: ctx.socket, name: 'demo', logger: ctx.logger }),
-  ...subscriberDemoComponents(),
-];
+async function loadComponents(): Promise<DemoComponent[]> {
+  const { startOnvifPublisher } = await import('../../publishers/onvif/index.js');
+  const { subscriberDemoComponents } = await import('../../subscribers/demo.js');
+  const { startDashboard } = await import('../../subscribers/dashboard/index.js');
+  return [
+    (ctx) => startOnvifPublisher({ ...ctx.cameras, socket: ctx.socket, name: 'demo', logger: ctx.logger }),
+    ...subscriberDemoComponents(),
+    // The page shows the simulated cameras live; its URL (with the access token) goes to stderr.
+    async (ctx) => {
+      const dash = await startDashboard({ client: ctx.client, logger: ctx.logger, listen: { host: '127.0.0.1', port: Number(process.env['UDSBUS_DASHBOARD_PORT'] ?? 0) } });
+      process.stderr.write(`udsbus demo: dashboard: ${dash.url}\n`);
+      return dash;
+    },
+  ];
+}
 
 /** Three cameras with a few events per second between them. */
 const SIMULATED: (SimulatedCameraOptions & { label: string })[] = [
@@ -75,6 +85,12 @@ export function registerDemo(program: Command): void {
     .option('-c, --config <file>', 'use the real cameras of this ONVIF publisher config instead of simulated ones')
     .option('--json', 'one JSON object per message instead of the compact line')
     .action(async (o: { socket?: string; config?: string; json?: boolean }) => {
+      const { startBroker } = await import('../../bus/broker/server.js');
+      const { connect } = await import('../../bus/client/client.js');
+      const { loadConfig } = await import('../../publishers/onvif/config.js');
+      const { startSimulatedCameras } = await import('../../publishers/onvif/simulator/index.js');
+      const { createLogger } = await import('../../subscribers/common/logger.js');
+      const components = await loadComponents();
       const log = createLogger('udsbus-demo', process.env['UDSBUS_LOG_LEVEL'] ?? 'warn');
       const say = (line: string): void => void process.stderr.write(`udsbus demo: ${line}\n`);
       const tmp = o.socket === undefined ? mkdtempSync(join(tmpdir(), 'udsbus-demo-')) : undefined;

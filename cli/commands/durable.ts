@@ -1,6 +1,5 @@
 /** `udsbus durable list|info|purge|delete`: manage durable subscriptions on a running broker. */
 import type { Command } from 'commander';
-import { connect } from '../../bus/client/client.js';
 import { die, socketOption } from '../common.js';
 
 export function registerDurable(program: Command): void {
@@ -20,6 +19,7 @@ Examples:
     .action(async (action: string, name: string | undefined, o) => {
       if (!['list', 'info', 'purge', 'delete'].includes(action)) die(`unknown action "${action}": use list, info, purge or delete`);
       if (action !== 'list' && name === undefined) die(`"udsbus durable ${action}" needs a durable name`);
+      const { connect } = await import('../../bus/client/client.js');
       const client = await connect({ socket: o.socket, name: 'udsbus-durable', reconnect: false }).catch((e: Error) => die(e.message, 2));
       try {
         const result = await client.request(`$SYS.req.durable.${action}`, name === undefined ? {} : { name }, { timeout: 5000 });

@@ -5,7 +5,6 @@ import type { PublishOptions } from '../../bus/client/client.js';
 import { DEFAULT_LIMITS } from '../../bus/protocol/limits.js';
 import { checkTopic, describeTopicProblem, isReservedTopic } from '../../bus/index.js';
 import { die, socketOption } from '../common.js';
-import { connectOrExit } from '../connect.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';
 import { count, header, positive } from '../options.js';
 import { parsePayloadArg } from '../render.js';
@@ -79,6 +78,7 @@ export async function runPub(topic: string, json: string | undefined, o: PubOpti
   if (o.retain) opts.retain = true;
   if (o.header !== undefined) opts.hdr = o.header;
 
+  const { connectOrExit } = await import('../connect.js');
   const client = await connectOrExit(o.socket, 'udsbus-pub', { reconnect: false });
   let failed: Error | undefined;
   // The broker reports a failed publish without an id as an err frame: it arrives before flush().

@@ -6,7 +6,6 @@ import { NoRespondersError, TimeoutError } from '../../bus/protocol/errors.js';
 import { DEFAULT_LIMITS } from '../../bus/protocol/limits.js';
 import { checkTopic, describeTopicProblem } from '../../bus/index.js';
 import { die, socketOption } from '../common.js';
-import { connectOrExit } from '../connect.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';
 import { header, secondsOption } from '../options.js';
 import { parsePayloadArg, toJson } from '../render.js';
@@ -73,6 +72,7 @@ export async function runReq(topic: string, json: string | undefined, o: ReqOpti
     die((e as Error).message, Exit.ERROR);
   }
 
+  const { connectOrExit } = await import('../connect.js');
   const client = await connectOrExit(o.socket, 'udsbus-req', { reconnect: false });
   let reply: Message;
   try {

@@ -1,17 +1,14 @@
 /**
  * `udsbus run <component>`: run one publisher or subscriber in the foreground until SIGINT or
- * SIGTERM. Each component is an entry of COMPONENTS: its description, its own options, and a
- * function that runs it. Adding one is a few lines, e.g.
+ * SIGTERM. Each component is an entry of COMPONENTS that loads a Component: its description, its
+ * own options, and a function that runs it. Adding one is a line here plus the Component, e.g.
  *
- *   recording: {
- *     description: 'recording subscriber: sessions from camera events',
- *     options: (cmd) => cmd.requiredOption('-c, --config <file>', 'configuration file'),
- *     run: (o) => runRecording(String(o.config), { socket: o.socket, logLevel: o.logLevel }),
- *   },
+ *   recording: async () => (await import('../../subscribers/cli.js')).recordingComponent,
+ *
+ * Components are loaded only when `udsbus run` runs: cli/main.ts registers every command, and
+ * their modules (ONVIF, XML, pino, MQTT) would otherwise sit in every process, the broker's too.
  */
 import { Option, type Command } from 'commander';
-import { onvifComponent } from '../../publishers/onvif/cli.js';
-import { alertingComponent, auditComponent, bridgeComponent, recordingComponent } from '../../subscribers/cli.js';
 import { die, socketOption } from '../common.js';
 
 /** Options every component gets: `--socket` and `--log-level`. */
@@ -33,12 +30,13 @@ export interface Component {
   run(opts: RunOptions): Promise<void>;
 }
 
-export const COMPONENTS: Record<string, Component> = {
-  onvif: onvifComponent,
-  recording: recordingComponent,
-  alerting: alertingComponent,
-  audit: auditComponent,
-  bridge: bridgeComponent,
+export const COMPONENTS: Record<string, () => Promise<Component>> = {
+  onvif: async () => (await import('../../publishers/onvif/cli.js')).onvifComponent,
+  recording: async () => (await import('../../subscribers/cli.js')).recordingComponent,
+  alerting: async () => (await import('../../subscribers/cli.js')).alertingComponent,
+  audit: async () => (await import('../../subscribers/cli.js')).auditComponent,
+  bridge: async () => (await import('../../subscribers/cli.js')).bridgeComponent,
+  dashboard: async () => (await import('./dashboard.js')).dashboardComponent,
 };
 
 export function registerRun(program: Command): void {
@@ -70,7 +68,16 @@ export function registerRun(program: Command): void {
       }
       die(`unknown component "${component}": choose one of ${names} (udsbus run --help)`);
     });
-  for (const [name, component] of Object.entries(COMPONENTS)) {
+  // The components become subcommands of `run` just before `run` parses its arguments, so their
+  // modules load only then (commander awaits async hooks in parseAsync).
+  program.hook('preSubcommand', async (_root, sub) => {
+    if (sub === run) await addComponents(run);
+  });
+}
+
+async function addComponents(run: Command): Promise<void> {
+  for (const [name, load] of Object.entries(COMPONENTS)) {
+    const component = await load();
     const cmd = run
       .command(name)
       .helpOption('-h, --help', 'display help for command')

@@ -8,8 +8,6 @@ import type { Client } from '../../bus/client/client.js';
 import type { DurableInfo } from '../../bus/broker/durable.js';
 import { NoRespondersError, TimeoutError } from '../../bus/protocol/errors.js';
 import { die, socketOption } from '../common.js';
-import { connectOrExit } from '../connect.js';
-import { keepConnected } from '../reconnect.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';
 import { count, secondsOption } from '../options.js';
 import { colourFor, formatBytes, formatDuration, table, toJson, type Palette } from '../render.js';
@@ -62,6 +60,8 @@ export async function runStats(o: StatsOptions): Promise<void> {
   if (o.prom) return printProm(o);
   const c = colourFor(process.stdout);
   process.stdout.on('error', () => process.exit(Exit.OK));
+  const { connectOrExit } = await import('../connect.js');
+  const { keepConnected } = await import('../reconnect.js');
 
   if (!o.watch) {
     const client = await connectOrExit(o.socket, 'udsbus-stats', { reconnect: false });
@@ -125,6 +125,7 @@ export async function runStats(o: StatsOptions): Promise<void> {
 /** One Prometheus exposition: $SYS.req.stats plus the durable queues' backlog. */
 async function printProm(o: StatsOptions): Promise<void> {
   const { renderMetrics } = await import('../../ops/metrics.js');
+  const { connectOrExit } = await import('../connect.js');
   const client = await connectOrExit(o.socket, 'udsbus-stats', { reconnect: false });
   let text: string;
   try {

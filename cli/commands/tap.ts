@@ -7,12 +7,11 @@
  * for --reply-timeout; their reply is printed marked "↳" with the round-trip time seen by tap.
  */
 import type { Command } from 'commander';
-import { EMPTY, catchError, map, merge } from 'rxjs';
 import type { Client, Message, Origin } from '../../bus/client/client.js';
 import { DEFAULT_LIMITS } from '../../bus/protocol/limits.js';
 import { checkPattern, covers, describeTopicProblem, patternMatches } from '../../bus/index.js';
 import { die, socketOption } from '../common.js';
-import { keepConnected, type Lifeline } from '../reconnect.js';
+import type { Lifeline } from '../reconnect.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';
 import { Dedupe, collectWhere, matchesWhere, reducePatterns, type Where } from '../filter.js';
 import { count, secondsOption } from '../options.js';
@@ -97,6 +96,8 @@ export async function runTap(patterns: string[], o: TapOptions): Promise<void> {
     if (problem !== null) die(describeTopicProblem(problem === 'INVALID_TOPIC' ? 'INVALID_PATTERN' : problem, p, DEFAULT_LIMITS), Exit.ERROR);
   }
   const list = reducePatterns(asked);
+  const { EMPTY, catchError, map, merge } = await import('rxjs');
+  const { keepConnected } = await import('../reconnect.js');
   const out = colourFor(process.stdout);
   const err = colourFor(process.stderr);
   const note = (text: string) => process.stderr.write(`${err.dim(`udsbus tap: ${text}`)}\n`);

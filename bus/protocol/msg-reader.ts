@@ -1,0 +1,131 @@
+/**
+ * Fixed-shape reader for the broker's `msg` frame, as `writeMsgFrame` (broker/message.ts) lays it
+ * out: a map of `op`, `sid`, `seq`, `topic`, `payload`, then any of `reply`, `hdr`, `retained`,
+ * `from`, `mid`, `redelivered` in that order, with minimal heads and ASCII text. Anything else
+ * (another key order, extra keys, padded or indefinite heads, non-ASCII text, `retained: false`,
+ * truncation, trailing bytes) returns undefined and the caller uses `decodeFrame` (codec.ts),
+ * which reads every valid frame. The reader never throws and never allocates for the payload.
+ *
+ * Example:
+ *   const cache = new ReadCache(); // one per connection
+ *   const m = readMsgFrame(body, cache) ?? slowPath(decodeFrame(body));
+ */
+import { asciiAt, bytesAt, cursor, decodeHeaders, keyAt, ReadCache, skipFlatMap, uintAt, type FromMap } from './fixed-shape.js';
+import { key } from './cbor-writer.js';
+
+export { ReadCache, type FromMap } from './fixed-shape.js';
+
+/** One `msg` frame as read by `readMsgFrame`; field for field what `decodeFrame` yields. */
+export type MsgFrame = {
+  readonly sid: number;
+  readonly seq: number;
+  readonly topic: string;
+  /** The payload's CBOR bytes: a view into the frame body, not decoded, not copied. */
+  readonly payload: Uint8Array;
+  readonly reply: string | undefined;
+  /** Decoded through the checked path (checkPortableCbor, then cbor-x); text to text. */
+  readonly hdr: Readonly<Record<string, string>> | undefined;
+  /** True only when the frame says `retained: true` (the broker omits the key otherwise). */
+  readonly retained: boolean;
+  /** The publisher's `from` map, decoded once per distinct bytes by the ReadCache; frozen. */
+  readonly from: FromMap | undefined;
+  readonly mid: number | undefined;
+  readonly redelivered: boolean;
+};
+
+// `op`, "msg", `sid` are always the first three keys' bytes after the map head.
+const PREFIX = Buffer.concat([key('op'), key('msg'), key('sid')]);
+const K_SEQ = key('seq');
+const K_TOPIC = key('topic');
+const K_PAYLOAD = key('payload');
+// Optional keys, in the order the broker writes them.
+const OPTIONAL = [key('reply'), key('hdr'), key('retained'), key('from'), key('mid'), key('redelivered')] as const;
+const [K_REPLY, K_HDR, K_RETAINED, K_FROM, K_MID, K_REDELIVERED] = OPTIONAL;
+const TRUE = 0xf5;
+
+// For callers without a connection of their own (tools, tests); memoised values are immutable.
+const defaultCache = new ReadCache();
+
+/**
+ * Reads a `msg` frame body (without its 4-byte length prefix), or returns undefined for anything
+ * that is not exactly the broker's layout. `cache` decodes repeated `from` maps once and
+ * remembers the last topic; give each connection its own. `maxNesting` is the limit `decodeFrame` would apply (a frame with `hdr` or
+ * `from` nests 2 deep).
+ */
+export function readMsgFrame(body: Uint8Array, cache: ReadCache = defaultCache, maxNesting = 32): MsgFrame | undefined {
+  const end = body.length;
+  // 5 required pairs, at most 6 optional ones: the map head is always one byte, 0xa5..0xab.
+  const head = body[0];
+  if (head === undefined || head < 0xa5 || head > 0xab || maxNesting < 1) return undefined;
+  if (!keyAt(body, 1, end, PREFIX)) return undefined;
+  const sid = uintAt(body, 1 + PREFIX.length, end);
+  if (sid < 0) return undefined;
+  let pos = cursor.pos;
+  if (!keyAt(body, pos, end, K_SEQ)) return undefined;
+  const seq = uintAt(body, pos + K_SEQ.length, end);
+  if (seq < 0) return undefined;
+  pos = cursor.pos;
+  if (!keyAt(body, pos, end, K_TOPIC)) return undefined;
+  const topic = cache.ascii(body, pos + K_TOPIC.length, end);
+  if (topic === undefined) return undefined;
+  pos = cursor.pos;
+  if (!keyAt(body, pos, end, K_PAYLOAD)) return undefined;
+  const plen = bytesAt(body, pos + K_PAYLOAD.length, end);
+  if (plen < 0) return undefined;
+  const pstart = cursor.pos;
+  pos = pstart + plen;
+
+  let reply: string | undefined;
+  let hdr: Record<string, string> | undefined;
+  let retained = false;
+  let from: FromMap | undefined;
+  let mid: number | undefined;
+  let redelivered = false;
+  let pairs = head - 0xa5;
+  // Each optional key may follow only the ones before it in OPTIONAL.
+  let next = 0;
+  while (pairs > 0) {
+    pairs--;
+    if (next <= 0 && keyAt(body, pos, end, K_REPLY)) {
+      reply = asciiAt(body, pos + K_REPLY.length, end);
+      if (reply === undefined) return undefined;
+      pos = cursor.pos;
+      next = 1;
+    } else if (next <= 1 && keyAt(body, pos, end, K_HDR)) {
+      const s = pos + K_HDR.length;
+      const e = skipFlatMap(body, s, end, false);
+      if (e < 0 || maxNesting < 2) return undefined;
+      hdr = decodeHeaders(body, s, e);
+      if (hdr === undefined) return undefined;
+      pos = e;
+      next = 2;
+    } else if (next <= 2 && keyAt(body, pos, end, K_RETAINED)) {
+      pos += K_RETAINED.length;
+      if (body[pos] !== TRUE) return undefined;
+      pos++;
+      retained = true;
+      next = 3;
+    } else if (next <= 3 && keyAt(body, pos, end, K_FROM)) {
+      if (maxNesting < 2) return undefined;
+      from = cache.read(body, pos + K_FROM.length, end);
+      if (from === undefined) return undefined;
+      pos = cursor.pos;
+      next = 4;
+    } else if (next <= 4 && keyAt(body, pos, end, K_MID)) {
+      mid = uintAt(body, pos + K_MID.length, end);
+      if (mid < 0) return undefined;
+      pos = cursor.pos;
+      next = 5;
+    } else if (next <= 5 && keyAt(body, pos, end, K_REDELIVERED)) {
+      pos += K_REDELIVERED.length;
+      if (body[pos] !== TRUE) return undefined;
+      pos++;
+      redelivered = true;
+      next = 6;
+    } else {
+      return undefined;
+    }
+  }
+  if (pos !== end) return undefined;
+  return { sid, seq, topic, payload: body.subarray(pstart, pstart + plen), reply, hdr, retained, from, mid, redelivered };
+}

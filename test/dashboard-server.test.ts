@@ -1,0 +1,297 @@
+/**
+ * The dashboard's HTTP side without a browser, against a real broker: who may look (token on
+ * TCP, file mode on a UDS, no non-loopback listener without a token), which files may be served
+ * (clips only from inside the recordings directory, with Range), read-only unless actions are on
+ * (then validated and sent as camera.rpc requests), the SSE stream, the tap's pattern check, and
+ * the `udsbus dashboard` command.
+ */
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Client } from '../bus/client/client.js';
+import { ConfigError } from '../subscribers/common/config.js';
+import { createLogger } from '../subscribers/common/logger.js';
+import { loadDashboardConfig } from '../subscribers/dashboard/config.js';
+import { startDashboard, type DashboardHandle } from '../subscribers/dashboard/index.js';
+import { ROOT, spawnCli, startTestBus, waitForLine, runCli, type TestBus } from './helpers/harness.js';
+
+const silent = createLogger('test-dashboard', 'silent');
+type Res = { status: number; headers: IncomingHttpHeaders; body: string };
+
+function get(target: { port: number } | { socketPath: string }, path: string, opts: { headers?: Record<string, string>; method?: string; body?: string } = {}): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ ...('port' in target ? { host: '127.0.0.1', port: target.port } : { socketPath: target.socketPath }), path, method: opts.method ?? 'GET', headers: opts.headers ?? {} }, (res) => {
+      let body = '';
+      res.setEncoding('latin1');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+/** Reads an SSE stream until `until` holds for the text so far. */
+function sse(port: number, path: string, headers: Record<string, string>, until: (text: string) => boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, headers }, (res) => {
+      let text = '';
+      const t = setTimeout(() => {
+        req.destroy();
+        reject(new Error(`stream did not deliver in time: ${text.slice(0, 300)}`));
+      }, 5_000);
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        text += c;
+        if (until(text)) {
+          clearTimeout(t);
+          req.destroy();
+          resolve(text);
+        }
+      });
+    });
+    req.on('error', () => undefined);
+    req.end();
+  });
+}
+
+describe('dashboard over HTTP', () => {
+  let bus: TestBus;
+  let pub: Client;
+  let dash: DashboardHandle;
+  let port: number;
+  let token: string;
+  let auth: Record<string, string>;
+  let rec: string;
+
+  beforeAll(async () => {
+    bus = await startTestBus({ statsIntervalMs: 0 });
+    rec = join(bus.dir, 'rec');
+    mkdirSync(rec);
+    const clip = join(rec, 'a.mp4');
+    writeFileSync(clip, Buffer.from('0123456789abcdefghij'));
+    writeFileSync(join(bus.dir, 'outside.mp4'), 'secret');
+    const index = join(rec, 'sessions.jsonl');
+    const open = (id: string) => ({ type: 'open', at: '2026-01-01T00:00:00Z', sessionId: id, cameraId: 'cam-01', start: '2026-01-01T00:00:00Z', triggers: [] });
+    writeFileSync(
+      index,
+      [
+        open('good'),
+        // The shape issue 19 adds: a clip record with path, duration, size, sha256.
+        { type: 'clip', at: '2026-01-01T00:00:10Z', sessionId: 'good', path: 'a.mp4', durationMs: 10_000, bytes: 20, sha256: 'ab'.repeat(32) },
+        open('abs-escape'),
+        { type: 'recorder', at: '2026-01-01T00:00:00Z', sessionId: 'abs-escape', event: 'started', file: '/etc/passwd' },
+        open('rel-escape'),
+        { type: 'recorder', at: '2026-01-01T00:00:00Z', sessionId: 'rel-escape', event: 'started', file: '../outside.mp4' },
+      ]
+        .map((l) => JSON.stringify(l))
+        .join('\n') + '\n',
+    );
+    pub = await bus.client({ name: 'publisher' });
+    pub.publish('camera.discovered.cam-01', { v: 1, cameraId: 'cam-01', name: 'Front', address: { host: '192.0.2.1', port: 80 }, xaddr: 'http://192.0.2.1/onvif', discoveredBy: 'static', profiles: [], time: new Date().toISOString() }, { retain: true });
+    await pub.flush();
+    dash = await startDashboard({ client: await bus.client({ name: 'dashboard' }), recordingsDir: rec, indexFile: index, logger: silent, pollMs: 200 });
+    port = (dash.address as { port: number }).port;
+    token = new URL(dash.url).searchParams.get('token')!;
+    auth = { authorization: `Bearer ${token}` };
+  });
+
+  afterAll(async () => {
+    await dash?.stop();
+    await bus?.close();
+  });
+
+  it('listens on loopback with a random token, and refuses every path without it', async () => {
+    expect(dash.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]{20,}$/);
+    for (const path of ['/', '/app.js', '/api/state', '/api/stream', '/api/tap?pattern=x', '/clips/good']) {
+      expect((await get({ port }, path)).status, path).toBe(401);
+      expect((await get({ port }, path, { headers: { authorization: 'Bearer wrong-token-of-some-length' } })).status, path).toBe(401);
+    }
+    const page = await get({ port }, '/', { headers: auth });
+    expect(page.status).toBe(200);
+    expect(page.headers['content-security-policy']).toContain("script-src 'self'");
+    expect(page.body).toContain('<title>udsbus dashboard</title>');
+  });
+
+  it('swaps ?token= for an HttpOnly SameSite=Strict cookie named for its port', async () => {
+    const r = await get({ port }, `/?token=${token}`);
+    expect(r.status).toBe(303);
+    expect(r.headers.location).toBe('/');
+    const cookie = r.headers['set-cookie']![0]!;
+    expect(cookie).toMatch(new RegExp(`^udsbus_dash_${port}=`));
+    expect(cookie).toContain('HttpOnly');
+    expect(cookie).toContain('SameSite=Strict');
+    expect((await get({ port }, '/api/state', { headers: { cookie: cookie.split(';')[0]! } })).status).toBe(200);
+    expect((await get({ port }, '/?token=nope')).status).toBe(401);
+  });
+
+  it('serves clips only from inside the recordings directory, with Range', async () => {
+    const state = JSON.parse((await get({ port }, '/api/state', { headers: auth })).body) as { sessions: Array<{ sessionId: string; clip?: { file: string; durationMs?: number } }> };
+    expect(state.sessions.find((s) => s.sessionId === 'good')?.clip).toMatchObject({ file: 'a.mp4', durationMs: 10_000 });
+    const whole = await get({ port }, '/clips/good', { headers: auth });
+    expect(whole.status).toBe(200);
+    expect(whole.headers['content-type']).toBe('video/mp4');
+    expect(whole.body).toBe('0123456789abcdefghij');
+    const part = await get({ port }, '/clips/good', { headers: { ...auth, range: 'bytes=5-9' } });
+    expect(part.status).toBe(206);
+    expect(part.headers['content-range']).toBe('bytes 5-9/20');
+    expect(part.body).toBe('56789');
+    expect((await get({ port }, '/clips/good', { headers: { ...auth, range: 'bytes=-4' } })).body).toBe('ghij');
+    expect((await get({ port }, '/clips/good', { headers: { ...auth, range: 'bytes=50-' } })).status).toBe(416);
+    for (const id of ['abs-escape', 'rel-escape', 'nope', '..%2F..%2Fetc%2Fpasswd']) {
+      const r = await get({ port }, `/clips/${id}`, { headers: auth });
+      expect(r.status, id).toBe(404);
+      expect(r.body).not.toContain('root:');
+      expect(r.body).not.toContain('secret');
+    }
+  });
+
+  it('a clip announced on the bus is served once it is inside the directory', async () => {
+    writeFileSync(join(rec, 'b.mp4'), 'clip-b');
+    pub.publish('recording.clip.cam-01', { v: 1, sessionId: 'bus-clip', cameraId: 'cam-01', path: join(rec, 'b.mp4'), durationMs: 1000 });
+    pub.publish('recording.clip.cam-01', { v: 1, sessionId: 'bus-escape', cameraId: 'cam-01', path: '/etc/hostname' });
+    await pub.flush();
+    await expect.poll(async () => (await get({ port }, '/clips/bus-clip', { headers: auth })).body).toBe('clip-b');
+    expect((await get({ port }, '/clips/bus-escape', { headers: auth })).status).toBe(404);
+  });
+
+  it('streams a snapshot, then deltas, over SSE', async () => {
+    const got = sse(port, '/api/stream', auth, (t) => t.includes('camera.event.cam-01.tamper'));
+    await new Promise((r) => setTimeout(r, 200));
+    pub.publish('camera.event.cam-01.tamper', { v: 1, cameraId: 'cam-01', kind: 'tamper', active: true, time: new Date().toISOString() });
+    const text = await got;
+    expect(text).toMatch(/^retry: 1000\nevent: snapshot\ndata: /);
+    expect(text).toContain('"cameraId":"cam-01"');
+    expect(text).toMatch(/event: delta\ndata: \[.*"t":"event"/);
+  });
+
+  it('cuts off a page that stops reading, instead of buffering for it without end', async () => {
+    await expect.poll(() => dash.counts().pages).toBe(0); // earlier tests' streams have closed
+    const before = dash.counts();
+    const req = httpRequest({ host: '127.0.0.1', port, path: '/api/stream', headers: auth });
+    req.on('error', () => undefined);
+    req.end();
+    const res = await new Promise<IncomingMessage>((resolve) => req.on('response', resolve));
+    res.pause(); // a frozen tab
+    await expect.poll(() => dash.counts().pages).toBe(before.pages + 1);
+    const rule = 'r'.repeat(4000);
+    for (let round = 0; round < 40 && dash.counts().cutOff === before.cutOff; round++) {
+      for (let i = 0; i < 250; i++) pub.publish('camera.event.cam-01.object', { v: 1, cameraId: 'cam-01', kind: 'object', rule, time: new Date().toISOString() });
+      await pub.flush();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await expect.poll(() => dash.counts(), { timeout: 5_000 }).toMatchObject({ pages: before.pages, cutOff: before.cutOff + 1 });
+    res.destroy();
+  }, 30_000);
+
+  it('is read-only: camera actions are refused', async () => {
+    const r = await get({ port }, '/api/cameras/cam-01/ptz-move', { method: 'POST', headers: { ...auth, 'x-udsbus-dashboard': '1' }, body: '{}' });
+    expect(r.status).toBe(403);
+    expect(r.body).toContain('read-only');
+  });
+
+  it('refuses a tap with an invalid pattern, and taps a valid one', async () => {
+    const bad = await get({ port }, `/api/tap?pattern=${encodeURIComponent('a.>.b')}`, { headers: auth });
+    expect(bad.status).toBe(400);
+    const tapped = sse(port, `/api/tap?pattern=${encodeURIComponent('tapme.*')}`, auth, (t) => t.includes('tapme.one'));
+    await new Promise((r) => setTimeout(r, 200));
+    pub.publish('tapme.one', { n: 1 });
+    expect(await tapped).toContain('"payload":"{\\"n\\":1}"');
+  });
+});
+
+describe('dashboard access and actions', () => {
+  let bus: TestBus;
+  beforeAll(async () => {
+    bus = await startTestBus({ statsIntervalMs: 0 });
+  });
+  afterAll(async () => bus?.close());
+
+  it('will not listen off loopback without a configured token', async () => {
+    const client = await bus.client({ name: 'd1' });
+    await expect(startDashboard({ client, listen: { host: '0.0.0.0', port: 0 }, logger: silent })).rejects.toThrow(/not loopback/);
+    const file = join(bus.dir, 'dash.json');
+    writeFileSync(file, JSON.stringify({ listen: { host: '0.0.0.0', port: 8650 } }, null, 2));
+    expect(() => loadDashboardConfig(file)).toThrow(ConfigError);
+    expect(() => loadDashboardConfig(file)).toThrow(/dash\.json:\d+:\d+: \/listen\/host: "0\.0\.0\.0" is not loopback/);
+  });
+
+  it('examples/dashboard.config.json is valid', () => {
+    const c = loadDashboardConfig(join(ROOT, 'examples/dashboard.config.json'));
+    expect(c.listen).toEqual({ host: '127.0.0.1', port: 8650 });
+    expect(c.actions).toBe(false);
+  });
+
+  it('on a Unix socket: no token, access by the file mode (0660)', async () => {
+    const path = join(bus.dir, 'dash.sock');
+    const dash = await startDashboard({ client: await bus.client({ name: 'd2' }), listen: { path }, logger: silent });
+    try {
+      expect(dash.url).toBe(`unix:${path}`);
+      expect(statSync(path).mode & 0o777).toBe(0o660);
+      const r = await get({ socketPath: path }, '/api/state');
+      expect(r.status).toBe(200);
+      expect(JSON.parse(r.body)).toHaveProperty('cameras');
+    } finally {
+      await dash.stop();
+    }
+  });
+
+  it('with actions on: validated requests become camera.rpc requests; cross-site posts are refused', async () => {
+    const camera = await bus.client({ name: 'fake-onvif' });
+    const seen: unknown[] = [];
+    camera.subscribe('camera.rpc.cam-01.*', { queue: 'serve' }).subscribe((m) => {
+      seen.push({ topic: m.topic, payload: m.payload });
+      const result = m.topic.endsWith('snapshot-uri') ? { uri: 'http://192.0.2.1/snap.jpg', profile: 'main' } : {};
+      camera.publish(m.reply!, { ok: true, result });
+    });
+    await camera.flush();
+    const dash = await startDashboard({ client: await bus.client({ name: 'd3' }), actions: true, logger: silent });
+    try {
+      const port = (dash.address as { port: number }).port;
+      const headers = { authorization: `Bearer ${new URL(dash.url).searchParams.get('token')!}`, 'content-type': 'application/json' };
+      const move = { mode: 'continuous', velocity: { pan: 0.5 }, timeoutMs: 500 };
+      expect((await get({ port }, '/api/cameras/cam-01/ptz-move', { method: 'POST', headers, body: JSON.stringify(move) })).status).toBe(403);
+      const ok = await get({ port }, '/api/cameras/cam-01/ptz-move', { method: 'POST', headers: { ...headers, 'x-udsbus-dashboard': '1' }, body: JSON.stringify(move) });
+      expect(ok.status).toBe(200);
+      expect(seen).toEqual([{ topic: 'camera.rpc.cam-01.ptz-move', payload: move }]);
+      const snap = await get({ port }, '/api/cameras/cam-01/snapshot', { method: 'POST', headers: { ...headers, 'x-udsbus-dashboard': '1' }, body: '{}' });
+      expect(JSON.parse(snap.body)).toEqual({ ok: true, result: { uri: 'http://192.0.2.1/snap.jpg', profile: 'main' } });
+      const bad = await get({ port }, '/api/cameras/cam-01/ptz-move', { method: 'POST', headers: { ...headers, 'x-udsbus-dashboard': '1' }, body: JSON.stringify({ mode: 'spin' }) });
+      expect(bad.status).toBe(502);
+      expect(bad.body).toContain('invalid request');
+      const unknown = await get({ port }, '/api/cameras/cam-01/users-delete', { method: 'POST', headers: { ...headers, 'x-udsbus-dashboard': '1' }, body: '{"username":"admin"}' });
+      expect(unknown.body).toContain('unknown action');
+      expect(seen).toHaveLength(2);
+    } finally {
+      await dash.stop();
+    }
+  });
+});
+
+describe('udsbus dashboard (the command)', () => {
+  it('prints its URL and serves the page; refuses a non-loopback address without a token file', async () => {
+    const bus = await startTestBus({ statsIntervalMs: 0 });
+    try {
+      const help = await runCli(['dashboard', '--help']);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toMatch(/Examples:\n {2}udsbus dashboard/);
+      expect(help.stdout).toMatch(/Exit codes:\n {2}0 {2}/);
+      expect((await runCli(['run', 'dashboard', '--help'])).stdout).toContain('--recordings <dir>');
+      const refused = await runCli(['dashboard', '--socket', bus.socket, '--listen', '0.0.0.0:0']);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain('is not loopback');
+      const child = spawnCli(['dashboard', '--socket', bus.socket, '--log-level', 'warn']);
+      try {
+        const line = await waitForLine(child.stdout!, (l) => l.startsWith('dashboard: http://127.0.0.1:'));
+        const url = new URL(line.slice('dashboard: '.length));
+        const r = await get({ port: Number(url.port) }, '/', { headers: { authorization: `Bearer ${url.searchParams.get('token')!}` } });
+        expect(r.status).toBe(200);
+      } finally {
+        child.kill('SIGTERM');
+      }
+    } finally {
+      await bus.close();
+    }
+  });
+});
