@@ -3,9 +3,9 @@
  * once or refreshed in place with --watch.
  */
 import type { Command } from 'commander';
-import type { BrokerStats, ClientStats } from '../../bus/broker/broker.js';
-import type { Client } from '../../bus/client/client.js';
-import { NoRespondersError, TimeoutError } from '../../bus/protocol/errors.js';
+import type { BrokerStats, ClientStats } from '../../bus/index.js';
+import type { Client } from '../../bus/index.js';
+import { NoRespondersError, TimeoutError } from '../../bus/index.js';
 import { die, socketOption } from '../common.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';
 import { count, secondsOption } from '../options.js';
