@@ -30,4 +30,4 @@ export { checkTopic, checkPattern, isReservedTopic, describeTopicProblem, isVali
 export { patternMatches, covers } from './topics/match.js';
 export { defaultSocketPath } from './paths.js';
 export { memoryPair } from './memory.js';
-export type { BrokerStats as Stats, ClientStats, Policy as OverflowPolicy } from './protocol/wire-types.js';
+export type { ClientStats } from './protocol/wire-types.js';

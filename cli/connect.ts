@@ -6,8 +6,8 @@ import { accessSync, constants, lstatSync, statSync, type Stats } from 'node:fs'
 import { execFileSync } from 'node:child_process';
 import { dirname } from 'node:path';
 import { userInfo } from 'node:os';
-import { connect, type Client, type ConnectOptions } from '../bus/client/client.js';
-import { UdsbusError } from '../bus/protocol/errors.js';
+import { connect, type Client, type ConnectOptions } from '../bus/index.js';
+import { UdsbusError } from '../bus/index.js';
 import { die } from './common.js';
 import { Exit } from './exit-codes.js';
 import { otherCandidates } from './socket-lookup.js';

@@ -5,8 +5,7 @@
  * are handed an `events` observer and, under systemd, an inherited listening fd.
  */
 import { startBroker, SocketPathError, type BrokerHandle, type StartBrokerOptions } from '../bus/broker/server.js';
-import { DEFAULT_LIMITS, type Limits } from '../bus/protocol/limits.js';
-import { defaultSocketPath } from '../bus/paths.js';
+import { DEFAULT_LIMITS, defaultSocketPath, type Limits } from '../bus/index.js';
 import { loadPeerCred } from '../bus/security/peercred.js';
 import { ConfigError } from '../subscribers/common/config.js';
 import { changedKeys, loadBrokerConfig, mergeSettings, RELOADABLE, semanticProblems, settingsFromEnv, type BrokerSettings } from './broker-config.js';

@@ -6,9 +6,11 @@
  */
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { BrokerStats } from '../bus/broker/broker.js';
-import type { DurableInfo } from '../bus/broker/durable.js';
+import type { BrokerStats } from '../bus/index.js';
 import type { BrokerEvents } from '../bus/broker/events.js';
+
+/** The fields of a durable queue's info (`$SYS.req.durable.list`) that the metrics use. */
+export type DurableBacklog = { name: string; backlog: number; bytes: number; dropped: number };
 
 /** What the broker's own stats do not keep: closes by reason, denials by action (fed by events). */
 export class EventCounters implements BrokerEvents {
@@ -25,7 +27,7 @@ export class EventCounters implements BrokerEvents {
 
 export type MetricsInput = {
   stats: BrokerStats;
-  durables?: readonly DurableInfo[] | undefined;
+  durables?: readonly DurableBacklog[] | undefined;
   counters?: EventCounters | undefined;
   version?: string;
 };

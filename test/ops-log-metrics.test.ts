@@ -194,7 +194,7 @@ describe('renderMetrics', () => {
   it('escapes label values and writes counters with _total', () => {
     const text = renderMetrics({
       stats: { connections: 1, connectionsTotal: 2, subscriptions: 0, retained: 0, retainedBytes: 0, inboxes: 0, msgsIn: 3, bytesIn: 4, msgsOut: 5, paceStalls: 0, drops: { 'drop-oldest': 0, 'drop-newest': 1, 'latest-per-topic': 0, disconnect: 0 }, errors: {}, queuedBytes: 0, uptimeMs: 1500, memory: { rss: 1, heapUsed: 1 }, slowest: [] },
-      durables: [{ name: 'rec"x', pattern: 'a.>', connected: false, consumer: undefined, backlog: 7, bytes: 70, firstMid: 1, lastMid: 7, oldestAgeMs: 1, dropped: 0, expired: 0, maxBytes: 1, maxAgeMs: 1, overflow: 'reject' }],
+      durables: [{ name: 'rec"x', backlog: 7, bytes: 70, dropped: 0 }],
     });
     expect(text).toContain('udsbus_messages_dropped_total{policy="drop-newest"} 1\n');
     expect(text).toContain('udsbus_durable_backlog_messages{durable="rec\\"x"} 7\n');

@@ -8,6 +8,7 @@ import { decodeFrame, encodeValue, type DecodedFrame } from '../protocol/codec.j
 import { ErrorCodes, type ErrorName } from '../protocol/errors.js';
 import { KEEPALIVE_MAX_MS, KEEPALIVE_MIN_MS, PROTOCOL_VERSION, type Limits } from '../protocol/limits.js';
 import { payloadFromJson } from '../protocol/json-mode.js';
+import { ReadCache, readPubFrame, type PubFrame } from '../protocol/pub-reader.js';
 import { UdsbusError } from '../protocol/errors.js';
 import { checkPattern, checkTopic, describeTopicProblem, isInboxPattern, isInboxTopic, isReservedTopic } from '../topics/grammar.js';
 import type { Permissions } from '../security/acl.js';
@@ -67,6 +68,8 @@ export class Connection implements SubOwner, Paced {
   encoding: WireEncoding = CBOR_ENCODING;
   private graceTimer: NodeJS.Timeout | undefined;
   private readonly limits: Readonly<Limits>;
+  /** The fixed-shape `pub` reader's memory of this connection's last topic (issue 15). */
+  private readonly readCache = new ReadCache();
 
   constructor(
     private readonly host: ConnectionHost<Connection>,
@@ -148,6 +151,20 @@ export class Connection implements SubOwner, Paced {
     this.gotFrame = true;
     this.pingOutstanding = false;
     this.partialSince = undefined; // a frame ended: the next one's deadline starts afresh
+    // The hot frame, read in its one fixed shape without the generic decoder; anything unusual
+    // (and everything before the handshake) takes the checked generic path below.
+    if (this.state === 'open') {
+      const p = readPubFrame(body, this.readCache, this.limits.maxNesting);
+      if (p !== undefined) {
+        this.msgsIn++;
+        try {
+          this.onPub(p);
+        } catch (err) {
+          this.host.internalError(this, err);
+        }
+        return;
+      }
+    }
     const r = decodeFrame(body, this.limits.maxNesting);
     if (!r.ok) {
       if (r.problem === 'BAD_FRAME') this.error('BAD_FRAME', r.text, { fatal: this.state === 'handshake' });
@@ -282,7 +299,7 @@ export class Connection implements SubOwner, Paced {
     this.host.onOpen(this);
   }
 
-  private onPub(f: DecodedFrame): void {
+  private onPub(f: DecodedFrame | PubFrame): void {
     const id = idOf(f);
     const topic = f.topic;
     const payload = f.payload;

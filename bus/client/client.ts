@@ -7,7 +7,9 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import type { Observable, Subscription } from 'rxjs';
-import { decodeValue, encodeValue, type DecodedFrame } from '../protocol/codec.js';
+import { checkPortableCbor } from '../protocol/cbor-check.js';
+import { decodeValue, encodeValue, problemText, type DecodedFrame } from '../protocol/codec.js';
+import type { MsgFrame } from '../protocol/msg-reader.js';
 import { UdsbusError } from '../protocol/errors.js';
 import type { Limits } from '../protocol/limits.js';
 import { checkTopic, describeTopicProblem, isReservedTopic } from '../topics/grammar.js';
@@ -54,6 +56,7 @@ export class Client extends EventEmitter<ClientEvents> {
           this.subs.resubscribe();
         },
         frame: (f) => this.onFrame(f),
+        msg: (m) => this.onMsg(m),
         opened: ({ reconnecting, attempt, brokerRestarted }) => {
           if (reconnecting) this.emit('reconnect', { cid: this.transport.cid, attempt, brokerRestarted });
           this.emit('connect', { cid: this.transport.cid });
@@ -126,21 +129,21 @@ export class Client extends EventEmitter<ClientEvents> {
     }
   }
 
-  private onMsg(f: DecodedFrame): void {
+  private onMsg(f: DecodedFrame | MsgFrame): void {
     const sid = f.sid as number;
     const bytes = f.payload as Uint8Array;
-    let payload: unknown;
-    try {
-      payload = decodeValue(bytes, this.transport.limits.maxNesting);
-    } catch (err) {
-      this.emit('error', err as Error);
+    // Checked now (one pass, no allocation), decoded only when the application reads `payload`.
+    const maxNesting = this.transport.limits.maxNesting;
+    const problem = bytes.length === 0 ? null : checkPortableCbor(bytes, 0, bytes.length, maxNesting);
+    if (problem !== null) {
+      this.emit('error', new UdsbusError(problem, `payload rejected: ${problemText(problem)}`));
       return;
     }
     if (sid === this.requests.inboxSid) {
-      this.requests.onReply(f.topic as string, () => makeMessage(f, bytes, payload, 0));
+      this.requests.onReply(f.topic as string, () => new Received(f, bytes, 0, maxNesting));
       return;
     }
-    this.subs.deliver(sid, (lost) => makeMessage(f, bytes, payload, lost));
+    this.subs.deliver(sid, (lost) => new Received(f, bytes, lost, maxNesting));
   }
 
   private onErr(f: DecodedFrame): void {
@@ -266,21 +269,55 @@ export class Client extends EventEmitter<ClientEvents> {
   }
 }
 
-function makeMessage(f: DecodedFrame, bytes: Uint8Array, payload: unknown, lost: number): Message {
-  return {
-    topic: f.topic as string,
-    payload,
-    bytes,
-    sid: f.sid as number,
-    seq: (f.seq as number | undefined) ?? 0,
-    retained: f.retained === true,
-    reply: f.reply as string | undefined,
-    hdr: f.hdr as Record<string, string> | undefined,
-    lost,
-    from: f.from as Origin | undefined,
-    mid: f.mid as number | undefined,
-    redelivered: f.redelivered === true,
-  };
+/**
+ * A delivered message. The payload's bytes were checked on arrival; they are decoded on the first
+ * read of `payload` (and kept), so a subscriber that only counts, forwards or stores bytes never
+ * pays for decoding.
+ */
+class Received implements Message {
+  readonly topic: string;
+  readonly bytes: Uint8Array;
+  readonly sid: number;
+  readonly seq: number;
+  readonly retained: boolean;
+  readonly reply: string | undefined;
+  readonly hdr: Readonly<Record<string, string>> | undefined;
+  readonly from: Origin | undefined;
+  readonly mid: number | undefined;
+  readonly redelivered: boolean;
+  private decoded = false;
+  private value: unknown;
+
+  constructor(
+    f: DecodedFrame | MsgFrame,
+    bytes: Uint8Array,
+    readonly lost: number,
+    private readonly maxNesting: number,
+  ) {
+    this.topic = f.topic as string;
+    this.bytes = bytes;
+    this.sid = f.sid as number;
+    this.seq = (f.seq as number | undefined) ?? 0;
+    this.retained = f.retained === true;
+    this.reply = f.reply as string | undefined;
+    this.hdr = f.hdr as Record<string, string> | undefined;
+    this.from = f.from as Origin | undefined;
+    this.mid = f.mid as number | undefined;
+    this.redelivered = f.redelivered === true;
+  }
+
+  get payload(): unknown {
+    if (!this.decoded) {
+      this.value = decodeValue(this.bytes, this.maxNesting);
+      this.decoded = true;
+    }
+    return this.value;
+  }
+
+  /** Plain data for logs and JSON: the payload as its value. */
+  toJSON(): Record<string, unknown> {
+    return { topic: this.topic, payload: this.payload, sid: this.sid, seq: this.seq, retained: this.retained, reply: this.reply, hdr: this.hdr, lost: this.lost, from: this.from, mid: this.mid, redelivered: this.redelivered };
+  }
 }
 
 /**

@@ -12,6 +12,7 @@ import { decodeFrame, encodeFrame, encodeValue, type DecodedFrame } from '../pro
 import { UdsbusError } from '../protocol/errors.js';
 import { DEFAULT_LIMITS, PROTOCOL_VERSION, type Limits } from '../protocol/limits.js';
 import { FrameParser } from '../protocol/parser.js';
+import { ReadCache, readMsgFrame, type MsgFrame } from '../protocol/msg-reader.js';
 import { defaultSocketPath } from '../paths.js';
 
 export type TransportOptions = {
@@ -37,8 +38,10 @@ export type CloseInfo = { reason: 'closed' | 'gave-up' | 'fatal'; error?: Udsbus
 export interface TransportHooks {
   /** After every welcome, before buffered publishes are replayed: send subscriptions again. */
   resubscribe(): void;
-  /** A frame that is not the transport's own (msg, ok, loss, err). */
+  /** A frame that is not the transport's own (ok, loss, err, and a `msg` of unusual shape). */
   frame(f: DecodedFrame): void;
+  /** A `msg` frame read in the broker's fixed shape (the hot path). */
+  msg(m: MsgFrame): void;
   opened(info: { reconnecting: boolean; attempt: number; brokerRestarted: boolean }): void;
   /** The connection dropped; `wasOpen` when it had completed its handshake. */
   lost(wasOpen: boolean): void;
@@ -74,6 +77,8 @@ export class Transport {
   private flushWaiters: Array<() => void> = [];
   private handshake: { resolve: () => void; reject: (e: Error) => void } | undefined;
   private finishedInfo: CloseInfo | undefined;
+  /** The fixed-shape reader's memory: each publisher's `from` decoded once (issue 15). */
+  private readonly readCache = new ReadCache();
 
   constructor(
     private readonly opts: TransportOptions,
@@ -224,6 +229,8 @@ export class Transport {
   // ---- input ------------------------------------------------------------------------------
 
   private onFrame(body: Buffer): void {
+    const m = readMsgFrame(body, this.readCache, this.limits.maxNesting);
+    if (m !== undefined) return this.hooks.msg(m);
     const r = decodeFrame(body, this.limits.maxNesting);
     if (!r.ok) {
       this.protocolError(new UdsbusError(r.problem, `bad frame from the broker: ${r.text}`));

@@ -1,8 +1,8 @@
 /** `udsbus pub`: publish one message, or many for quick load (--repeat, --rate). */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { PublishOptions } from '../../bus/client/client.js';
-import { DEFAULT_LIMITS } from '../../bus/protocol/limits.js';
+import type { PublishOptions } from '../../bus/index.js';
+import { DEFAULT_LIMITS } from '../../bus/index.js';
 import { checkTopic, describeTopicProblem, isReservedTopic } from '../../bus/index.js';
 import { die, socketOption } from '../common.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';

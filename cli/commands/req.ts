@@ -1,9 +1,9 @@
 /** `udsbus req`: send one request, print the reply as JSON; the exit code says how it went. */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { Message } from '../../bus/client/client.js';
-import { NoRespondersError, TimeoutError } from '../../bus/protocol/errors.js';
-import { DEFAULT_LIMITS } from '../../bus/protocol/limits.js';
+import type { Message } from '../../bus/index.js';
+import { NoRespondersError, TimeoutError } from '../../bus/index.js';
+import { DEFAULT_LIMITS } from '../../bus/index.js';
 import { checkTopic, describeTopicProblem } from '../../bus/index.js';
 import { die, socketOption } from '../common.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';

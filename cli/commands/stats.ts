@@ -3,10 +3,10 @@
  * once or refreshed in place with --watch.
  */
 import type { Command } from 'commander';
-import type { BrokerStats, ClientStats } from '../../bus/broker/broker.js';
-import type { Client } from '../../bus/client/client.js';
-import type { DurableInfo } from '../../bus/broker/durable.js';
-import { NoRespondersError, TimeoutError } from '../../bus/protocol/errors.js';
+import type { BrokerStats, ClientStats } from '../../bus/index.js';
+import type { Client } from '../../bus/index.js';
+import { NoRespondersError, TimeoutError } from '../../bus/index.js';
+import type { DurableBacklog } from '../../ops/metrics.js';
 import { die, socketOption } from '../common.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';
 import { count, secondsOption } from '../options.js';
@@ -131,7 +131,7 @@ async function printProm(o: StatsOptions): Promise<void> {
   try {
     const stats = await client.request<BrokerStats>('$SYS.req.stats', undefined, { timeout: o.timeout });
     // A broker without a data directory (or rules that refuse it) has no durable list: leave it out.
-    const durables = await client.request<DurableInfo[]>('$SYS.req.durable.list', undefined, { timeout: o.timeout }).catch(() => undefined);
+    const durables = await client.request<DurableBacklog[]>('$SYS.req.durable.list', undefined, { timeout: o.timeout }).catch(() => undefined);
     text = renderMetrics({ stats, durables: Array.isArray(durables) ? durables : undefined });
   } catch (e) {
     await client.close();

@@ -7,8 +7,8 @@
  * for --reply-timeout; their reply is printed marked "↳" with the round-trip time seen by tap.
  */
 import type { Command } from 'commander';
-import type { Client, Message, Origin } from '../../bus/client/client.js';
-import { DEFAULT_LIMITS } from '../../bus/protocol/limits.js';
+import type { Client, Message, Origin } from '../../bus/index.js';
+import { DEFAULT_LIMITS } from '../../bus/index.js';
 import { checkPattern, covers, describeTopicProblem, patternMatches } from '../../bus/index.js';
 import { die, socketOption } from '../common.js';
 import type { Lifeline } from '../reconnect.js';

@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { startBroker } from '../../bus/broker/server.js';
-import { connect } from '../../bus/client/client.js';
+import { connect } from '../../bus/index.js';
 import { startSimulatedCameras, type SimulatedCamera } from './simulator/index.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));

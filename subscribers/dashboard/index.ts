@@ -20,7 +20,7 @@ import { chmodSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Subscription } from 'rxjs';
 import { prepareSocketPath } from '../../bus/broker/server.js';
-import type { Client, LossEvent, Message, SubscribeOptions } from '../../bus/client/client.js';
+import type { Client, LossEvent, Message, SubscribeOptions } from '../../bus/index.js';
 import { topics as topicNames, isValidToken, CAMERA_RPC_ACTIONS } from '../../schemas/topics.js';
 import { validatorFor } from '../../schemas/validate.js';
 import { readManifest } from '../audit/files.js';
