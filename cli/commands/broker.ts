@@ -1,6 +1,6 @@
 /** `udsbus broker`: run the broker until SIGTERM/SIGINT. */
 import { Option, type Command } from 'commander';
-import { DEFAULT_LIMITS, type Limits } from '../../bus/index.js';
+import { DEFAULT_LIMITS, type Limits } from '../../bus/protocol/limits.js';
 import { die, parseIntOption, socketOption } from '../common.js';
 
 export function registerBroker(program: Command): void {
@@ -119,7 +119,7 @@ Examples:
 async function strictFor(patterns: string[]) {
   const { validatorFor } = await import('../../schemas/validate.js');
   const { checkPattern } = await import('../../bus/index.js');
-  const { DEFAULT_LIMITS } = await import('../../bus/index.js');
+  const { DEFAULT_LIMITS } = await import('../../bus/protocol/limits.js');
   for (const p of patterns) if (checkPattern(p, DEFAULT_LIMITS) !== null) die(`--strict: invalid pattern "${p}"`);
   return {
     patterns,
