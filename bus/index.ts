@@ -21,13 +21,7 @@ export type {
 export { startBroker, SocketPathError } from './broker/server.js';
 export type { StartBrokerOptions, BrokerHandle } from './broker/server.js';
 export { Broker } from './broker/broker.js';
-export type { BrokerOptions, BrokerStats } from './broker/broker.js';
-export { ErrorCodes, UdsbusError, TimeoutError, NoRespondersError, RemoteError, errorName } from './protocol/errors.js';
-export type { ErrorName } from './protocol/errors.js';
-export { DEFAULT_LIMITS, PROTOCOL_VERSION } from './protocol/limits.js';
-export type { Limits } from './protocol/limits.js';
-export { checkTopic, checkPattern, isReservedTopic, describeTopicProblem, isValidToken } from './topics/grammar.js';
-export { patternMatches, covers } from './topics/match.js';
+export type { BrokerOptions } from './broker/broker.js';
+export * from './core.js';
 export { defaultSocketPath } from './paths.js';
 export { memoryPair } from './memory.js';
-export type { ClientStats } from './protocol/wire-types.js';

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { Type, type TSchema } from '@sinclair/typebox';
 import stripJsonComments from 'strip-json-comments';
 import { ConfigError, parseJsonConfig } from '../subscribers/common/config.js';
-import { checkPattern, DEFAULT_LIMITS } from '../bus/index.js';
+import { checkPattern, DEFAULT_LIMITS } from '../bus/core.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];

@@ -5,7 +5,8 @@
  * are handed an `events` observer and, under systemd, an inherited listening fd.
  */
 import { startBroker, SocketPathError, type BrokerHandle, type StartBrokerOptions } from '../bus/broker/server.js';
-import { DEFAULT_LIMITS, defaultSocketPath, type Limits } from '../bus/index.js';
+import { DEFAULT_LIMITS, type Limits } from '../bus/core.js';
+import { defaultSocketPath } from '../bus/paths.js';
 import { loadPeerCred } from '../bus/security/peercred.js';
 import { ConfigError } from '../subscribers/common/config.js';
 import { changedKeys, loadBrokerConfig, mergeSettings, RELOADABLE, semanticProblems, settingsFromEnv, type BrokerSettings } from './broker-config.js';
@@ -242,7 +243,7 @@ export async function runBrokerService(input: ServiceInput): Promise<void> {
 /** Strict mode backed by the camera schemas (loaded only when asked for). */
 async function strictFor(patterns: string[]) {
   const { validatorFor } = await import('../schemas/validate.js');
-  const { checkPattern } = await import('../bus/index.js');
+  const { checkPattern } = await import('../bus/core.js');
   for (const p of patterns) if (checkPattern(p, DEFAULT_LIMITS) !== null) fail(`strict: invalid pattern "${p}"`, 1);
   return {
     patterns,

@@ -6,7 +6,7 @@
  */
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { BrokerStats } from '../bus/index.js';
+import type { BrokerStats } from '../bus/core.js';
 import type { BrokerEvents } from '../bus/broker/events.js';
 
 /** The fields of a durable queue's info (`$SYS.req.durable.list`) that the metrics use. */

@@ -56,9 +56,10 @@ describe('bus/ structure', () => {
         for (const target of imports(f)) {
           const rel = relative(join(ROOT, 'bus'), target);
           if (rel.startsWith('..')) continue;
-          // Faces of their own the CLI may use: the daemon shell, the peer-credential probe and
-          // the default socket path.
-          if (['index.ts', 'broker/server.ts', 'security/peercred.ts', 'paths.ts'].includes(rel)) continue;
+          // Faces of their own the CLI may use: the daemon shell, the peer-credential probe, the
+          // default socket path, and the limits table (constants: the broker command reads it at
+          // start without loading the client library and rxjs, 8 MB of idle RSS).
+          if (['index.ts', 'broker/server.ts', 'security/peercred.ts', 'paths.ts', 'protocol/limits.ts', 'core.ts'].includes(rel)) continue;
           offenders.push(`${relative(ROOT, f)} -> bus/${rel}`);
         }
       }

@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { PublishOptions } from '../../bus/index.js';
-import { DEFAULT_LIMITS } from '../../bus/index.js';
-import { checkTopic, describeTopicProblem, isReservedTopic } from '../../bus/index.js';
+import { DEFAULT_LIMITS } from '../../bus/core.js';
+import { checkTopic, describeTopicProblem, isReservedTopic } from '../../bus/core.js';
 import { die, socketOption } from '../common.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';
 import { count, header, positive } from '../options.js';

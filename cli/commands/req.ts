@@ -2,9 +2,9 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Message } from '../../bus/index.js';
-import { NoRespondersError, TimeoutError } from '../../bus/index.js';
-import { DEFAULT_LIMITS } from '../../bus/index.js';
-import { checkTopic, describeTopicProblem } from '../../bus/index.js';
+import { NoRespondersError, TimeoutError } from '../../bus/core.js';
+import { DEFAULT_LIMITS } from '../../bus/core.js';
+import { checkTopic, describeTopicProblem } from '../../bus/core.js';
 import { die, socketOption } from '../common.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';
 import { header, secondsOption } from '../options.js';

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import type { BrokerStats, ClientStats } from '../../bus/index.js';
 import type { Client } from '../../bus/index.js';
-import { NoRespondersError, TimeoutError } from '../../bus/index.js';
+import { NoRespondersError, TimeoutError } from '../../bus/core.js';
 import type { DurableBacklog } from '../../ops/metrics.js';
 import { die, socketOption } from '../common.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';

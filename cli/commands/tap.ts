@@ -8,8 +8,8 @@
  */
 import type { Command } from 'commander';
 import type { Client, Message, Origin } from '../../bus/index.js';
-import { DEFAULT_LIMITS } from '../../bus/index.js';
-import { checkPattern, covers, describeTopicProblem, patternMatches } from '../../bus/index.js';
+import { DEFAULT_LIMITS } from '../../bus/core.js';
+import { checkPattern, covers, describeTopicProblem, patternMatches } from '../../bus/core.js';
 import { die, socketOption } from '../common.js';
 import type { Lifeline } from '../reconnect.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';
