@@ -8,8 +8,7 @@ import { startBroker, SocketPathError, type BrokerHandle, type StartBrokerOption
 import { DEFAULT_LIMITS, type Limits } from '../bus/core.js';
 import { defaultSocketPath } from '../bus/paths.js';
 import { loadPeerCred } from '../bus/security/peercred.js';
-import { ConfigError } from '../subscribers/common/config.js';
-import { changedKeys, loadBrokerConfig, mergeSettings, RELOADABLE, semanticProblems, settingsFromEnv, type BrokerSettings } from './broker-config.js';
+import { changedKeys, mergeSettings, RELOADABLE, semanticProblems, settingsFromEnv, type BrokerSettings } from './broker-config.js';
 import { createBrokerLogger, fanOut, loggingEvents } from './broker-log.js';
 import { EventCounters, renderMetrics, serveMetrics, type MetricsEndpoint } from './metrics.js';
 import { inheritedSocket, notifier, unixPathOfFd } from './systemd.js';
@@ -27,15 +26,14 @@ export type ServiceInput = {
 };
 
 /** Settings from every layer, or the problems (file:line:col for the file, variable names for env). */
-export function resolveSettings(input: ServiceInput): { ok: true; settings: BrokerSettings } | { ok: false; message: string } {
+export async function resolveSettings(input: ServiceInput): Promise<{ ok: true; settings: BrokerSettings } | { ok: false; message: string }> {
   const env = input.env ?? process.env;
   let file: BrokerSettings = {};
   if (input.configFile !== undefined) {
-    try {
-      file = loadBrokerConfig(input.configFile);
-    } catch (err) {
-      return { ok: false, message: err instanceof ConfigError ? err.message : (err as Error).message };
-    }
+    const { readBrokerConfig } = await import('./config-file.js');
+    const r = readBrokerConfig(input.configFile);
+    if (!r.ok) return r;
+    file = r.settings;
   }
   const fromEnv = settingsFromEnv(env);
   if (fromEnv.problems.length > 0) return { ok: false, message: `invalid environment:\n${fromEnv.problems.map((p) => `  ${p}`).join('\n')}` };
@@ -67,7 +65,7 @@ function fail(message: string, code: number): never {
 
 export async function runBrokerService(input: ServiceInput): Promise<void> {
   const env = input.env ?? process.env;
-  const resolved = resolveSettings(input);
+  const resolved = await resolveSettings(input);
   if (!resolved.ok) fail(resolved.message, 1);
   let s = resolved.settings;
   const modeText = s.mode ?? '0660';
@@ -169,7 +167,7 @@ export async function runBrokerService(input: ServiceInput): Promise<void> {
     void reload().finally(() => sd.ready(`reloaded; ${statusLine()}`));
   });
   const reload = async () => {
-    const next = input.configFile === undefined ? ({ ok: true, settings: s } as const) : resolveSettings({ ...input, env });
+    const next = input.configFile === undefined ? ({ ok: true, settings: s } as const) : await resolveSettings({ ...input, env });
     if (!next.ok) {
       log.error({ evt: 'reload.failed', err: next.message }, 'SIGHUP: the config is invalid; kept the running settings');
       process.stderr.write(`udsbus broker: SIGHUP, kept the running settings: ${next.message}\n`);

@@ -7,7 +7,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../subscribers/common/config.js';
-import { BROKER_SETTINGS, envName, mergeSettings, parseBrokerConfig, settingsFromEnv } from '../ops/broker-config.js';
+import { BROKER_SETTINGS, envName, mergeSettings, settingsFromEnv } from '../ops/broker-config.js';
+import { parseBrokerConfig } from '../ops/config-file.js';
 import { ROOT, tempDir } from './helpers/harness.js';
 import { runToEnd, startCli } from './helpers/cli.js';
 

@@ -22,7 +22,7 @@ Examples:
     )
     .action(async (file: string, o: { env: boolean; json?: boolean }) => {
       const { resolveSettings } = await import('../../ops/broker-service.js');
-      const r = resolveSettings({ configFile: file, cli: {}, env: o.env ? process.env : {} });
+      const r = await resolveSettings({ configFile: file, cli: {}, env: o.env ? process.env : {} });
       if (!r.ok) {
         process.stderr.write(`udsbus: ${r.message}\n`);
         process.exit(Exit.ERROR);

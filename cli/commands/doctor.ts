@@ -1,7 +1,5 @@
 /** `udsbus doctor`: is the bus reachable from here, and if not, what to do — one line per check. */
 import { Option, type Command } from 'commander';
-import { loadBrokerConfig } from '../../ops/broker-config.js';
-import { ConfigError } from '../../subscribers/common/config.js';
 import { die } from '../common.js';
 import { Exit } from '../exit-codes.js';
 import { secondsOption } from '../options.js';
@@ -32,11 +30,10 @@ Examples:
     .action(async (o: { socket?: string; config?: string; data?: string; group: string; json?: boolean; timeout: number }) => {
       let file: { socket?: string; data?: string } = {};
       if (o.config !== undefined) {
-        try {
-          file = loadBrokerConfig(o.config);
-        } catch (err) {
-          die(err instanceof ConfigError ? err.message : (err as Error).message);
-        }
+        const { readBrokerConfig } = await import('../../ops/config-file.js');
+        const r = readBrokerConfig(o.config);
+        if (!r.ok) die(r.message);
+        file = r.settings;
       }
       const socket = o.socket ?? file.socket ?? lookupDefaultSocket();
       const source = o.socket !== undefined ? '--socket' : file.socket !== undefined ? o.config! : process.env['UDSBUS_SOCKET'] ? 'UDSBUS_SOCKET' : `default; tried ${socketCandidates().join(', ')}`;
