@@ -12,6 +12,7 @@ import { registerStats } from './commands/stats.js';
 import { registerDurable } from './commands/durable.js';
 import { registerBench } from './commands/bench.js';
 import { registerBridge } from './commands/bridge.js';
+import { registerRecordings } from './commands/recordings.js';
 import { exitCodesHelp } from './exit-codes.js';
 
 const program = new Command();
@@ -33,6 +34,7 @@ registerAudit(program);
 registerRun(program);
 registerBench(program);
 registerBridge(program);
+registerRecordings(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`udsbus: ${(err as Error).message}\n`);

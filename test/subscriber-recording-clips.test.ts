@@ -7,7 +7,7 @@
  * only when ffmpeg is not installed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Client } from '../bus/client/client.js';
@@ -16,7 +16,7 @@ import { applyRetention, sweepPartials } from '../subscribers/recording/clips.js
 import { readSessionIndex, startRecording, type RecordingClip, type RecordingHandle } from '../subscribers/recording/index.js';
 import { firstFrameGray, probeDuration, sha256File } from '../subscribers/recording/media.js';
 import { gapsIn } from '../subscribers/recording/ring.js';
-import { CLI, startTestBus, tempDir, waitForLine, type TestBus } from './helpers/harness.js';
+import { CLI, runCli, startTestBus, tempDir, waitForLine, type TestBus } from './helpers/harness.js';
 import { captureLogger, Collector, line, motion, publishThrough } from './subscribers/helpers.js';
 
 const ffmpeg = findFfmpeg();
@@ -158,6 +158,28 @@ describe.skipIf(ffmpeg === undefined)('clips from the simulated camera stream (f
     expect(statSync(clip.path).size).toBe(clip.bytes);
     expect(await sha256File(clip.path)).toBe(clip.sha256);
     expect(readdirSync(join(dir, 'cam-01'))).toEqual([`${clip.sessionId}.mp4`]);
+
+    // The operator's view: udsbus recordings list|show|export.
+    const index = join(bus.dir, 'sessions.jsonl');
+    const list = await runCli(['recordings', 'list', '--index', index]);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toContain(clip.sessionId);
+    expect(list.stdout).toContain(clip.path);
+    const show = await runCli(['recordings', 'show', clip.sessionId, '--index', index]);
+    expect(show.code).toBe(0);
+    expect(JSON.parse(show.stdout)).toMatchObject({ sessionId: clip.sessionId, clip: { sha256: clip.sha256 }, clipCheck: { ok: true } });
+    const exportDir = join(bus.dir, 'export');
+    mkdirSync(exportDir);
+    const exp = await runCli(['recordings', 'export', clip.sessionId, exportDir, '--index', index]);
+    expect(exp.code, exp.stderr).toBe(0);
+    expect(await sha256File(join(exportDir, `${clip.sessionId}.mp4`))).toBe(clip.sha256);
+    // A clip changed on disk is refused.
+    appendFileSync(clip.path, 'x');
+    expect((await runCli(['recordings', 'show', clip.sessionId, '--index', index])).code).toBe(1);
+    const bad = await runCli(['recordings', 'export', clip.sessionId, join(bus.dir, 'bad.mp4'), '--index', index]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/bytes|sha256/);
+    expect(existsSync(join(bus.dir, 'bad.mp4'))).toBe(false);
   }, 90_000);
 
   it('a stream cut mid-session: the ring reconnects, the clip records the gap, the session is kept', async () => {
