@@ -18,6 +18,7 @@ import { loadConfig } from '../../publishers/onvif/config.js';
 import { startOnvifPublisher, type CameraSpec, type OnvifPublisherOptions } from '../../publishers/onvif/index.js';
 import { startSimulatedCameras, type SimulatedCamera, type SimulatedCameraOptions } from '../../publishers/onvif/simulator/index.js';
 import { createLogger, type Logger } from '../../subscribers/common/logger.js';
+import { findTool } from '../../subscribers/recording/media.js';
 import { subscriberDemoComponents } from '../../subscribers/demo.js';
 
 /** What every demo component gets. */
@@ -101,7 +102,10 @@ export function registerDemo(program: Command): void {
           for (const w of loaded.warnings) say(w);
           cameras = loaded.options;
         } else {
-          const sims = await startSimulatedCameras(SIMULATED.length, (i) => SIMULATED[i]!);
+          // With ffmpeg each camera serves a real RTSP test pattern (publishers/onvif/simulator/stream.ts).
+          const video = findTool('ffmpeg') !== undefined;
+          say(video ? 'simulated cameras serve RTSP video (ffmpeg test pattern with a burnt-in clock)' : 'ffmpeg is not installed: simulated cameras have no video stream');
+          const sims = await startSimulatedCameras(SIMULATED.length, (i) => ({ ...SIMULATED[i]!, stream: video }));
           stops.push(() => Promise.all(sims.map((s) => s.close())).then(() => undefined));
           cameras = { cameras: sims.map((s, i) => simulatedSpec(s, SIMULATED[i]!.label)) };
         }
