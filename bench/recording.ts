@@ -1,6 +1,6 @@
 /**
  * Recorder cost per camera in copy mode: `node dist/bench/recording.js [cameras...] [--seconds S]`
- * (default 1 4 16, 20 s each).
+ * (default 1 4 16, 20 s each). The stream: BENCH_WIDTH, BENCH_HEIGHT, BENCH_FPS, BENCH_KBPS (default 320x240, 10 fps, 300).
  *
  * One simulated stream (one encoder, so the machine's CPU goes to what is measured) is served to
  * N "cameras" (the relay fans the same RTP out to N players); one SegmentRing per camera runs in
@@ -45,7 +45,13 @@ function ringPids(dir: string): number[] {
 
 async function measure(n: number, seconds: number): Promise<Record<string, number | string>> {
   const dir = mkdtempSync(join(tmpdir(), 'udsbus-bench-rec-'));
-  const stream = await startSimulatedStream({ paths: ['/cam'] });
+  const stream = await startSimulatedStream({
+    paths: ['/cam'],
+    width: Number(process.env['BENCH_WIDTH'] ?? 320),
+    height: Number(process.env['BENCH_HEIGHT'] ?? 240),
+    fps: Number(process.env['BENCH_FPS'] ?? 10),
+    bitrateKbps: Number(process.env['BENCH_KBPS'] ?? 300),
+  });
   const log = createLogger('bench', 'error');
   const rings = Array.from({ length: n }, (_, i) =>
     new SegmentRing({ cameraId: `cam-${i}`, dir: join(dir, `cam-${i}`), uri: async () => stream.url('/cam'), ringMs: 60_000, ringBytes: 64 * 1024 * 1024, log }),
@@ -77,6 +83,13 @@ async function measure(n: number, seconds: number): Promise<Record<string, numbe
   clearInterval(timer);
   tally();
   const dt = (Date.now() - t0) / 1000;
+  const rssKb = pids.map((p) => {
+    try {
+      return Number(/Pss:\s+(\d+)/.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      return 0;
+    }
+  });
   const ffCpu = pids.reduce((s, p, i) => s + cpuTicks(p) - c0[i]!, 0) / TICKS / dt;
   const nodeUse = process.cpuUsage(n0);
   const nodeCpu = (nodeUse.user + nodeUse.system) / 1e6 / dt;
@@ -95,7 +108,9 @@ async function measure(n: number, seconds: number): Promise<Record<string, numbe
     'disk KB/s per camera': +(bytes / 1024 / dt / n).toFixed(1),
     'disk MB/hour per camera': +((bytes / dt / n) * 3600 / 1e6).toFixed(0),
     'segments per camera per s (min)': +(Math.min(...segs) / dt).toFixed(2),
+    'ffmpeg PSS MB per camera': +(rssKb.reduce((a, b) => a + b, 0) / 1024 / Math.max(1, rssKb.length)).toFixed(1),
     drops,
+    ...(drops > 0 ? { errors: [...new Set(rings.map((r) => r.lastError).filter((e) => e !== ''))].join(' | ').slice(0, 300), encoder: stream.stderrTail.trim().slice(-200) } : {}),
   };
 }
 
