@@ -6,8 +6,8 @@
  * first; a SIGKILLed recorder process leaves no partial clip listed. Skips (with a printed reason)
  * only when ffmpeg is not installed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Client } from '../bus/client/client.js';
@@ -232,6 +232,73 @@ describe.skipIf(ffmpeg === undefined)('clips from the simulated camera stream (f
     expect(Math.max(...deleted.map((x) => order.indexOf(x)))).toBeLessThan(Math.min(...kept.map((x) => order.indexOf(x))));
     for (const x of deleted) expect(existsSync(join(dir, 'cam-01', `${x}.mp4`))).toBe(false);
   }, 180_000);
+});
+
+describe.skipIf(ffmpeg === undefined)('disk full (ffmpeg, real broker, a real tmpfs)', () => {
+  it('a clip that does not fit: nothing partial, a critical alert, clip-failed in the index; clips resume when space returns', async (ctx) => {
+    const bus = await startTestBus();
+    const mnt = join(bus.dir, 'tmpfs');
+    mkdirSync(mnt);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', mnt], { stdio: 'pipe' });
+    } catch (err) {
+      console.log(`skipped: cannot mount a tmpfs here (${String((err as { stderr?: Buffer }).stderr ?? (err as Error).message).trim()})`);
+      await bus.close();
+      ctx.skip();
+      return;
+    }
+    const stream = await startSimulatedStream({ paths: ['/stream/Profile_1'] });
+    let rec: RecordingHandle | undefined;
+    try {
+      const recClient = await bus.client({ name: 'recording' });
+      const pub = await bus.client({ name: 'camera' });
+      const watcher = await bus.client({ name: 'watcher' });
+      const out = new Collector(watcher.subscribe('>'));
+      await watcher.flush();
+      const dir = join(mnt, 'clips');
+      const indexFile = join(bus.dir, 'sessions.jsonl');
+      rec = await startRecording({
+        client: recClient,
+        indexFile,
+        preRollMs: 1_000,
+        postRollMs: 500,
+        logger: captureLogger().logger,
+        clips: { dir, streams: { 'cam-01': stream.url() }, stallTimeoutMs: 2_000, ringSeconds: 1 },
+      });
+      const ring = rec.clips!.ring('cam-01')!;
+      expect(await ring.waitCovered(0, 20_000)).toBe(true);
+      expect(await ring.waitCovered(ring.segments[0]!.start + 3_000, 20_000)).toBe(true);
+      const events = () => recClient.subscribe('camera.event.>');
+      await publishThrough(pub, events(), 'camera.event.cam-01.line', line('cam-01'));
+      await out.next((m) => m.topic === 'recording.started.cam-01');
+      // Fill the disk, leaving less than a clip needs.
+      const st = statfsSync(mnt);
+      writeFileSync(join(mnt, 'filler'), Buffer.alloc(Math.max(0, st.bavail * st.bsize - 16 * 1024)));
+      const alert = await out.next((m) => m.topic === 'alert.clip-failed' && (m.payload as { severity: string }).severity === 'critical', 30_000);
+      expect((alert.payload as { message: string }).message).toMatch(/disk full/);
+      // Give the retry its chance to fail too, then check the index.
+      for (let i = 0; i < 300 && readSessionIndex(indexFile).sessions[0]?.clipFailed === undefined; i++) await new Promise((r) => setTimeout(r, 100));
+      const first = readSessionIndex(indexFile).sessions[0]!;
+      expect(first.clip).toBeUndefined();
+      expect(first.clipFailed?.code).toBe('disk-full');
+      const camDir = join(dir, 'cam-01');
+      expect((existsSync(camDir) ? readdirSync(camDir) : []).filter((f) => f.includes('.partial'))).toEqual([]);
+      expect(out.all.some((m) => m.topic === 'recording.clip.cam-01')).toBe(false);
+
+      // Space returns: the ring reconnects and the next session gets its clip.
+      rmSync(join(mnt, 'filler'));
+      expect(await ring.waitCovered(Date.now() + 2_500, 30_000)).toBe(true);
+      await publishThrough(pub, events(), 'camera.event.cam-01.line', line('cam-01', 'Gate2'));
+      const clip = (await out.next((m) => m.topic === 'recording.clip.cam-01', 30_000)).payload as RecordingClip;
+      expect(await sha256File(clip.path)).toBe(clip.sha256);
+      out.close();
+    } finally {
+      await rec?.stop();
+      await stream.close();
+      execFileSync('umount', ['-l', mnt]);
+      await bus.close();
+    }
+  }, 120_000);
 });
 
 describe.skipIf(ffmpeg === undefined)('SIGKILL of the recorder process (ffmpeg, real broker, real process)', () => {
