@@ -211,6 +211,20 @@ describe.skipIf(ffmpeg === undefined)('clips from the simulated camera stream (f
     expect(d).toBeLessThan(span - gapMs / 1000 + SEGMENT_MS / 1000 + 0.5);
   }, 120_000);
 
+  it('a stream that goes silent with its connection open is noticed by the watchdog and reconnected', async () => {
+    const ring = await start({ preRollMs: 1_000, postRollMs: 1_000 });
+    const drops = ring.stats.drops;
+    const connects = ring.stats.connects;
+    const frozenAt = Date.now();
+    stream.freeze(5_000); // stallTimeoutMs is 2000 in start()
+    expect(await ring.waitCovered(frozenAt + 6_000, 30_000)).toBe(true);
+    expect(ring.stats.drops).toBeGreaterThan(drops);
+    expect(ring.stats.connects).toBeGreaterThan(connects);
+    expect(ring.lastError).toMatch(/stalled/);
+    const after = ring.between(frozenAt, frozenAt + 6_000);
+    expect(gapsIn(after, frozenAt, frozenAt + 6_000).map((g) => g.to - g.from).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(2_000);
+  }, 90_000);
+
   it('retention under a small budget deletes the oldest clips and says so in the index', async () => {
     const budget = 250_000; // about two clips of ~2.5 s at the simulator's ~350 kbit/s
     await start({ preRollMs: 1_000, postRollMs: 500, budgetBytes: budget });

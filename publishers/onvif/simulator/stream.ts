@@ -19,7 +19,8 @@
  * delay (tens of ms), never lead it.
  *
  * `cut(ms)` simulates a network drop: the encoder is killed, every RTSP connection is destroyed
- * and new ones get 404 until the stream comes back.
+ * and new ones get 404 until the stream comes back. `freeze(ms)` simulates a silent network:
+ * connections stay open but no packet reaches a player.
  *
  * @example
  * const s = await startSimulatedStream({ paths: ['/stream/Profile_1'] });
@@ -110,6 +111,7 @@ export class SimulatedStream {
   private closed = false;
   private down = false;
   private sessionSeq = 0;
+  private frozenUntil = 0;
   private boundPort = 0;
   private readyWaiters: Array<() => void> = [];
   private readonly opts: Required<StreamOptions>;
@@ -182,6 +184,11 @@ export class SimulatedStream {
       };
       this.readyWaiters.push(done);
     });
+  }
+
+  /** A silent network for `ms`: connections stay open, no packets reach players. */
+  freeze(ms: number): void {
+    this.frozenUntil = Date.now() + ms;
   }
 
   /** A network drop of `ms`: encoder killed, all RTSP connections cut, 404 until it is back. */
@@ -377,6 +384,7 @@ export class SimulatedStream {
 
   /** Forward one interleaved frame from the publisher to every playing player. */
   private relay(_from: Conn, frame: Buffer): void {
+    if (this.frozenUntil > Date.now()) return;
     const ch = frame[1]!;
     const rtp = ch % 2 === 0;
     for (const p of this.conns) {
