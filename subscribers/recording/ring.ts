@@ -200,9 +200,10 @@ export class SegmentRing {
         first = false;
       }
     });
-    // Watchdog: no progress line for stallTimeoutMs (plus start-up grace at first) → stop ffmpeg.
+    // Watchdog: no progress line for stallTimeoutMs → stop ffmpeg. Before the first line (connect,
+    // probe) it waits longer: on a loaded machine 64 ffmpegs starting at once take many seconds.
     const stall = this.o.stallTimeoutMs ?? 5_000;
-    let lastProgress = Date.now() + stall;
+    let lastProgress = Date.now() + Math.max(30_000, 3 * stall) - stall;
     const watchdog = setInterval(() => {
       if (Date.now() - lastProgress <= stall || p.exitCode !== null) return;
       stderr += `\nno video for ${stall} ms (stalled stream)`;
