@@ -15,7 +15,7 @@ import { decodeBurntClock, findFfmpeg, startSimulatedStream, type SimulatedStrea
 import { applyRetention, sweepPartials } from '../subscribers/recording/clips.js';
 import { readSessionIndex, startRecording, type RecordingClip, type RecordingHandle } from '../subscribers/recording/index.js';
 import { firstFrameGray, probeDuration, sha256File } from '../subscribers/recording/media.js';
-import { gapsIn } from '../subscribers/recording/ring.js';
+import { gapsIn, SegmentRing } from '../subscribers/recording/ring.js';
 import { CLI, runCli, startTestBus, tempDir, waitForLine, type TestBus } from './helpers/harness.js';
 import { captureLogger, Collector, line, motion, publishThrough } from './subscribers/helpers.js';
 
@@ -246,6 +246,43 @@ describe.skipIf(ffmpeg === undefined)('clips from the simulated camera stream (f
     expect(Math.max(...deleted.map((x) => order.indexOf(x)))).toBeLessThan(Math.min(...kept.map((x) => order.indexOf(x))));
     for (const x of deleted) expect(existsSync(join(dir, 'cam-01', `${x}.mp4`))).toBe(false);
   }, 180_000);
+});
+
+describe.skipIf(ffmpeg === undefined)('the segment ring alone (ffmpeg)', () => {
+  it('is bounded by time and bytes, oldest first, except what a pin holds; its files are what it lists', async () => {
+    const { dir, cleanup } = tempDir('udsbus-ring-');
+    const stream = await startSimulatedStream({ paths: ['/s'] });
+    const ring = new SegmentRing({ cameraId: 'cam-01', dir: join(dir, 'ring'), uri: async () => stream.url('/s'), ringMs: 3_000, ringBytes: 120_000, log: captureLogger().logger });
+    try {
+      ring.start();
+      expect(await ring.waitCovered(0, 20_000)).toBe(true);
+      const t0 = ring.segments[0]!.end;
+      // Unpinned: after 8 s of video no more than ringMs of history (within one segment) and ringBytes (+ one segment).
+      expect(await ring.waitCovered(t0 + 8_000, 30_000)).toBe(true);
+      const span = ring.segments.at(-1)!.end - ring.segments[0]!.end;
+      expect(span).toBeLessThanOrEqual(3_000 + SEGMENT_MS);
+      const biggest = Math.max(...ring.segments.map((s) => s.bytes));
+      expect(ring.bytes).toBeLessThanOrEqual(120_000 + biggest);
+      expect(ring.stats.deleted).toBeGreaterThan(0);
+      // On disk: the listed segments plus at most the one being written (deleted ones are gone).
+      const onDisk = readdirSync(join(dir, 'ring')).filter((f) => f.endsWith('.ts'));
+      expect(onDisk).toEqual(expect.arrayContaining(ring.segments.map((s) => s.file.split('/').pop()!)));
+      expect(onDisk.length).toBeLessThanOrEqual(ring.segments.length + 1);
+      // Pinned from now: nothing after the pin is deleted, however long.
+      const pinAt = ring.segments.at(-1)!.end;
+      ring.pin('s1', pinAt);
+      expect(await ring.waitCovered(pinAt + 6_000, 30_000)).toBe(true);
+      expect(ring.segments[0]!.end).toBeLessThanOrEqual(pinAt + SEGMENT_MS);
+      expect(ring.segments.at(-1)!.end - ring.segments[0]!.end).toBeGreaterThan(5_000);
+      ring.unpin('s1');
+      const span2 = ring.segments.at(-1)!.end - ring.segments[0]!.end;
+      expect(span2).toBeLessThanOrEqual(3_000 + SEGMENT_MS);
+    } finally {
+      await ring.stop();
+      await stream.close();
+      cleanup();
+    }
+  }, 90_000);
 });
 
 describe.skipIf(ffmpeg === undefined)('disk full (ffmpeg, real broker, a real tmpfs)', () => {
