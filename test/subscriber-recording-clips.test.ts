@@ -272,7 +272,8 @@ describe.skipIf(ffmpeg === undefined)('the segment ring alone (ffmpeg)', () => {
       const pinAt = ring.segments.at(-1)!.end;
       ring.pin('s1', pinAt);
       expect(await ring.waitCovered(pinAt + 6_000, 30_000)).toBe(true);
-      expect(ring.segments[0]!.end).toBeLessThanOrEqual(pinAt + SEGMENT_MS);
+      // The oldest kept segment is the one right after the pin (segments abut within jitter).
+      expect(ring.segments[0]!.start).toBeLessThanOrEqual(pinAt + 250);
       expect(ring.segments.at(-1)!.end - ring.segments[0]!.end).toBeGreaterThan(5_000);
       ring.unpin('s1');
       const span2 = ring.segments.at(-1)!.end - ring.segments[0]!.end;
