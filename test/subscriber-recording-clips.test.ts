@@ -96,7 +96,7 @@ describe.skipIf(ffmpeg === undefined)('clips from the simulated camera stream (f
     await bus.close();
   }, 30_000);
 
-  const start = async (o: { preRollMs: number; postRollMs: number; budgetBytes?: number }) => {
+  const start = async (o: { preRollMs: number; postRollMs: number; budgetBytes?: number; stallTimeoutMs?: number }) => {
     rec = await startRecording({
       client: recClient,
       indexFile: join(bus.dir, 'sessions.jsonl'),
@@ -107,7 +107,8 @@ describe.skipIf(ffmpeg === undefined)('clips from the simulated camera stream (f
       clips: {
         dir,
         streams: { 'cam-01': stream.url() },
-        stallTimeoutMs: 2_000,
+        // The default (5 s) unless a test needs the watchdog: a loaded CI machine can lag 2 s.
+        stallTimeoutMs: o.stallTimeoutMs ?? 5_000,
         ...(o.budgetBytes === undefined ? {} : { budgetBytes: o.budgetBytes }),
       },
     });
@@ -212,11 +213,11 @@ describe.skipIf(ffmpeg === undefined)('clips from the simulated camera stream (f
   }, 120_000);
 
   it('a stream that goes silent with its connection open is noticed by the watchdog and reconnected', async () => {
-    const ring = await start({ preRollMs: 1_000, postRollMs: 1_000 });
+    const ring = await start({ preRollMs: 1_000, postRollMs: 1_000, stallTimeoutMs: 2_000 });
     const drops = ring.stats.drops;
     const connects = ring.stats.connects;
     const frozenAt = Date.now();
-    stream.freeze(5_000); // stallTimeoutMs is 2000 in start()
+    stream.freeze(5_000); // stallTimeoutMs is 2000 here
     expect(await ring.waitCovered(frozenAt + 6_000, 30_000)).toBe(true);
     expect(ring.stats.drops).toBeGreaterThan(drops);
     expect(ring.stats.connects).toBeGreaterThan(connects);
