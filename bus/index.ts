@@ -26,5 +26,8 @@ export { ErrorCodes, UdsbusError, TimeoutError, NoRespondersError, RemoteError, 
 export type { ErrorName } from './protocol/errors.js';
 export { DEFAULT_LIMITS, PROTOCOL_VERSION } from './protocol/limits.js';
 export type { Limits } from './protocol/limits.js';
-export { checkTopic, checkPattern, patternMatches } from './protocol/topics.js';
+export { checkTopic, checkPattern, isReservedTopic, describeTopicProblem, isValidToken } from './topics/grammar.js';
+export { patternMatches, covers } from './topics/match.js';
 export { defaultSocketPath } from './paths.js';
+export { memoryPair } from './memory.js';
+export type { BrokerStats as Stats, ClientStats, Policy as OverflowPolicy } from './protocol/wire-types.js';

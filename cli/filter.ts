@@ -4,6 +4,7 @@
  */
 import { InvalidArgumentError } from 'commander';
 import { toJson } from './render.js';
+import { covers } from '../bus/index.js';
 
 export type Where = { path: string[]; op: '=' | '!='; value: unknown; text: string };
 
@@ -60,22 +61,6 @@ function deepEqual(a: unknown, b: unknown): boolean {
   const kb = Object.keys(b);
   if (ka.length !== kb.length) return false;
   return ka.every((k) => Object.hasOwn(b, k) && deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
-}
-
-/** Does pattern `a` match every topic pattern `b` matches? (Both valid patterns.) */
-export function covers(a: string, b: string): boolean {
-  const pa = a.split('.');
-  const pb = b.split('.');
-  // A leading wildcard never matches `$` topics (PROTOCOL.md §6).
-  if ((pa[0] === '*' || pa[0] === '>') && pb[0]?.startsWith('$')) return false;
-  for (let i = 0; i < pa.length; i++) {
-    const ta = pa[i]!;
-    const tb = pb[i];
-    if (ta === '>') return tb !== undefined;
-    if (tb === undefined || tb === '>') return false;
-    if (ta !== '*' && (tb === '*' || ta !== tb)) return false;
-  }
-  return pa.length === pb.length;
 }
 
 /** The patterns with those covered by another removed (first occurrence of duplicates kept). */

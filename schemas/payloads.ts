@@ -26,6 +26,14 @@ const Operation = Type.Union([Type.Literal('initialized'), Type.Literal('changed
 const RuleName = Type.String({ minLength: 1, description: 'Analytics rule name (ONVIF Source "Rule" item).' });
 const ObjectId = Type.String({ minLength: 1, description: 'Tracked object id reported by the camera.' });
 
+/** Classes the publisher normalises vendor words to; any other class is passed through in lower case. */
+export const OBJECT_CLASSES = ['person', 'vehicle', 'face', 'animal', 'package'] as const;
+
+const TimeIssue = Type.Union([Type.Literal('missing'), Type.Literal('invalid'), Type.Literal('out-of-range')], {
+  description:
+    'Why `time` is the receive time rather than the camera\'s: UtcTime absent, unparsable (e.g. Hikvision\'s 0000-00-00), or before 2000 / in the future (a camera without a clock).',
+});
+
 /** Fields every camera event carries, ahead of the kind-specific normalised fields. */
 function cameraEvent<K extends CameraEventKind, P extends TProperties>(kind: K, extra: P, description: string) {
   return Closed(
@@ -33,13 +41,56 @@ function cameraEvent<K extends CameraEventKind, P extends TProperties>(kind: K, 
       v: SchemaVersion,
       cameraId: CameraId,
       kind: Type.Literal(kind),
-      time: dateTime('Event time as reported by the camera (UtcTime).'),
+      time: dateTime(
+        'Event time: the camera\'s UtcTime corrected by the camera clock offset measured at connect (see cameraTime), or the receive time when the camera sent no usable time (see timeIssue).',
+      ),
+      cameraTime: Type.Optional(
+        Type.String({ maxLength: 64, description: 'UtcTime exactly as the camera sent it (uncorrected, possibly invalid).' }),
+      ),
+      timeIssue: Type.Optional(TimeIssue),
       receivedAt: dateTime('When the worker received the notification.'),
       operation: Type.Optional(Operation),
       initial: Type.Boolean({
         description:
           'True for Initialized property states sent on (re)subscription: a snapshot of current state, not a fresh occurrence.',
       }),
+      // Optional only so that v1 payloads from older producers stay valid; this publisher always sets both.
+      pulse: Type.Optional(
+        Type.Boolean({
+          description:
+            'True for a momentary occurrence that has no end (a line crossing, a doorbell press sent once); false for a state, whose end arrives as its own event with ended=true. Always set by the ONVIF publisher; absent means unknown (older producers).',
+        }),
+      ),
+      ended: Type.Optional(
+        Type.Boolean({
+          description:
+            'True when this event reports that a state ended (motion stopped, object left, alarm cleared). Consumers that start things (recording, alarms) act on ended=false only. Always set by the ONVIF publisher; absent means false.',
+        }),
+      ),
+      late: Type.Optional(
+        Type.Literal(true, {
+          description:
+            'The event happened well before it was received (a replay after a reconnect, or a queue the camera flushed): history, not a live alarm.',
+        }),
+      ),
+      videoSource: Type.Optional(
+        Type.String({
+          minLength: 1,
+          description:
+            'Video source (channel) the event belongs to, normalised from VideoSourceToken, VideoSourceConfigurationToken (mapped through the profiles), Source, VideoSource or channel items. Matches CameraProfile.videoSource.',
+        }),
+      ),
+      snapshot: Type.Optional(
+        Closed(
+          {
+            path: Type.String({ minLength: 1, description: 'The JPEG in the publisher\'s snapshot spool (oldest files are deleted first).' }),
+            size: Type.Integer({ minimum: 0 }),
+            sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+          },
+          { description: 'The camera snapshot taken for this event, by reference (the publisher\'s snapshots option).' },
+        ),
+      ),
+      snapshotError: Type.Optional(Type.String({ description: 'Why a snapshot configured for this kind could not be taken.' })),
       onvifTopic: Type.String({
         minLength: 1,
         description: 'Original ONVIF topic, e.g. tns1:RuleEngine/CellMotionDetector/Motion.',
@@ -56,50 +107,94 @@ function cameraEvent<K extends CameraEventKind, P extends TProperties>(kind: K, 
   );
 }
 
+const OptionalActive = (what: string) =>
+  Type.Optional(Type.Boolean({ description: `${what} Absent for pulse events (pulse=true).` }));
+
 export const CameraEventMotion = cameraEvent(
   'motion',
-  { active: Type.Boolean({ description: 'Motion currently detected.' }) },
-  'Motion detection (cell motion, motion alarm, VMD).',
+  { rule: Type.Optional(RuleName), active: Type.Boolean({ description: 'Motion currently detected.' }) },
+  'Motion detection (cell motion, motion alarm, VMD, PIR). A state.',
 );
 export const CameraEventTamper = cameraEvent(
   'tamper',
-  { active: Type.Boolean({ description: 'Tampering currently detected.' }) },
-  'Tamper detection (camera covered, moved, defocused).',
+  { rule: Type.Optional(RuleName), active: Type.Boolean({ description: 'Tampering currently detected.' }) },
+  'Tamper detection (camera covered, moved, defocused, scene too dark/bright). A state.',
 );
 export const CameraEventInput = cameraEvent(
   'input',
   {
-    input: Type.String({ minLength: 1, description: 'Digital input token (e.g. InputToken).' }),
+    input: Type.String({ minLength: 1, description: 'Input token (InputToken, port, AlarmIn index, virtual input).' }),
     active: Type.Boolean({ description: 'Logical state of the input.' }),
   },
-  'Digital input state change.',
+  'Digital/alarm input state change (also virtual inputs). A state.',
 );
 export const CameraEventField = cameraEvent(
   'field',
   {
     rule: Type.Optional(RuleName),
     inside: Type.Boolean({ description: 'An object is inside the field/area.' }),
+    objectId: Type.Optional(ObjectId),
   },
-  'Field (area/intrusion) detection.',
+  'Field (area/intrusion/loitering) detection. A state.',
 );
 export const CameraEventLine = cameraEvent(
   'line',
-  { rule: Type.Optional(RuleName), objectId: Type.Optional(ObjectId) },
-  'Line crossing.',
+  { rule: Type.Optional(RuleName), objectId: Type.Optional(ObjectId), active: OptionalActive('Line-crossing state, for cameras that report it as one (Tapo IsLineCross).') },
+  'Line crossing: a pulse (ONVIF LineDetector/Crossed), or a state on cameras that report one.',
 );
 export const CameraEventObject = cameraEvent(
   'object',
   {
     rule: Type.Optional(RuleName),
-    classes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Object classes, e.g. ["human"].' })),
+    active: OptionalActive('Object(s) of the classes currently detected.'),
+    classes: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        description: `Object classes, normalised to ${OBJECT_CLASSES.join('/')} where recognised (others lower-cased), from the data items or implied by the topic.`,
+      }),
+    ),
     objectId: Type.Optional(ObjectId),
   },
-  'Analytics object detection.',
+  'Analytics object detection (person, vehicle, face, animal, package). A state; a pulse when the camera sends no state.',
+);
+export const CameraEventSound = cameraEvent(
+  'sound',
+  { rule: Type.Optional(RuleName), active: OptionalActive('Sound (level/audio analytics) currently detected.') },
+  'Audio detection (sound level, detected sound class). A state.',
+);
+export const CameraEventDoorbell = cameraEvent(
+  'doorbell',
+  { active: OptionalActive('Button pressed / visitor present.') },
+  'Doorbell button / visitor. A state on cameras that send true then false, else a pulse.',
+);
+export const CameraEventRelay = cameraEvent(
+  'relay',
+  {
+    relay: Type.Optional(Type.String({ minLength: 1, description: 'Relay output token.' })),
+    active: Type.Boolean({ description: 'Relay output energised.' }),
+  },
+  'Relay (alarm output) state. A state.',
+);
+export const CameraEventStorage = cameraEvent(
+  'storage',
+  {
+    storage: Type.Optional(Type.String({ minLength: 1, description: 'Storage token (SD card, disk).' })),
+    active: Type.Boolean({ description: 'A storage failure is present.' }),
+  },
+  'Storage failure (SD card missing/full/broken, disk error). A state; ended=true when the failure cleared.',
+);
+export const CameraEventHealth = cameraEvent(
+  'health',
+  {
+    metric: Type.String({ minLength: 1, description: 'What is reported, e.g. processor-usage, fan-failure, last-reboot.' }),
+    active: OptionalActive('A failure condition is present.'),
+    value: Type.Optional(Type.Union([Type.Number(), Type.String()], { description: 'A reading (e.g. percent, a date).' })),
+  },
+  'Device health: failures (fan, power, temperature) as states, readings (processor usage, last reboot) as pulses.',
 );
 export const CameraEventOther = cameraEvent(
   'other',
   {},
-  'Any other ONVIF event, passed through; consult onvifTopic, source and data.',
+  'Any other ONVIF event, passed through; consult onvifTopic, source and data. pulse and ended are false: the meaning is unknown.',
 );
 
 export const CAMERA_EVENT_SCHEMAS = {
@@ -109,6 +204,11 @@ export const CAMERA_EVENT_SCHEMAS = {
   field: CameraEventField,
   line: CameraEventLine,
   object: CameraEventObject,
+  sound: CameraEventSound,
+  doorbell: CameraEventDoorbell,
+  relay: CameraEventRelay,
+  storage: CameraEventStorage,
+  health: CameraEventHealth,
   other: CameraEventOther,
 } as const;
 
@@ -134,6 +234,12 @@ export const CameraProfile = Closed(
     height: Type.Optional(Type.Integer({ minimum: 1 })),
     fps: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
     ptz: Type.Optional(Type.Boolean({ description: 'The profile has a PTZ configuration.' })),
+    videoSource: Type.Optional(
+      Type.String({ minLength: 1, description: 'Token of the video source (channel) this profile encodes; events carry the same token.' }),
+    ),
+    videoSourceConfiguration: Type.Optional(
+      Type.String({ minLength: 1, description: 'Token of the profile\'s VideoSourceConfiguration (what analytics events name).' }),
+    ),
   },
   { description: 'Summary of one media profile.' },
 );
@@ -199,7 +305,18 @@ export const CameraStatus = Closed(
   {
     v: SchemaVersion,
     cameraId: CameraId,
-    state: Type.Union([Type.Literal('online'), Type.Literal('offline'), Type.Literal('error')]),
+    state: Type.Union([Type.Literal('online'), Type.Literal('offline'), Type.Literal('error'), Type.Literal('auth-failed')], {
+      description:
+        'auth-failed: the camera refused our credentials so often that the publisher stopped trying (fix them and restart it).',
+    }),
+    address: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'host:port of the camera as configured. A camera that refused our credentials before its id was known reports under a provisional id (from its name or address); this field links that status to the camera once its real id is known.',
+      }),
+    ),
+    name: Type.Optional(Type.String({ description: 'The camera\'s configured display name.' })),
     reason: Type.Optional(Type.String({ description: 'Human-readable cause, e.g. "publisher-disconnected".' })),
     code: Type.Optional(ErrorCode),
     since: dateTime('When the camera entered this state.'),

@@ -6,11 +6,25 @@
  * trailing `>` (one or more tokens).
  */
 import { createHash } from 'node:crypto';
-import { ID_MAX_LENGTH, TOKEN_CHARS, TOPIC_MAX_BYTES, TOPIC_MAX_TOKENS } from './common.js';
+import { checkPattern, checkTopic, isTokenChar, isValidToken as grammarToken } from '../bus/topics/grammar.js';
+import { ID_MAX_LENGTH, TOPIC_MAX_BYTES, TOPIC_MAX_TOKENS } from './common.js';
 
 export { ID_MAX_LENGTH, TOPIC_MAX_BYTES, TOPIC_MAX_TOKENS } from './common.js';
 
-export const CAMERA_EVENT_KINDS = ['motion', 'tamper', 'input', 'field', 'line', 'object', 'other'] as const;
+export const CAMERA_EVENT_KINDS = [
+  'motion',
+  'tamper',
+  'input',
+  'field',
+  'line',
+  'object',
+  'sound',
+  'doorbell',
+  'relay',
+  'storage',
+  'health',
+  'other',
+] as const;
 export type CameraEventKind = (typeof CAMERA_EVENT_KINDS)[number];
 
 /** RPC actions of the ONVIF worker; dashes rather than dots so each action is one token. */
@@ -26,34 +40,39 @@ export const CAMERA_RPC_ACTIONS = [
 ] as const;
 export type CameraRpcAction = (typeof CAMERA_RPC_ACTIONS)[number];
 
-const TOKEN_RE = new RegExp(`^[${TOKEN_CHARS}]+$`);
-const INVALID_RUN_RE = new RegExp(`[^${TOKEN_CHARS}]+`, 'g');
 const HASH_LENGTH = 8;
+const LIMITS = { maxTopicBytes: TOPIC_MAX_BYTES, maxTopicTokens: TOPIC_MAX_TOKENS };
 
+/** One token of the topic grammar (bus/topics), the single definition of what a token is. */
 export function isValidToken(token: string): boolean {
-  return TOKEN_RE.test(token);
+  return grammarToken(token);
 }
 
 /** A concrete topic (no wildcards) as accepted for publishing. */
 export function isValidTopic(topic: string): boolean {
-  return checkTokens(topic, false);
+  return checkTopic(topic, LIMITS) === null;
 }
 
 /** A subscription pattern: tokens, `*` for exactly one token, and `>` only as the last token. */
 export function isValidPattern(pattern: string): boolean {
-  return checkTokens(pattern, true);
+  return checkPattern(pattern, LIMITS) === null;
 }
 
-function checkTokens(s: string, wildcards: boolean): boolean {
-  // Tokens are ASCII, so string length equals byte length once every token passed TOKEN_RE.
-  if (s.length === 0 || s.length > TOPIC_MAX_BYTES) return false;
-  const tokens = s.split('.');
-  if (tokens.length > TOPIC_MAX_TOKENS) return false;
-  return tokens.every((t, i) => {
-    if (wildcards && t === '*') return true;
-    if (wildcards && t === '>') return i === tokens.length - 1;
-    return TOKEN_RE.test(t);
-  });
+/** Runs of characters the grammar does not allow in a token, each replaced by `-`. */
+function replaceInvalidRuns(s: string): string {
+  let out = '';
+  let inRun = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (isTokenChar(c)) {
+      out += s[i];
+      inRun = false;
+    } else if (!inRun) {
+      out += '-';
+      inRun = true;
+    }
+  }
+  return out;
 }
 
 /**
@@ -73,13 +92,13 @@ export function toTopicToken(s: string, maxLength: number = ID_MAX_LENGTH): stri
     throw new RangeError(`toTopicToken: maxLength must be an integer >= ${HASH_LENGTH + 2}`);
   }
   const canonical = s.normalize('NFKC').trim().toLowerCase();
-  if (canonical.length > 0 && canonical.length <= maxLength && TOKEN_RE.test(canonical)) return canonical;
+  if (canonical.length > 0 && canonical.length <= maxLength && grammarToken(canonical)) return canonical;
 
   const hash = createHash('sha256').update(canonical, 'utf8').digest('hex').slice(0, HASH_LENGTH);
-  const slug = canonical
+  const unaccented = canonical
     .normalize('NFKD')
-    .replace(/\p{M}+/gu, '') // "Café" -> "cafe" reads better than "caf-"
-    .replace(INVALID_RUN_RE, '-')
+    .replace(/\p{M}+/gu, ''); // "Café" -> "cafe" reads better than "caf-"
+  const slug = replaceInvalidRuns(unaccented)
     .slice(0, maxLength - HASH_LENGTH - 1)
     .replace(/^-+|-+$/g, '');
   return slug.length > 0 ? `${slug}-${hash}` : hash;
@@ -156,7 +175,7 @@ export type TopicInfo =
 export function parseTopic(topic: string): TopicInfo | undefined {
   const t = topic.split('.');
   const [a, b, c, d] = t;
-  const id = (s: string | undefined): s is string => s !== undefined && s.length <= ID_MAX_LENGTH && TOKEN_RE.test(s);
+  const id = (s: string | undefined): s is string => s !== undefined && s.length <= ID_MAX_LENGTH && grammarToken(s);
   if (a === 'camera') {
     if (t.length === 3 && id(c) && (b === 'discovered' || b === 'lost' || b === 'status')) {
       return { type: `camera.${b}`, cameraId: c };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { patternMatches } from '../bus/protocol/topics.js';
+import { patternMatches } from '../bus/topics/index.js';
 import { isInboxPattern, isInboxTopic, parseAcl, type Acl, type Identity, type NameResolver } from '../bus/security/acl.js';
 
 const USERS: Record<string, number> = { root: 0, onvif: 901, recorder: 902, audit: 903, alice: 1000 };

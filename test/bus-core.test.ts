@@ -200,7 +200,7 @@ describe('retained and presence', () => {
     worker.publish('camera.status.cam-02', { state: 'online' }, { retain: true, owned: true });
     await worker.flush();
     // Kill the connection without a bye.
-    (worker as unknown as { sock: { destroy(): void } }).sock.destroy();
+    worker.destroyConnection();
     const d = await disc;
     expect((d.payload as { clean: boolean }).clean).toBe(false);
     await watcher.flush();

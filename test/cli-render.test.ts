@@ -1,6 +1,7 @@
 /** The CLI's pure helpers: payload rendering, --where, pattern reduction, duplicate suppression. */
 import { describe, expect, it } from 'vitest';
-import { Dedupe, covers, matchesWhere, parseWhere, reducePatterns } from '../cli/filter.js';
+import { Dedupe, matchesWhere, parseWhere, reducePatterns } from '../cli/filter.js';
+import { covers } from '../bus/index.js';
 import { fromJson, parsePayloadArg, renderCompact, table, toJson } from '../cli/render.js';
 
 describe('toJson / fromJson', () => {

@@ -2,6 +2,7 @@
  * Issue 3: a subscriber that stops reading must not hurt anyone else, broker memory stays within
  * its budget, and the slow one is told exactly what it missed — for every policy.
  */
+import { createConnection, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeValue } from '../bus/protocol/codec.js';
 import { ErrorCodes } from '../bus/protocol/errors.js';
@@ -194,13 +195,14 @@ describe('shares within one connection', () => {
 describe('the client library surfaces loss', () => {
   it('emits a loss event and marks the next message with how many were lost', async () => {
     bus = await startTestBus({ limits: { outQueueBytes: 64 * 1024 }, statsIntervalMs: 0 });
-    const sub = await bus.client({ name: 'lossy' });
+    // Dial the socket ourselves so the test can stop reading it.
+    let sock!: Socket;
+    const sub = await bus.client({ name: 'lossy', dial: () => (sock = createConnection(bus!.socket)) });
     const seen: Array<{ seq: number; lost: number }> = [];
     const events: Array<{ lost: number; pattern: string }> = [];
     sub.on('loss', (l) => events.push(l));
     sub.subscribe('burst.>', { policy: 'drop-oldest' }).subscribe((m) => seen.push({ seq: m.seq, lost: m.lost }));
     await sub.flush();
-    const sock = (sub as unknown as { sock: { pause(): void; resume(): void } }).sock;
     sock.pause();
     const pub = await bus.client();
     const payload = encodeValue('z'.repeat(500));

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connect, startBroker } from '../bus/index.js';
 import { RetainedStore } from '../bus/broker/retained.js';
 import { Published } from '../bus/broker/message.js';
-import { patternMatches } from '../bus/protocol/topics.js';
+import { patternMatches } from '../bus/topics/index.js';
 import { RawConn, spawnCli, tempDir, waitForLine } from './helpers/harness.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];

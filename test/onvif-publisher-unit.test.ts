@@ -82,7 +82,8 @@ describe('normalizeNotification', () => {
     const l = norm(line).payload;
     expect(l).toMatchObject({ kind: 'line', rule: 'Gate', objectId: '17', initial: false });
     expect(l).not.toHaveProperty('operation');
-    expect(norm(obj).payload).toMatchObject({ kind: 'object', rule: 'People', classes: ['human'], objectId: '3', key: { ObjectId: 3 } });
+    // The class named by the topic (Reolink PeopleDetect), normalised.
+    expect(norm(obj).payload).toMatchObject({ kind: 'object', rule: 'People', active: true, ended: false, classes: ['person'], objectId: '3', key: { ObjectId: 3 } });
   });
 
   it('falls back to kind other when the kind-specific value is missing, and keeps everything raw', async () => {
@@ -94,8 +95,9 @@ describe('normalizeNotification', () => {
         `<tt:Source>${item('Token', 'SD_1')}</tt:Source><tt:Data/>`),
     );
     expect(norm(noState).payload).toMatchObject({ kind: 'other', onvifTopic: 'tns1:RuleEngine/CellMotionDetector/Motion', source: {}, data: {} });
-    expect(norm(vendor).payload).toMatchObject({ kind: 'other', data: { active: 1 } });
-    expect(norm(deleted).payload).toMatchObject({ kind: 'other', operation: 'deleted', initial: false, source: { Token: 'SD_1' } });
+    // Axis VMD4 is motion (0/1 under a lower-case name); a Deleted property ends its state.
+    expect(norm(vendor).payload).toMatchObject({ kind: 'motion', active: true, data: { active: 1 } });
+    expect(norm(deleted).payload).toMatchObject({ kind: 'storage', active: false, ended: true, operation: 'deleted', initial: false, source: { Token: 'SD_1' } });
   });
 
   it('normalises times: UTC without zone, offsets, and bogus clocks (receive time)', async () => {
@@ -119,7 +121,7 @@ describe('normalizeNotification', () => {
         '<tt:ElementItem Name="Frame"><tt:Frame UtcTime="2024-05-01T12:00:00Z"><tt:Object ObjectId="7"/></tt:Frame></tt:ElementItem></tt:Data>'),
     );
     const n = norm(frame);
-    expect(n.payload).toMatchObject({ kind: 'object', classes: ['human', 'vehicle'], source: { Rule: 'R', VideoSourceConfigurationToken: 'VSC' } });
+    expect(n.payload).toMatchObject({ kind: 'object', classes: ['person', 'vehicle'], source: { Rule: 'R', VideoSourceConfigurationToken: 'VSC' } });
     expect(JSON.stringify(n.payload.elements)).toContain('2024-05-01T12:00:00.000Z');
   });
 
@@ -128,7 +130,8 @@ describe('normalizeNotification', () => {
       expect(norm(junk).kind).toBe('other');
     }
     expect(kindOfTopic('tns1:RuleEngine/LineDetector/Crossed')).toBe('line');
-    expect(kindOfTopic('tns1:Monitoring/ProcessorUsage')).toBe('other');
+    expect(kindOfTopic('tns1:Monitoring/ProcessorUsage')).toBe('health');
+    expect(kindOfTopic('tns1:VideoSource/tnsaxis:DayNightVision')).toBe('other');
   });
 });
 

@@ -65,24 +65,38 @@ describe('onvif publisher', () => {
     expect((await rig.rec.event(id, 'line', () => true, 10_000, from)).payload).not.toHaveProperty('operation'); // a pulse
     sim!.emit({ kind: 'object', state: true, classTypes: ['Human', 'Vehicle'], objectId: 3 });
     expect((await rig.rec.event(id, 'object', (p) => p['initial'] === false, 10_000, from)).payload).toMatchObject({
-      classes: ['human', 'vehicle'],
+      classes: ['person', 'vehicle'],
       objectId: '3',
+      active: true,
+      ended: false,
     });
     from = rig.rec.mark;
     sim!.emit({ kind: 'custom', topic: 'tns1:Monitoring/ProcessorUsage', source: { Token: 'CPU' }, data: { Value: 42.5 } });
-    expect((await rig.rec.event(id, 'other', () => true, 10_000, from)).payload).toMatchObject({
+    expect((await rig.rec.event(id, 'health', () => true, 10_000, from)).payload).toMatchObject({
       onvifTopic: 'tns1:Monitoring/ProcessorUsage',
+      metric: 'processor-usage',
+      value: 42.5,
+      pulse: true,
       data: { Value: 42.5 },
       initial: false,
     });
-    // A camera clock without a zone is UTC; an impossible one falls back to the receive time.
+    sim!.emit({ kind: 'custom', topic: 'tns1:Device/tnsvendor:Unknown/Thing', source: { Token: 'X' }, data: { Value: 1 } });
+    expect((await rig.rec.event(id, 'other', () => true, 10_000, from)).payload).toMatchObject({ onvifTopic: 'tns1:Device/tnsvendor:Unknown/Thing', pulse: false, ended: false });
+    // A camera clock without a zone is UTC (and that old an event is a late replay); an impossible
+    // one falls back to the receive time and says so.
     sim!.emit({ kind: 'custom', topic: 'tns1:Device/Trigger/Relay', source: { RelayToken: 'R1' }, data: { LogicalState: 'active' }, property: true, rawUtcTime: '2024-05-01T12:00:00' });
-    expect((await rig.rec.event(id, 'other', (p) => p['onvifTopic'] === 'tns1:Device/Trigger/Relay', 10_000, from)).payload).toMatchObject({
+    expect((await rig.rec.event(id, 'relay', (p) => p['onvifTopic'] === 'tns1:Device/Trigger/Relay', 10_000, from)).payload).toMatchObject({
       time: '2024-05-01T12:00:00.000Z',
+      cameraTime: '2024-05-01T12:00:00',
+      late: true,
+      relay: 'R1',
+      active: true,
     });
     sim!.emit({ kind: 'custom', topic: 'tns1:Device/HardwareFailure/StorageFailure', data: { Failed: true }, property: true, rawUtcTime: '0000-00-00T00:00:00' });
-    const bogus = await rig.rec.event(id, 'other', (p) => String(p['onvifTopic']).endsWith('StorageFailure'), 10_000, from);
+    const bogus = await rig.rec.event(id, 'storage', (p) => String(p['onvifTopic']).endsWith('StorageFailure'), 10_000, from);
     expect((bogus.payload as { time: string }).time).toBe((bogus.payload as { receivedAt: string }).receivedAt);
+    expect(bogus.payload).toMatchObject({ cameraTime: '0000-00-00T00:00:00', timeIssue: 'invalid', active: true });
+    expect(bogus.payload).not.toHaveProperty('late');
 
     expect(rig.rec.invalid).toEqual([]);
     expect(pub.stats().invalid).toBe(0);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkPattern, checkTopic, patternMatches } from '../bus/protocol/topics.js';
-import { Sublist } from '../bus/broker/sublist.js';
+import { checkPattern, checkTopic, patternMatches } from '../bus/topics/index.js';
+import { Sublist } from '../bus/topics/index.js';
 import { DEFAULT_LIMITS } from '../bus/protocol/limits.js';
 
 const L = DEFAULT_LIMITS;

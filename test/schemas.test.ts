@@ -141,9 +141,10 @@ const EXAMPLES: Record<string, Example> = {
       { v: 1, cameraId: CAM, state: 'online', since: T0, time: T1 },
       { v: 1, cameraId: CAM, state: 'offline', reason: LAST_WILL_REASON, since: T0, time: T0 },
       { v: 1, cameraId: CAM, state: 'error', reason: '401 from GetProfiles', code: 'unauthorized', since: T0, time: T1 },
+      { v: 1, cameraId: CAM, address: '192.168.1.20:80', name: 'Front door', state: 'auth-failed', code: 'unauthorized', since: T0, time: T1 },
     ],
     invalid: [
-      [{ v: 1, cameraId: CAM, state: 'dead', since: T0, time: T0 }, '/state: Expected one of "online", "offline", "error"'],
+      [{ v: 1, cameraId: CAM, state: 'dead', since: T0, time: T0 }, '/state: Expected one of "online", "offline", "error", "auth-failed"'],
       [{ v: 1, cameraId: CAM, state: 'online', time: T0 }, '/since: Missing required property'],
       [{ v: 1, cameraId: CAM, state: 'error', code: 'boom', since: T0, time: T0 }, `/code: Expected one of ${ERROR_CODES.map((c) => JSON.stringify(c)).join(', ')}`],
       [{ v: 1, cameraId: 'back-door', state: 'online', since: T0, time: T0 }, "/cameraId: Expected 'front-door' (the id in the topic)"],
@@ -209,6 +210,40 @@ const EXAMPLES: Record<string, Example> = {
     invalid: [
       [event('object', { classes: 'human' }), '/classes: Expected array'],
       [event('object', { classes: [''] }), '/classes/0: Expected string length greater or equal to 1'],
+    ],
+  },
+  'camera-event-sound': {
+    topic: `camera.event.${CAM}.sound`,
+    valid: [
+      event('sound', { active: true, pulse: false, ended: false, onvifTopic: 'tns1:AudioAnalytics/Audio/DetectedSound' }),
+      event('sound', { pulse: true, ended: false }),
+    ],
+    invalid: [[event('sound', { active: 'loud' }), '/active: Expected boolean']],
+  },
+  'camera-event-doorbell': {
+    topic: `camera.event.${CAM}.doorbell`,
+    valid: [event('doorbell', { active: true, pulse: false, ended: false, videoSource: '000', onvifTopic: 'tns1:RuleEngine/MyRuleDetector/Visitor' })],
+    invalid: [[event('doorbell', { active: true, ended: 'no' }), '/ended: Expected boolean']],
+  },
+  'camera-event-relay': {
+    topic: `camera.event.${CAM}.relay`,
+    valid: [event('relay', { relay: '3', active: false, pulse: false, ended: true, onvifTopic: 'tns1:Device/Trigger/Relay' })],
+    invalid: [[event('relay', { relay: '3' }), '/active: Missing required property']],
+  },
+  'camera-event-storage': {
+    topic: `camera.event.${CAM}.storage`,
+    valid: [event('storage', { storage: 'SD_1', active: true, pulse: false, ended: false, onvifTopic: 'tns1:Device/HardwareFailure/StorageFailure' })],
+    invalid: [[event('storage', { storage: '', active: true }), '/storage: Expected string length greater or equal to 1']],
+  },
+  'camera-event-health': {
+    topic: `camera.event.${CAM}.health`,
+    valid: [
+      event('health', { metric: 'processor-usage', value: 42.5, pulse: true, ended: false, onvifTopic: 'tns1:Monitoring/ProcessorUsage' }),
+      event('health', { metric: 'fan-failure', active: true, pulse: false, ended: false, cameraTime: '1970-01-01T00:00:12', timeIssue: 'out-of-range', late: true }),
+    ],
+    invalid: [
+      [event('health', { value: 1 }), '/metric: Missing required property'],
+      [event('health', { metric: 'x', late: false }), '/late: Expected true'],
     ],
   },
   'camera-event-other': {

@@ -4,19 +4,27 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { decodeValue, encodeValue } from '../protocol/codec.js';
+import { encodeValue } from '../protocol/codec.js';
 import type { ErrorName } from '../protocol/errors.js';
 import { DEFAULT_LIMITS, HARD_MAX_FRAME_BYTES, type Limits } from '../protocol/limits.js';
-import { Published, type Origin } from './message.js';
-import type { OutboundConfig, OutboundOwner, Policy } from './outbound.js';
-import { RetainedStore } from './retained.js';
-import { Sublist } from './sublist.js';
-import { BrokerSub, Connection, type PeerInfo, type Transport } from './connection.js';
-import { DurableManager, type DurableDef, type DurableQueue, type Overflow } from './durable.js';
+import type { BrokerStats, ClientStats } from '../protocol/wire-types.js';
+import { Sublist } from '../topics/sublist.js';
 import type { DurableLog } from '../durable/log.js';
-import type { Acl, Identity } from '../security/acl.js';
-import { AccessControl, InboxOwners } from './access.js';
-import { isInboxTopic } from '../security/acl-patterns.js';
+import type { Acl } from '../security/acl.js';
+import { AccessControl, identityOf, InboxOwners } from './access.js';
+import { Connection } from './connection.js';
+import { DurableManager, type DurableDef, type DurableQueue } from './durable.js';
+import type { DurableSpec } from './durable-spec.js';
+import type { ConnectionHost, PeerInfo, PubRequest, Refusal, Transport } from './host.js';
+import { Published, type Origin } from './message.js';
+import type { OutboundConfig, OutboundOwner } from './outbound.js';
+import { RetainedStore } from './retained.js';
+import type { BrokerSub } from './subscription.js';
+import { StrictMode } from './strict.js';
+import { SysService, type Counters, type SysHost } from './sys.js';
+import { Pacer } from './pacing.js';
+
+export type { BrokerStats, ClientStats, SubStats } from '../protocol/wire-types.js';
 
 export type BrokerOptions = {
   limits?: Partial<Limits>;
@@ -40,6 +48,11 @@ export type BrokerOptions = {
    * kernel-verified identity, per-uid quotas apply, and denials are published on $SYS.acl.denied.
    */
   acl?: Acl;
+  /**
+   * How long a publisher is held while a subscriber's queue does not drain, before that
+   * subscriber counts as stuck and its own overflow policy applies instead (ms, §10).
+   */
+  paceStallMs?: number;
   /** A frame that stays incomplete this long is cut off with FRAME_TIMEOUT (ms). */
   frameTimeoutMs?: number;
   /**
@@ -59,55 +72,15 @@ export type BrokerOptions = {
   };
 };
 
-export type SubStats = { sid: number; pattern: string; queue?: string; policy: Policy; delivered: number; dropped: number; queuedMsgs: number; queuedBytes: number };
-export type ClientStats = {
-  cid: string;
-  name: string;
-  transport: string;
-  pid?: number;
-  uid?: number;
-  gid?: number;
-  connectedAt: string;
-  msgsIn: number;
-  bytesIn: number;
-  queuedBytes: number;
-  queuedMsgs: number;
-  dropped: number;
-  subscriptions: SubStats[];
-};
-
-export type BrokerStats = {
-  connections: number;
-  connectionsTotal: number;
-  subscriptions: number;
-  retained: number;
-  retainedBytes: number;
-  /** Inbox tokens bound to a uid (under an ACL); released with their last subscription. */
-  inboxes: number;
-  msgsIn: number;
-  bytesIn: number;
-  msgsOut: number;
-  drops: Record<Policy, number>;
-  errors: Partial<Record<ErrorName, number>>;
-  queuedBytes: number;
-  uptimeMs: number;
-  memory: { rss: number; heapUsed: number };
-  /** Up to five connections with the most queued bytes or drops, worst first. */
-  slowest: Array<{ cid: string; name: string; queuedBytes: number; dropped: number }>;
-};
-
-export class Broker {
+export class Broker implements ConnectionHost<Connection>, SysHost<Connection> {
   readonly limits: Readonly<Limits>;
-  readonly closeGraceMs: number;
-  readonly outboundConfig: OutboundConfig;
-  readonly serverName: string;
+  readonly config: ConnectionHost<Connection>['config'];
   private readonly sublist = new Sublist<BrokerSub>();
   readonly durables: DurableManager | undefined;
   readonly access: AccessControl | undefined;
   private readonly inboxes = new InboxOwners();
   private readonly frameTimeoutMs: number;
-  private readonly strictPatterns: Sublist<{ pattern: string; queue: undefined }> | undefined;
-  private readonly validate: ((topic: string, payload: unknown) => readonly string[] | undefined) | undefined;
+  private readonly strict: StrictMode | undefined;
   private readonly retained: RetainedStore;
   private readonly conns = new Map<string, Connection>();
   private readonly pending = new Set<Connection>();
@@ -115,48 +88,53 @@ export class Broker {
   private cidSeq = 0;
   /** This broker instance: a new value at every start (announced in `welcome.boot`). */
   readonly bootId = randomBytes(6).toString('hex');
-  readonly sweepMs: number;
   private readonly dirty = new Set<Connection>();
   private flushScheduled = false;
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly statsTimer: NodeJS.Timeout | undefined;
-  private readonly startedAt = Date.now();
+  readonly startedAt = Date.now();
   private closing = false;
   private readonly log: NonNullable<BrokerOptions['log']>;
-  private stats = {
+  readonly counters: Counters = {
     connectionsTotal: 0,
     msgsIn: 0,
     bytesIn: 0,
     msgsOut: 0,
-    drops: { 'drop-oldest': 0, 'drop-newest': 0, 'latest-per-topic': 0, disconnect: 0 } as Record<Policy, number>,
-    errors: {} as Partial<Record<ErrorName, number>>,
+    drops: { 'drop-oldest': 0, 'drop-newest': 0, 'latest-per-topic': 0, disconnect: 0 },
+    errors: {},
   };
+  private readonly sysService = new SysService<Connection>(this);
+  readonly pacer: Pacer;
 
   constructor(opts: BrokerOptions = {}) {
     const limits = { ...DEFAULT_LIMITS, ...opts.limits };
     if (limits.maxFrameBytes > HARD_MAX_FRAME_BYTES) throw new RangeError(`maxFrameBytes cannot exceed ${HARD_MAX_FRAME_BYTES}`);
     this.limits = Object.freeze(limits);
-    this.closeGraceMs = opts.closeGraceMs ?? 2000;
-    this.serverName = opts.serverName ?? 'udsbus';
-    this.outboundConfig = {
+    const outbound: OutboundConfig = {
       queueBytes: limits.outQueueBytes,
       queueMsgs: limits.outQueueMsgs,
       highWater: opts.socketHighWater ?? 256 * 1024,
       batchBytes: 64 * 1024,
     };
+    const sweepMs = opts.sweepMs ?? Math.max(20, Math.min(1000, Math.floor(Math.min(limits.keepaliveMs, limits.handshakeTimeoutMs) / 4)));
+    this.config = Object.freeze({
+      limits: this.limits,
+      sweepMs,
+      closeGraceMs: opts.closeGraceMs ?? 2000,
+      serverName: opts.serverName ?? 'udsbus',
+      bootId: this.bootId,
+      outbound,
+    });
     this.retained = new RetainedStore(limits.maxRetained, limits.maxRetainedBytes);
-    if (opts.strict !== undefined && opts.strict.patterns.length > 0) {
-      this.strictPatterns = new Sublist();
-      for (const pattern of opts.strict.patterns) this.strictPatterns.insert({ pattern, queue: undefined });
-      this.validate = opts.strict.validate;
-    }
+    if (opts.strict !== undefined && opts.strict.patterns.length > 0) this.strict = new StrictMode(opts.strict.patterns, opts.strict.validate, limits.maxNesting);
     this.access = opts.acl === undefined ? undefined : new AccessControl(opts.acl);
     this.frameTimeoutMs = opts.frameTimeoutMs ?? 10_000;
+    this.pacer = new Pacer(opts.paceStallMs ?? 500);
     this.log = opts.log ?? ((event, detail) => process.stderr.write(`udsbus broker: ${event} ${JSON.stringify(detail)}\n`));
     if (opts.dataDir !== undefined) {
       const access = this.access;
       this.durables = new DurableManager({
-        ...(access === undefined ? {} : { readable: (q: DurableQueue, topic: string) => this.durableReadable(q, topic) }),
+        ...(access === undefined ? {} : { readable: (q: DurableQueue, topic: string) => access.durableReadable(q, topic) }),
         onStoreError: (q, err) => {
           this.countError('STORE_FAILED');
           this.log('store-error', { durable: q.def.name, error: err.message, code: (err as NodeJS.ErrnoException).code });
@@ -168,8 +146,6 @@ export class Broker {
         ackTimeoutMs: opts.durable?.ackTimeoutMs ?? 30_000,
       });
     }
-    const sweepMs = opts.sweepMs ?? Math.max(20, Math.min(1000, Math.floor(Math.min(limits.keepaliveMs, limits.handshakeTimeoutMs) / 4)));
-    this.sweepMs = sweepMs;
     this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
     this.sweepTimer.unref();
     const statsMs = opts.statsIntervalMs ?? 10_000;
@@ -236,7 +212,10 @@ export class Broker {
           sub === undefined ? {} : { sid: sub.sid },
         ),
       countDrop: (policy, n) => {
-        this.stats.drops[policy] += n;
+        this.counters.drops[policy] += n;
+      },
+      relieved: () => {
+        if (conn.pacing.holding.size > 0 || conn.pacing.stuck) this.pacer.relieved(conn);
       },
     };
   }
@@ -251,7 +230,7 @@ export class Broker {
   };
 
   countError(name: ErrorName): void {
-    this.stats.errors[name] = (this.stats.errors[name] ?? 0) + 1;
+    this.counters.errors[name] = (this.counters.errors[name] ?? 0) + 1;
   }
 
   /** Admission after a valid hello; false when the connection was refused. */
@@ -265,22 +244,13 @@ export class Broker {
       return false;
     }
     // The uid's connection was counted at accept (handle()).
-    if (this.access !== undefined) conn.perms = this.access.bind(identityOf(conn));
+    if (this.access !== undefined) conn.perms = this.access.bind(identityOf(conn.peer));
     return true;
   }
 
   /** Count and publish a refused operation (who, what, when) on $SYS.acl.denied. */
-  deny(conn: Connection, action: string, target: string): void {
-    if (this.access !== undefined) this.access.denied++;
-    this.sys('$SYS.acl.denied', {
-      cid: conn.cid,
-      name: conn.name,
-      ...(conn.peer.uid === undefined ? { anonymous: true } : { uid: conn.peer.uid, pid: conn.peer.pid }),
-      action,
-      target,
-      reason: action === 'reply-to' ? 'a reply must go to an inbox (_INBOX.<token>.…) no other uid owns' : (conn.perms?.explain(action as never, target)?.reason ?? 'denied'),
-      time: new Date().toISOString(),
-    });
+  denied(conn: Connection, action: string, target: string): void {
+    if (this.access !== undefined) this.sys('$SYS.acl.denied', this.access.denial(conn, action, target));
   }
 
   claimInbox(pattern: string, uid: number | undefined): boolean {
@@ -296,65 +266,36 @@ export class Broker {
     return this.access === undefined || this.inboxes.mayUse(reply, uid);
   }
 
-  /** A deleted durable gives its owner's durable-bytes reservation back. */
-  private returnDurableBytes(def: DurableDef): void {
-    const owner = def.owner;
-    if (this.access === undefined || owner === undefined) return;
-    const u = this.access.usageFor('uid' in owner ? owner.uid : undefined);
-    u.durableBytes = Math.max(0, u.durableBytes - def.maxBytes);
+  returnDurableBytes(def: DurableDef): void {
+    this.access?.returnDurableBytes(def);
   }
 
-  private durableReadable(q: DurableQueue, topic: string): boolean {
-    const owner = q.def.owner;
-    if (owner === undefined) return true; // made before the broker had an ACL
-    q.perms ??= this.access!.bind(owner);
-    return q.perms.canRead(topic);
-  }
-
-  /**
-   * Swap in new rules (SIGHUP): connections stay; each one's permissions are bound again and
-   * its live subscriptions decided again — one that is no longer readable at all is ended with
-   * PERMISSION_DENIED.
-   */
+  /** Swap in new rules (SIGHUP) without disconnecting anyone (see AccessControl.reload). */
   setAcl(acl: Acl): void {
-    const access = this.access;
-    if (access === undefined) throw new Error('this broker was started without an ACL');
-    access.acl = acl;
-    access.refreshQuotas();
-    if (this.durables !== undefined) for (const q of this.durables.queues()) q.perms = undefined;
-    for (const conn of this.conns.values()) {
-      const p = conn.peer;
-      conn.perms = acl.bind(p.uid !== undefined ? { uid: p.uid, gid: p.gid!, groups: p.groups ?? [p.gid!] } : { anonymous: true });
-      for (const sub of [...conn.subs.values()]) {
-        const via = sub.queue === undefined ? 'subscribe' : 'serve';
-        const decision = sub.durable !== undefined ? (conn.perms.canUseDurable(sub.durable) ? 'allow' : 'deny') : conn.perms.subscribeDecision(sub.pattern, via);
-        if (decision === 'deny') {
-          conn.removeSub(sub);
-          conn.error('PERMISSION_DENIED', `the rules changed: "${sub.pattern}" is no longer readable`, { sid: sub.sid });
-        } else sub.filter = decision === 'filter';
-      }
-    }
+    if (this.access === undefined) throw new Error('this broker was started without an ACL');
+    this.access.reload(acl, this.conns.values(), this.durables?.queues() ?? []);
   }
 
   onOpen(conn: Connection): void {
     this.pending.delete(conn);
     this.conns.set(conn.cid, conn);
     this.openCount++;
-    this.stats.connectionsTotal++;
+    this.counters.connectionsTotal++;
     this.sys('$SYS.client.connected', { cid: conn.cid, name: conn.name, transport: conn.transport, ...conn.peer, time: new Date().toISOString() });
   }
 
   onClose(conn: Connection, wasOpen: boolean): void {
     this.pending.delete(conn);
     this.dirty.delete(conn);
+    this.pacer.closed(conn);
     if (conn.usage !== undefined) {
       conn.usage.connections--;
       conn.usage.subscriptions -= conn.subs.size;
     }
     if (!this.conns.delete(conn.cid)) return;
     this.openCount--;
-    this.stats.msgsIn += conn.msgsIn;
-    this.stats.bytesIn += conn.bytesIn;
+    this.counters.msgsIn += conn.msgsIn;
+    this.counters.bytesIn += conn.bytesIn;
     for (const sub of conn.subs.values()) {
       if (sub.inbox) this.inboxes.release(sub.pattern);
       if (sub.durable !== undefined) this.durables?.detach(conn, sub);
@@ -375,7 +316,7 @@ export class Broker {
     conn.owned.clear();
     if (willTopic !== undefined) {
       const w = conn.will!;
-      this.publish(w.topic, w.payload, undefined, undefined, w.retain, undefined, originOf(conn));
+      this.publishMessage(w.topic, w.payload, undefined, undefined, w.retain, undefined, originOf(conn));
     }
     this.sys('$SYS.client.disconnected', {
       cid: conn.cid,
@@ -389,36 +330,17 @@ export class Broker {
   // ---- routing ----------------------------------------------------------------------------
 
   /** A `pub` frame from a client, already validated. */
-  publishFrom(
-    conn: Connection,
-    topic: string,
-    payload: Uint8Array,
-    reply: string | undefined,
-    hdr: Record<string, string> | undefined,
-    retain: boolean,
-    owned: boolean,
-    id: number | undefined,
-    confirm = false,
-  ): void {
-    if (this.strictPatterns !== undefined && payload.length > 0 && this.strictPatterns.match(topic).plain.length > 0) {
-      const problem = this.checkStrict(topic, payload);
+  publish(conn: Connection, pub: PubRequest): void {
+    const { topic, payload, reply, hdr, confirm } = pub;
+    let { retain, owned, id } = pub;
+    if (this.strict !== undefined && payload.length > 0) {
+      const problem = this.strict.check(topic, payload);
       if (problem !== undefined) return conn.error('SCHEMA_INVALID', problem, { id });
     }
     const u = conn.usage;
-    if (retain && u !== undefined && payload.length > 0) {
-      // Quotas count what the store keeps: topic, payload, headers and `from`, not the payload alone.
+    if (retain && u !== undefined && payload.length > 0 && this.access !== undefined) {
       const cost = retainedCost(topic, payload, hdr, originOf(conn));
-      const prev = this.retained.get(topic);
-      const mine = prev !== undefined && prev.usage === u;
-      const freed = mine ? prev.bytes : 0;
-      // One uid may hold at most half the store's topics unless its quota says otherwise.
-      const maxCount = Number.isFinite(u.quota.retained) ? u.quota.retained : Math.ceil(this.limits.maxRetained / 2);
-      const problem =
-        u.retainedBytes - freed + cost > u.quota.retainedBytes
-          ? `retained-bytes quota (${u.quota.retainedBytes})`
-          : !mine && u.retainedCount + 1 > maxCount
-            ? `retained quota (${maxCount} topics)`
-            : undefined;
+      const problem = this.access.retainedProblem(u, cost, this.retained.get(topic), this.limits.maxRetained);
       if (problem !== undefined) {
         conn.error('QUOTA_EXCEEDED', `uid ${conn.peer.uid ?? 'anonymous'} is at its ${problem}; delivered but not retained`, { id });
         retain = false;
@@ -426,7 +348,7 @@ export class Broker {
         id = undefined;
       }
     }
-    const r = this.publish(topic, payload, reply, hdr, retain, owned ? conn : undefined, originOf(conn), u);
+    const r = this.publishMessage(topic, payload, reply, hdr, retain, owned ? conn : undefined, originOf(conn), u, conn.flow === 'pace' ? conn : undefined);
     if (r.failed.length > 0) {
       conn.error('STORE_FAILED', `durable queue(s) ${r.failed.join(', ')} could not store the message (storage error, see the broker's log); delivered live, not stored there`, { id });
       return;
@@ -455,20 +377,8 @@ export class Broker {
     else conn.sendFrame({ op: 'ok', id });
   }
 
-  private checkStrict(topic: string, payload: Uint8Array): string | undefined {
-    let value: unknown;
-    try {
-      value = decodeValue(payload, this.limits.maxNesting);
-    } catch (err) {
-      return `payload for "${topic}" is not portable CBOR: ${(err as Error).message}`;
-    }
-    const errors = this.validate!(topic, value);
-    if (errors === undefined || errors.length === 0) return undefined;
-    return `payload for "${topic}" breaks its schema: ${errors.slice(0, 5).join('; ')}`;
-  }
-
-  /** Publish and route; returns how many subscriptions matched. */
-  publish(
+  /** Store (durable, retained) and route; returns how many subscriptions matched. */
+  publishMessage(
     topic: string,
     payload: Uint8Array,
     reply: string | undefined,
@@ -477,6 +387,8 @@ export class Broker {
     owner: Connection | undefined,
     origin: Origin | undefined,
     usage?: { retainedBytes: number; retainedCount: number },
+    /** The publisher to hold while a subscriber's queue drains (pacing, §10). */
+    paced?: Connection,
   ): { matched: number; retainFailed: boolean; logs: DurableLog[]; refused: string[]; failed: string[] } {
     const msg = new Published(topic, payload, reply, hdr, false, origin);
     const stored = this.durables?.store(msg);
@@ -491,18 +403,18 @@ export class Broker {
         retainFailed = true;
       }
     }
-    const matched = this.route(msg) + (stored?.logs.length ?? 0);
+    const matched = this.route(msg, paced) + (stored?.logs.length ?? 0);
     return { matched, retainFailed, logs: stored?.logs ?? [], refused: stored?.refused ?? [], failed: stored?.failed ?? [] };
   }
 
-  private route(msg: Published): number {
+  private route(msg: Published, paced?: Connection): number {
     const match = this.sublist.match(msg.topic);
     let n = 0;
     for (const sub of match.plain) {
       if (!sub.conn.alive) continue;
       // A filtered subscription takes no seq for what it may not read: that is not a loss.
       if (sub.filter && !sub.conn.perms!.canRead(msg.topic)) continue;
-      sub.conn.out.deliver(sub, msg, ++sub.seq);
+      if (sub.conn.out.deliver(sub, msg, ++sub.seq) && paced !== undefined) this.pacer.hold(paced, sub.conn);
       n++;
     }
     for (const group of match.groups) {
@@ -511,16 +423,16 @@ export class Broker {
         const sub = members[group.next++ % members.length]!;
         if (!sub.conn.alive) continue;
         if (sub.filter && !sub.conn.perms!.canRead(msg.topic, 'serve')) continue;
-        sub.conn.out.deliver(sub, msg, ++sub.seq);
+        if (sub.conn.out.deliver(sub, msg, ++sub.seq) && paced !== undefined) this.pacer.hold(paced, sub.conn);
         n++;
         break;
       }
     }
-    this.stats.msgsOut += n;
+    this.counters.msgsOut += n;
     return n;
   }
 
-  addSub(sub: BrokerSub, withRetained: boolean): void {
+  subscribe(sub: BrokerSub, withRetained: boolean): void {
     // Retained replay is queued before the subscription goes live so nothing overtakes it.
     if (withRetained && this.retained.count > 0) {
       for (const msg of this.retained.matching(sub.pattern)) {
@@ -531,42 +443,33 @@ export class Broker {
     this.sublist.insert(sub);
   }
 
-  removeSub(sub: BrokerSub): void {
+  unsubscribe(sub: BrokerSub): void {
     if (sub.durable !== undefined) this.durables?.detach(sub.conn, sub);
     else this.sublist.remove(sub);
   }
 
-  attachDurable(
-    conn: Connection,
-    sub: BrokerSub,
-    name: string,
-    o: { maxBytes?: number; maxAgeMs?: number; overflow?: Overflow },
-  ): { name: ErrorName; text: string } | undefined {
+  subscribeDurable(conn: Connection, sub: BrokerSub, spec: DurableSpec): Refusal | undefined {
+    const { name, opts: o } = spec;
     if (this.durables === undefined) return { name: 'DURABLE_UNAVAILABLE', text: 'this broker has no data directory (start it with --data DIR) and cannot keep durable subscriptions' };
-    const u = conn.usage;
-    if (u !== undefined && this.durables.get(name) === undefined) {
-      // The durable-bytes quota counts the disk quotas of the queues a uid creates.
-      const want = o.maxBytes ?? this.durables.opts.defaultMaxBytes;
-      if (u.durableBytes + want > u.quota.durableBytes) {
-        return { name: 'QUOTA_EXCEEDED', text: `uid ${conn.peer.uid ?? 'anonymous'} may reserve ${u.quota.durableBytes - u.durableBytes} more bytes of durable storage, not ${want} (durableMaxBytes)` };
-      }
-      u.durableBytes += want;
+    if (this.access !== undefined && this.durables.get(name) === undefined) {
+      const problem = this.access.reserveDurableBytes(conn, o.maxBytes ?? this.durables.opts.defaultMaxBytes);
+      if (problem !== undefined) return { name: 'QUOTA_EXCEEDED', text: problem };
     }
-    const q = this.durables.ensure(name, sub.pattern, o, this.access === undefined ? undefined : identityOf(conn));
+    const q = this.durables.ensure(name, sub.pattern, o, this.access === undefined ? undefined : identityOf(conn.peer));
     if (typeof q === 'string') return { name: 'DURABLE_MISMATCH', text: q };
     const busy = this.durables.attach(q, conn, sub);
     if (busy !== undefined) return { name: 'DURABLE_BUSY', text: busy };
     return undefined;
   }
 
-  ackDurable(conn: Connection, sub: BrokerSub, mid: number): void {
+  ack(conn: Connection, sub: BrokerSub, mid: number): void {
     this.durables?.ack(conn, sub, mid);
   }
 
   /** Publish one of the broker's own `$SYS` messages. */
-  sys(topic: string, value: unknown): void {
+  sys(topic: string, value: unknown, hdr?: Readonly<Record<string, string>>): void {
     if (this.sublist.size === 0) return;
-    this.route(new Published(topic, encodeValue(value), undefined, undefined, false, undefined));
+    this.route(new Published(topic, encodeValue(value), undefined, hdr, false, undefined));
   }
 
   // ---- timers and shutdown ----------------------------------------------------------------
@@ -601,151 +504,27 @@ export class Broker {
   }
 
   getStats(): BrokerStats {
-    let msgsIn = this.stats.msgsIn;
-    let bytesIn = this.stats.bytesIn;
-    let subscriptions = 0;
-    let queuedBytes = 0;
-    for (const c of this.conns.values()) {
-      msgsIn += c.msgsIn;
-      bytesIn += c.bytesIn;
-      subscriptions += c.subs.size;
-      queuedBytes += c.out.qBytes;
-    }
-    const mem = process.memoryUsage();
-    return {
-      memory: { rss: mem.rss, heapUsed: mem.heapUsed },
-      slowest: this.slowest(),
-      connections: this.openCount,
-      connectionsTotal: this.stats.connectionsTotal,
-      subscriptions,
-      retained: this.retained.count,
-      retainedBytes: this.retained.totalBytes,
-      inboxes: this.inboxes.size,
-      msgsIn,
-      bytesIn,
-      msgsOut: this.stats.msgsOut,
-      drops: { ...this.stats.drops },
-      errors: { ...this.stats.errors },
-      queuedBytes,
-      uptimeMs: Date.now() - this.startedAt,
-    };
-  }
-
-  private slowest(): BrokerStats['slowest'] {
-    const rows: BrokerStats['slowest'] = [];
-    for (const c of this.conns.values()) {
-      let dropped = 0;
-      for (const s of c.subs.values()) dropped += s.dropped;
-      if (c.out.qBytes > 0 || dropped > 0) rows.push({ cid: c.cid, name: c.name, queuedBytes: c.out.qBytes, dropped });
-    }
-    rows.sort((a, b) => b.queuedBytes - a.queuedBytes || b.dropped - a.dropped);
-    return rows.slice(0, 5);
+    return this.sysService.stats();
   }
 
   clientStats(): ClientStats[] {
-    const out: ClientStats[] = [];
-    for (const c of this.conns.values()) {
-      let dropped = 0;
-      const subscriptions: SubStats[] = [];
-      for (const s of c.subs.values()) {
-        dropped += s.dropped;
-        subscriptions.push({
-          sid: s.sid,
-          pattern: s.pattern,
-          ...(s.queue === undefined ? {} : { queue: s.queue }),
-          policy: s.policy,
-          delivered: s.delivered,
-          dropped: s.dropped,
-          queuedMsgs: s.qMsgs,
-          queuedBytes: s.qBytes,
-        });
-      }
-      out.push({
-        cid: c.cid,
-        name: c.name,
-        transport: c.transport,
-        ...c.peer,
-        connectedAt: new Date(c.connectedAt).toISOString(),
-        msgsIn: c.msgsIn,
-        bytesIn: c.bytesIn,
-        queuedBytes: c.out.qBytes,
-        queuedMsgs: c.out.qMsgs,
-        dropped,
-        subscriptions,
-      });
-    }
-    return out;
+    return this.sysService.clients();
   }
 
-  /** Requests to the broker itself: `$SYS.req.stats`, `$SYS.req.clients`. */
-  sysRequest(conn: Connection, topic: string, reply: string, id: number | undefined, payload: Uint8Array = EMPTY): void {
-    let result: unknown;
-    // The broker's answers carry no `from`: they may only go to the requester's own inbox, or
-    // anyone could make the broker speak on camera topics, other users' inboxes or $SYS.
-    if (!isInboxTopic(reply) || !this.mayReplyTo(reply, conn.peer.uid)) {
-      return conn.deny('reply-to', reply, { id });
-    }
-    if (topic.startsWith('$SYS.req.durable.')) {
-      const action = topic.slice('$SYS.req.durable.'.length);
-      const perms = conn.perms;
-      if (perms !== undefined && !perms.admin) {
-        let name: unknown;
-        try {
-          name = (decodeValue(payload) as { name?: unknown } | undefined)?.name;
-        } catch {
-          name = undefined;
-        }
-        if (action === 'list' || typeof name !== 'string' || !perms.canUseDurable(name)) return conn.deny('request', topic, { id });
-      }
-      const r = this.durableRequest(action, payload);
-      if (id !== undefined) conn.sendFrame({ op: 'ok', id });
-      this.route(new Published(reply, encodeValue(r), undefined, undefined, false, undefined));
-      return;
-    }
-    if (conn.perms !== undefined && !conn.perms.admin) return conn.deny('request', topic, { id });
-    switch (topic) {
-      case '$SYS.req.stats':
-        result = this.getStats();
-        break;
-      case '$SYS.req.clients':
-        result = this.clientStats();
-        break;
-      default:
-        if (id !== undefined) conn.error('NO_RESPONDERS', `the broker answers $SYS.req.stats and $SYS.req.clients, not "${topic}"`, { id });
-        return;
-    }
-    if (id !== undefined) conn.sendFrame({ op: 'ok', id });
-    this.route(new Published(reply, encodeValue({ ok: true, result }), undefined, undefined, false, undefined));
+  sysRequest(conn: Connection, topic: string, reply: string, id: number | undefined, payload: Uint8Array): void {
+    this.sysService.request(conn, topic, reply, id, payload);
   }
 
-  /** `udsbus durable list|info|purge|delete`: answers in the reply envelope (PROTOCOL.md §8). */
-  private durableRequest(action: string, payload: Uint8Array): unknown {
-    const d = this.durables;
-    if (d === undefined) return { ok: false, error: { code: 'unavailable', message: 'this broker has no data directory (--data DIR)' } };
-    if (action === 'list') return { ok: true, result: d.list() };
-    let name: unknown;
-    try {
-      name = (decodeValue(payload) as { name?: unknown } | undefined)?.name;
-    } catch {
-      name = undefined;
-    }
-    if (typeof name !== 'string') return { ok: false, error: { code: 'invalid-argument', message: 'payload must be {name: "<durable name>"}' } };
-    const q = d.get(name);
-    if (q === undefined) return { ok: false, error: { code: 'not-found', message: `no durable named "${name}"` } };
-    switch (action) {
-      case 'info':
-        return { ok: true, result: d.info(q) };
-      case 'purge':
-        d.purge(q);
-        return { ok: true, result: d.info(q) };
-      case 'delete':
-        if (q.consumer !== undefined) return { ok: false, error: { code: 'busy', message: `durable "${name}" has a consumer attached; detach it first` } };
-        d.delete(q);
-        this.returnDurableBytes(q.def);
-        return { ok: true, result: { deleted: name } };
-      default:
-        return { ok: false, error: { code: 'invalid-argument', message: `unknown durable action "${action}" (list, info, purge, delete)` } };
-    }
+  retainedUsage(): { count: number; bytes: number } {
+    return { count: this.retained.count, bytes: this.retained.totalBytes };
+  }
+
+  paceStalls(): number {
+    return this.pacer.stalls;
+  }
+
+  inboxCount(): number {
+    return this.inboxes.size;
   }
 
   /** Open connections, for `$SYS` detail and tests. */
@@ -778,11 +557,6 @@ export class Broker {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-function identityOf(conn: Connection): Identity {
-  const p = conn.peer;
-  return p.uid !== undefined ? { uid: p.uid, gid: p.gid!, groups: p.groups ?? [p.gid!] } : { anonymous: true };
-}
 
 /** What a retained message costs the store: its shared encoded body (topic, payload, headers, from). */
 function retainedCost(topic: string, payload: Uint8Array, hdr: Record<string, string> | undefined, origin: Origin): number {

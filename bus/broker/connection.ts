@@ -4,77 +4,34 @@
  * per-connection limits, and asks the broker to route what it publishes.
  */
 import type { Duplex } from 'node:stream';
-import { decodeFrame, encodeFrame, encodeValue, type DecodedFrame } from '../protocol/codec.js';
+import { decodeFrame, encodeValue, type DecodedFrame } from '../protocol/codec.js';
 import { ErrorCodes, type ErrorName } from '../protocol/errors.js';
-import { DURABLE_NAME_RE, KEEPALIVE_MAX_MS, KEEPALIVE_MIN_MS, PROTOCOL_VERSION, type Limits } from '../protocol/limits.js';
-import { FrameParser } from '../protocol/parser.js';
-import { encodeJsonFrame, LineParser, payloadFromJson } from '../protocol/json-mode.js';
+import { KEEPALIVE_MAX_MS, KEEPALIVE_MIN_MS, PROTOCOL_VERSION, type Limits } from '../protocol/limits.js';
+import { payloadFromJson } from '../protocol/json-mode.js';
 import { UdsbusError } from '../protocol/errors.js';
-import { checkPattern, checkTopic, describeTopicProblem, isReservedTopic } from '../protocol/topics.js';
-import type { Broker } from './broker.js';
-import type { Origin } from './message.js';
+import { checkPattern, checkTopic, describeTopicProblem, isInboxPattern, isInboxTopic, isReservedTopic } from '../topics/grammar.js';
 import type { Permissions } from '../security/acl.js';
-import { isInboxPattern, isInboxTopic } from '../security/acl-patterns.js';
 import type { Usage } from './access.js';
-import { Outbound, POLICIES, type OutSub, type Policy, type Entry } from './outbound.js';
+import { checkDurable, type DurableSpec } from './durable-spec.js';
+import { CBOR_ENCODING, JSON_ENCODING, type InputParser, type WireEncoding } from './encoding.js';
+import type { CloseReason, ConnectionHost, PeerInfo, Transport } from './host.js';
+import type { Origin } from './message.js';
+import { Outbound, POLICIES, type Policy } from './outbound.js';
+import { PacingState, type Paced } from './pacing.js';
+import { BrokerSub, type SubOwner } from './subscription.js';
 
-/** Why a connection ended (published on `$SYS.client.disconnected`). */
-export type CloseReason =
-  | 'bye'
-  | 'eof'
-  | 'error'
-  | 'protocol'
-  | 'slow-consumer'
-  | 'keepalive'
-  | 'handshake-timeout'
-  | 'shutdown'
-  | 'too-many-connections';
-
-export type Transport = 'unix' | 'tcp' | 'memory';
-
-/** The peer as the kernel reported it at connect time (Unix sockets only). */
-export type PeerInfo = { pid?: number; uid?: number; gid?: number; groups?: number[] };
-
-export class BrokerSub implements OutSub {
-  seq = 0;
-  /** Under an ACL: deliveries are checked per topic (the pattern is only partly readable). */
-  filter = false;
-  /** The durable name, for a durable subscription. */
-  durable: string | undefined;
-  /** Under an ACL: this subscription holds a claim on its inbox token (released with it). */
-  inbox = false;
-  lost = 0;
-  lastLostSeq = 0;
-  dropped = 0;
-  delivered = 0;
-  qMsgs = 0;
-  qBytes = 0;
-  entries: Entry[] = [];
-  entriesHead = 0;
-  byTopic: Map<string, Entry> | undefined;
-
-  constructor(
-    readonly conn: Connection,
-    readonly sid: number,
-    readonly pattern: string,
-    readonly queue: string | undefined,
-    readonly policy: Policy,
-    readonly maxMsgs: number,
-    readonly maxBytes: number,
-  ) {}
-}
+export type { CloseReason, PeerInfo, Transport } from './host.js';
+export { BrokerSub } from './subscription.js';
 
 type Will = { topic: string; payload: Uint8Array; retain: boolean };
 
 const CLOSE_REASON_FOR: Partial<Record<ErrorName, CloseReason>> = {
   SLOW_CONSUMER: 'slow-consumer',
   KEEPALIVE_TIMEOUT: 'keepalive',
-  HANDSHAKE_TIMEOUT: 'handshake-timeout',
   SHUTTING_DOWN: 'shutdown',
-  TOO_MANY_CONNECTIONS: 'too-many-connections',
 };
 
-export class Connection {
+export class Connection implements SubOwner, Paced {
   readonly cid: string;
   name = '';
   state: 'handshake' | 'open' | 'closing' | 'closed' = 'handshake';
@@ -95,27 +52,34 @@ export class Connection {
   gotFrame = false;
   pingOutstanding = false;
   closeReason: CloseReason | undefined;
+  /**
+   * What this publisher prefers when a subscriber falls behind (hello `flow`, §10): be paced
+   * (the default), or never wait and let subscribers' overflow policies drop.
+   */
+  flow: 'pace' | 'drop' = 'pace';
+  readonly pacing = new PacingState();
   clean = false;
   msgsIn = 0;
   bytesIn = 0;
-  private parser: FrameParser | LineParser;
+  private parser: InputParser;
   private sawFirstByte = false;
   /** Encoding chosen by the peer's first byte (PROTOCOL.md §1). */
-  encoding: 'cbor' | 'json' = 'cbor';
-  private encodeCtrl: (frame: object) => Buffer = encodeFrame;
+  encoding: WireEncoding = CBOR_ENCODING;
   private graceTimer: NodeJS.Timeout | undefined;
+  private readonly limits: Readonly<Limits>;
 
   constructor(
-    private readonly broker: Broker,
+    private readonly host: ConnectionHost<Connection>,
     readonly stream: Duplex,
     readonly transport: Transport,
     readonly peer: PeerInfo,
   ) {
-    this.cid = broker.nextCid();
-    this.keepaliveMs = broker.limits.keepaliveMs;
-    this.out = new Outbound(stream, broker.outboundOwnerFor(this), broker.outboundConfig);
-    this.parser = new FrameParser(
-      broker.limits.maxFrameBytes,
+    this.cid = host.nextCid();
+    this.limits = host.config.limits;
+    this.keepaliveMs = this.limits.keepaliveMs;
+    this.out = new Outbound(stream, host.outboundOwnerFor(this), host.config.outbound);
+    this.parser = CBOR_ENCODING.parser(
+      this.limits.maxFrameBytes,
       (body) => this.onFrame(body),
       (e) => this.fail(e.code, e.text),
     );
@@ -138,6 +102,18 @@ export class Connection {
     return this.state === 'open';
   }
 
+  pauseReading(): void {
+    if (this.state !== 'closed') this.stream.pause();
+  }
+
+  resumeReading(): void {
+    if (this.state !== 'closed') this.stream.resume();
+  }
+
+  progressMark(): number {
+    return this.out.taken;
+  }
+
   // ---- input ------------------------------------------------------------------------------
 
   private onData(chunk: Buffer): void {
@@ -147,11 +123,10 @@ export class Connection {
       this.sawFirstByte = true;
       const first = chunk[0]!;
       if (first === 0x7b) {
-        this.encoding = 'json';
-        this.encodeCtrl = encodeJsonFrame;
-        this.out.json = true;
-        this.parser = new LineParser(
-          this.broker.limits.maxFrameBytes,
+        this.encoding = JSON_ENCODING;
+        this.out.encoding = JSON_ENCODING;
+        this.parser = JSON_ENCODING.parser(
+          this.limits.maxFrameBytes,
           (line) => this.onJsonLine(line),
           (e) => this.fail(e.code, e.text),
         );
@@ -173,7 +148,7 @@ export class Connection {
     this.gotFrame = true;
     this.pingOutstanding = false;
     this.partialSince = undefined; // a frame ended: the next one's deadline starts afresh
-    const r = decodeFrame(body, this.broker.limits.maxNesting);
+    const r = decodeFrame(body, this.limits.maxNesting);
     if (!r.ok) {
       if (r.problem === 'BAD_FRAME') this.error('BAD_FRAME', r.text, { fatal: this.state === 'handshake' });
       else this.fail(r.problem, r.text);
@@ -190,7 +165,7 @@ export class Connection {
     try {
       this.handleFrame(frame);
     } catch (err) {
-      this.broker.internalError(this, err);
+      this.host.internalError(this, err);
     }
   }
 
@@ -210,7 +185,7 @@ export class Connection {
       return this.error('BAD_FRAME', 'a JSON frame must be an object', { fatal: this.state === 'handshake' });
     }
     const frame = f as Record<string, unknown>;
-    const maxNesting = this.broker.limits.maxNesting;
+    const maxNesting = this.limits.maxNesting;
     try {
       if (frame.op === 'pub') frame.payload = payloadFromJson(frame, maxNesting);
       if (frame.op === 'hello' && frame.will !== null && typeof frame.will === 'object') {
@@ -228,6 +203,8 @@ export class Connection {
 
   private handleFrame(f: DecodedFrame): void {
     const op = f.op;
+    // A known field of the wrong type is refused, never read as absent (§4): here `id`.
+    if (f.id !== undefined && !isUint(f.id)) return this.error('BAD_FRAME', '"id" must be a uint', { fatal: this.state === 'handshake' });
     if (this.state === 'handshake') {
       if (op !== 'hello') return this.fail('HANDSHAKE_REQUIRED', `the first frame must be "hello", got ${describeOp(op)}`);
       return this.onHello(f);
@@ -267,24 +244,28 @@ export class Connection {
     if (f.keepalive !== undefined) {
       if (!isUint(f.keepalive)) return this.fail('BAD_FRAME', 'hello "keepalive" must be a uint (ms)');
       // Deadlines are checked every sweepMs: a keepalive shorter than two sweeps cannot be kept.
-      const floor = Math.max(KEEPALIVE_MIN_MS, 2 * this.broker.sweepMs);
-      this.keepaliveMs = Math.min(KEEPALIVE_MAX_MS, Math.max(Math.min(floor, this.broker.limits.keepaliveMs), f.keepalive));
+      const floor = Math.max(KEEPALIVE_MIN_MS, 2 * this.host.config.sweepMs);
+      this.keepaliveMs = Math.min(KEEPALIVE_MAX_MS, Math.max(Math.min(floor, this.limits.keepaliveMs), f.keepalive));
     }
     if (f.will !== undefined) {
       const w = f.will as Record<string, unknown> | null;
-      if (w === null || typeof w !== 'object' || typeof w.topic !== 'string' || !(w.payload instanceof Uint8Array)) {
+      if (w === null || typeof w !== 'object' || typeof w.topic !== 'string' || !(w.payload instanceof Uint8Array) || (w.retain !== undefined && typeof w.retain !== 'boolean')) {
         return this.fail('BAD_FRAME', 'hello "will" must be a map {topic: text, payload: bytes, retain?: bool}');
       }
-      const problem = checkTopic(w.topic, this.broker.limits);
-      if (problem !== null) return this.fail(problem, describeTopicProblem(problem, w.topic, this.broker.limits));
+      const problem = checkTopic(w.topic, this.limits);
+      if (problem !== null) return this.fail(problem, describeTopicProblem(problem, w.topic, this.limits));
       if (isReservedTopic(w.topic)) return this.fail('RESERVED_TOPIC', `clients cannot publish to "${w.topic}"`);
       this.will = { topic: w.topic, payload: Buffer.from(w.payload), retain: w.retain === true };
     }
+    if (f.flow !== undefined) {
+      if (f.flow !== 'pace' && f.flow !== 'drop') return this.fail('BAD_FRAME', 'hello "flow" must be "pace" or "drop"');
+      this.flow = f.flow;
+    }
     this.name = typeof f.name === 'string' ? f.name : '';
     this.stampIdentity();
-    if (!this.broker.admit(this)) return;
+    if (!this.host.admit(this)) return;
     if (this.perms !== undefined && this.will !== undefined && !this.perms.canPublish(this.will.topic)) {
-      this.broker.deny(this, 'publish', this.will.topic);
+      this.host.denied(this, 'publish', this.will.topic);
       return this.fail('PERMISSION_DENIED', `may not publish the will on "${this.will.topic}"`);
     }
     this.state = 'open';
@@ -292,13 +273,13 @@ export class Connection {
       op: 'welcome',
       v: PROTOCOL_VERSION,
       cid: this.cid,
-      boot: this.broker.bootId,
-      server: this.broker.serverName,
+      boot: this.host.config.bootId,
+      server: this.host.config.serverName,
       keepalive: this.keepaliveMs,
-      limits: { ...this.broker.limits, keepaliveMs: this.keepaliveMs },
+      limits: { ...this.limits, keepaliveMs: this.keepaliveMs },
       ...idOf(f),
     });
-    this.broker.onOpen(this);
+    this.host.onOpen(this);
   }
 
   private onPub(f: DecodedFrame): void {
@@ -307,18 +288,22 @@ export class Connection {
     const payload = f.payload;
     if (typeof topic !== 'string') return this.error('BAD_FRAME', 'pub needs "topic" (text)', id);
     if (!(payload instanceof Uint8Array)) return this.error('BAD_FRAME', 'pub needs "payload" (a byte string)', id);
-    const limits = this.broker.limits;
+    for (const k of ['retain', 'owned', 'confirm'] as const) {
+      if (f[k] !== undefined && typeof f[k] !== 'boolean') return this.error('BAD_FRAME', `pub "${k}" must be a bool`, id);
+    }
+    const limits = this.limits;
     const problem = checkTopic(topic, limits);
     if (problem !== null) return this.error(problem, describeTopicProblem(problem, topic, limits), id);
     let reply: string | undefined;
     if (f.reply !== undefined) {
-      if (typeof f.reply !== 'string' || checkTopic(f.reply, limits) !== null) {
+      if (typeof f.reply !== 'string') return this.error('BAD_FRAME', 'pub "reply" must be text (a topic)', id);
+      if (checkTopic(f.reply, limits) !== null) {
         return this.error('INVALID_TOPIC', `pub "reply" must be a valid topic`, id);
       }
       reply = f.reply;
     }
     if (isReservedTopic(topic)) {
-      if (reply !== undefined && topic.startsWith('$SYS.req.')) return this.broker.sysRequest(this, topic, reply, id.id, payload);
+      if (reply !== undefined && topic.startsWith('$SYS.req.')) return this.host.sysRequest(this, topic, reply, id.id, payload);
       return this.error('RESERVED_TOPIC', `topics starting with "$" belong to the broker: "${topic}"`, id);
     }
     const perms = this.perms;
@@ -326,7 +311,7 @@ export class Connection {
       const ok = reply === undefined ? perms.canPublish(topic) : perms.canRequest(topic) && isInboxTopic(reply);
       if (!ok) return this.deny(reply === undefined ? 'publish' : 'request', topic, id);
       // A reply may only be aimed at an inbox nobody else owns (SECURITY.md: inbox tokens).
-      if (reply !== undefined && !this.broker.mayReplyTo(reply, this.peer.uid)) return this.deny('reply-to', reply, id);
+      if (reply !== undefined && !this.host.mayReplyTo(reply, this.peer.uid)) return this.deny('reply-to', reply, id);
     }
     let hdr: Record<string, string> | undefined;
     if (f.hdr !== undefined) {
@@ -337,7 +322,7 @@ export class Connection {
     }
     const retain = f.retain === true;
     if (f.confirm === true && id.id === undefined) return this.error('BAD_FRAME', 'pub with "confirm" needs an "id" to answer', id);
-    this.broker.publishFrom(this, topic, payload, reply, hdr, retain, retain && f.owned === true, id.id, f.confirm === true);
+    this.host.publish(this, { topic, payload, reply, hdr, retain, owned: retain && f.owned === true, id: id.id, confirm: f.confirm === true });
   }
 
   private onSub(f: DecodedFrame): void {
@@ -345,7 +330,7 @@ export class Connection {
     const { sid, pattern } = f;
     if (!isUint(sid) || sid === 0 || sid > 0xffffffff) return this.error('BAD_FRAME', 'sub needs "sid", a uint from 1 to 2^32-1', id);
     if (typeof pattern !== 'string') return this.error('BAD_FRAME', 'sub needs "pattern" (text)', { ...id, sid });
-    const limits = this.broker.limits;
+    const limits = this.limits;
     const problem = checkPattern(pattern, limits);
     if (problem !== null) {
       const name = problem === 'INVALID_TOPIC' ? 'INVALID_PATTERN' : problem;
@@ -362,6 +347,7 @@ export class Connection {
       }
       queue = f.queue;
     }
+    if (f.retained !== undefined && typeof f.retained !== 'boolean') return this.error('BAD_FRAME', 'sub "retained" must be a bool', { ...id, sid });
     let policy: Policy = 'drop-oldest';
     if (f.policy !== undefined) {
       if (!POLICIES.includes(f.policy as Policy)) return this.error('BAD_FRAME', `sub "policy" must be one of ${POLICIES.join(', ')}`, { ...id, sid });
@@ -394,7 +380,7 @@ export class Connection {
         return this.error('QUOTA_EXCEEDED', `uid ${this.peer.uid ?? 'anonymous'} is at its subscriptions quota (${u.quota.subscriptions})`, { ...id, sid });
       }
       if (isInboxPattern(pattern)) {
-        if (!this.broker.claimInbox(pattern, this.peer.uid)) return this.deny('subscribe', pattern, { ...id, sid });
+        if (!this.host.claimInbox(pattern, this.peer.uid)) return this.deny('subscribe', pattern, { ...id, sid });
         sub.inbox = true;
       }
       sub.filter = decision === 'filter';
@@ -403,17 +389,17 @@ export class Connection {
     if (durable !== undefined) return this.onDurableSub(durable, sub, { ...id, sid });
     this.subs.set(sid, sub);
     this.out.subCount = this.subs.size;
-    this.broker.addSub(sub, f.retained !== false);
+    this.host.subscribe(sub, f.retained !== false);
     if (id.id !== undefined) this.sendFrame({ op: 'ok', id: id.id });
   }
 
   /** A durable subscription attaches to its queue instead of the live index (§17). */
   private onDurableSub(d: DurableSpec, sub: BrokerSub, ref: { id?: number; sid: number }): void {
     const name = d.name;
-    const problem = this.broker.attachDurable(this, sub, name, d.opts);
+    const problem = this.host.subscribeDurable(this, sub, d);
     if (problem !== undefined) {
       if (this.usage !== undefined) this.usage.subscriptions--;
-      if (sub.inbox) this.broker.releaseInbox(sub.pattern);
+      if (sub.inbox) this.host.releaseInbox(sub.pattern);
       return this.error(problem.name, problem.text, ref);
     }
     this.subs.set(sub.sid, sub);
@@ -424,10 +410,11 @@ export class Connection {
 
   private onAck(f: DecodedFrame): void {
     const id = idOf(f);
-    const sub = isUint(f.sid) ? this.subs.get(f.sid) : undefined;
+    if (!isUint(f.sid)) return this.error('BAD_FRAME', 'ack needs "sid" (uint)', id);
+    const sub = this.subs.get(f.sid);
     if (sub === undefined || sub.durable === undefined) return this.error('UNKNOWN_SID', 'ack needs "sid" of a live durable subscription', id);
     if (!isUint(f.mid)) return this.error('BAD_FRAME', 'ack needs "mid" (uint): everything up to it is acknowledged', id);
-    this.broker.ackDurable(this, sub, f.mid);
+    this.host.ack(this, sub, f.mid);
     if (id.id !== undefined) this.sendFrame({ op: 'ok', id: id.id });
   }
 
@@ -443,11 +430,11 @@ export class Connection {
 
   removeSub(sub: BrokerSub): void {
     if (this.usage !== undefined) this.usage.subscriptions--;
-    if (sub.inbox) this.broker.releaseInbox(sub.pattern);
+    if (sub.inbox) this.host.releaseInbox(sub.pattern);
     this.subs.delete(sub.sid);
     this.out.subCount = this.subs.size;
     this.out.dropSub(sub);
-    this.broker.removeSub(sub);
+    this.host.unsubscribe(sub);
   }
 
   /**
@@ -473,7 +460,7 @@ export class Connection {
 
   /** Refuse an operation the ACL does not grant: an error frame, counted and published. */
   deny(action: string, target: string, extra: { id?: number | undefined; sid?: number } = {}): void {
-    this.broker.deny(this, action, target);
+    this.host.denied(this, action, target);
     this.error('PERMISSION_DENIED', `${action} "${target}" is not granted to this user`, extra);
   }
 
@@ -481,23 +468,23 @@ export class Connection {
 
   sendFrame(frame: object): void {
     if (this.state === 'closed') return;
-    this.out.sendControl(this.encodeCtrl(frame));
+    this.out.sendControl(this.encoding.control(frame));
   }
 
   /** A non-fatal error frame (unless `fatal` says otherwise). */
   error(name: ErrorName, text: string, extra: { id?: number | undefined; sid?: number; fatal?: boolean } = {}): void {
     if (extra.fatal === true) return this.fail(name, text, extra);
-    this.broker.countError(name);
+    this.host.countError(name);
     this.sendFrame(errFrame(name, text, extra));
   }
 
   /** A fatal error: tell the peer why, then close. */
   fail(name: ErrorName, text: string, extra: { id?: number | undefined; sid?: number } = {}): void {
     if (this.state === 'closing' || this.state === 'closed') return;
-    this.broker.countError(name);
+    this.host.countError(name);
     this.parser.stop();
     this.closeReason ??= CLOSE_REASON_FOR[name] ?? 'protocol';
-    const frame = this.encodeCtrl(errFrame(name, text, { ...extra, fatal: true }));
+    const frame = this.encoding.control(errFrame(name, text, { ...extra, fatal: true }));
     if (name === 'SLOW_CONSUMER' || name === 'KEEPALIVE_TIMEOUT') {
       // Whatever is queued would never be read in time; the reason must be.
       this.out.discard();
@@ -527,7 +514,7 @@ export class Connection {
   }
 
   private armGrace(): void {
-    this.graceTimer ??= setTimeout(() => this.stream.destroy(), this.broker.closeGraceMs);
+    this.graceTimer ??= setTimeout(() => this.stream.destroy(), this.host.config.closeGraceMs);
     this.graceTimer.unref();
   }
 
@@ -544,7 +531,7 @@ export class Connection {
     this.out.discard();
     if (this.graceTimer) clearTimeout(this.graceTimer);
     this.parser.stop();
-    this.broker.onClose(this, wasOpen);
+    this.host.onClose(this, wasOpen);
   }
 }
 
@@ -583,26 +570,3 @@ function checkHeaders(h: unknown, limits: Limits): Record<string, string> | unde
   return h as Record<string, string>;
 }
 
-type DurableSpec = { name: string; opts: { maxBytes?: number; maxAgeMs?: number; overflow?: 'reject' | 'drop-oldest' } };
-
-/** The durable fields of a `sub`, checked before anything is counted or created. */
-function checkDurable(f: DecodedFrame): DurableSpec | { error: ErrorName; text: string } {
-  const name = f.durable;
-  if (typeof name !== 'string' || !DURABLE_NAME_RE.test(name)) {
-    return { error: 'INVALID_DURABLE_NAME', text: 'sub "durable" must be 1 to 64 characters of A-Z a-z 0-9 _ - (the durable name)' };
-  }
-  const overflow = f.durableOverflow;
-  if (overflow !== undefined && overflow !== 'reject' && overflow !== 'drop-oldest') return { error: 'BAD_FRAME', text: 'sub "durableOverflow" must be "reject" or "drop-oldest"' };
-  for (const k of ['durableMaxBytes', 'durableMaxAgeMs'] as const) {
-    if (f[k] !== undefined && !isUint(f[k])) return { error: 'BAD_FRAME', text: `sub "${k}" must be a uint` };
-  }
-  if (f.durableMaxBytes !== undefined && (f.durableMaxBytes as number) < 16 * 1024) return { error: 'BAD_FRAME', text: 'sub "durableMaxBytes" must be at least 16384' };
-  return {
-    name,
-    opts: {
-      ...(f.durableMaxBytes !== undefined ? { maxBytes: f.durableMaxBytes as number } : {}),
-      ...(f.durableMaxAgeMs !== undefined ? { maxAgeMs: f.durableMaxAgeMs as number } : {}),
-      ...(overflow !== undefined ? { overflow } : {}),
-    },
-  };
-}

@@ -8,11 +8,10 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DurableLog, type StoredRecord } from '../durable/log.js';
-import { encodeFrame, encodeValue } from '../protocol/codec.js';
-import { encodeJsonFrame } from '../protocol/json-mode.js';
+import { encodeValue } from '../protocol/codec.js';
 import { Published, type Origin } from './message.js';
-import { Sublist } from './sublist.js';
-import type { BrokerSub, Connection } from './connection.js';
+import { Sublist } from '../topics/sublist.js';
+import type { BrokerSub, SubOwner } from './subscription.js';
 
 export type Overflow = 'reject' | 'drop-oldest';
 
@@ -70,7 +69,7 @@ const FROM_KEY = '$from';
 
 export class DurableQueue {
   readonly queue = undefined; // for the Sublist
-  consumer: { conn: Connection; sub: BrokerSub } | undefined;
+  consumer: { conn: SubOwner; sub: BrokerSub } | undefined;
   /** Next mid to send to the consumer (mids increase but may skip values after a crash). */
   nextMid = 0;
   /** Highest mid sent before; anything sent again at or below it is a redelivery. */
@@ -90,6 +89,8 @@ export class DurableQueue {
     public log: DurableLog,
   ) {
     this.lastMid = log.stats().lastMid;
+    // What was sent before a restart is not known: every message stored before it may have been.
+    this.sentUpTo = this.lastMid;
   }
 
   get pattern(): string {
@@ -224,7 +225,7 @@ export class DurableManager {
     if (q.nextMid > q.lastMid + 1) q.nextMid = q.lastMid + 1;
   }
 
-  attach(q: DurableQueue, conn: Connection, sub: BrokerSub): string | undefined {
+  attach(q: DurableQueue, conn: SubOwner, sub: BrokerSub): string | undefined {
     if (q.consumer !== undefined && q.consumer.conn.state !== 'closed') {
       return `durable "${q.def.name}" is held by connection ${q.consumer.conn.cid} ("${q.consumer.conn.name}"); one consumer at a time`;
     }
@@ -239,12 +240,12 @@ export class DurableManager {
     return undefined;
   }
 
-  detach(conn: Connection, sub: BrokerSub): void {
+  detach(conn: SubOwner, sub: BrokerSub): void {
     for (const q of this.queues_.values()) if (q.consumer?.conn === conn && q.consumer.sub === sub) q.consumer = undefined;
   }
 
   /** Cumulative acknowledgement from the consumer. */
-  ack(conn: Connection, sub: BrokerSub, mid: number): boolean {
+  ack(conn: SubOwner, sub: BrokerSub, mid: number): boolean {
     for (const q of this.queues_.values()) {
       if (q.consumer?.conn !== conn || q.consumer.sub !== sub) continue;
       const upTo = Math.min(mid, q.nextMid - 1);
@@ -300,7 +301,7 @@ export class DurableManager {
     if (n > 0) {
       const policy = l.dropped > 0 ? 'drop-oldest' : l.expired > 0 ? 'expired' : 'corrupt';
       const frame = { op: 'loss', sid: c.sub.sid, lost: n, policy, lastSeq: Math.max(0, q.nextMid - 1) };
-      c.conn.out.sendControl(c.conn.encoding === 'json' ? encodeJsonFrame(frame) : encodeFrame(frame));
+      c.conn.out.sendControl(c.conn.encoding.control(frame));
     }
   }
 

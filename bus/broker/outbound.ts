@@ -5,12 +5,12 @@
  * subscription's overflow policy applies to its own share (PROTOCOL.md §10), and every drop is
  * counted so the subscriber gets a `loss` notice.
  */
-import { encodeFrame } from '../protocol/codec.js';
-import { encodeJsonFrame } from '../protocol/json-mode.js';
-import { jsonMsgFrameSize, msgFrameSize, type Published, writeJsonMsgFrame, writeMsgFrame } from './message.js';
+import { CBOR_ENCODING, type WireEncoding } from './encoding.js';
+import type { Published } from './message.js';
 
-export type Policy = 'drop-oldest' | 'drop-newest' | 'latest-per-topic' | 'disconnect';
-export const POLICIES: readonly Policy[] = ['drop-oldest', 'drop-newest', 'latest-per-topic', 'disconnect'];
+import type { Policy } from '../protocol/wire-types.js';
+
+export { POLICIES, type Policy } from '../protocol/wire-types.js';
 
 /** What the outbound path needs to know of a subscription. */
 export interface OutSub {
@@ -53,6 +53,8 @@ export interface OutboundOwner {
   slowConsumer(sub: OutSub | undefined): void;
   /** Count a drop, per policy, for broker statistics. */
   countDrop(policy: Policy, n: number): void;
+  /** The queue drained (publishers held for it may go on). */
+  relieved(): void;
 }
 
 export type OutboundConfig = { queueBytes: number; queueMsgs: number; highWater: number; batchBytes: number };
@@ -73,11 +75,12 @@ export class Outbound {
   qMsgs = 0;
   private ctrlBytes = 0;
   private drainExpected = false;
+  private written = 0;
   private readonly lossy = new Set<OutSub>();
   subCount = 0;
   closed = false;
-  /** Set once the peer's first byte selected newline-delimited JSON. */
-  json = false;
+  /** How frames are written; set once the peer's first byte chose (PROTOCOL.md §1). */
+  encoding: WireEncoding = CBOR_ENCODING;
   /** The per-uid queue quota shared by all of the uid's connections, under an ACL. */
   usage: { queueBytes: number; quota: { readonly queueBytes: number } } | undefined;
 
@@ -120,9 +123,10 @@ export class Outbound {
     else this.kick();
   }
 
-  deliver(sub: OutSub, msg: Published, seq: number): void {
-    if (this.closed) return;
-    const size = this.json ? jsonMsgFrameSize(sub.sid, seq, msg) : msgFrameSize(sub.sid, seq, msg);
+  /** Returns true when the delivery had to wait in the queue (the peer is behind). */
+  deliver(sub: OutSub, msg: Published, seq: number): boolean {
+    if (this.closed) return false;
+    const size = this.encoding.msgSize(sub.sid, seq, msg);
     if (this.qLive === 0 && this.sink.writableLength + this.pendBytes + size <= this.cfg.highWater) {
       if (sub.lost > 0) this.pendLoss(sub);
       this.pend.push(sub);
@@ -131,10 +135,11 @@ export class Outbound {
       this.pendBytes += size;
       sub.delivered++;
       this.afterPend();
-      return;
+      return false;
     }
     this.flushPend();
     this.enqueue(sub, msg, seq, size);
+    return true;
   }
 
   /** Write the pending batch now (called once per event-loop turn by the broker). */
@@ -181,7 +186,7 @@ export class Outbound {
   }
 
   private pendLoss(sub: OutSub): void {
-    const frame = lossFrame(sub, this.json);
+    const frame = lossFrame(sub, this.encoding);
     this.pend.push(frame);
     this.pendSeq.push(0);
     this.pendMsg.push(undefined);
@@ -200,9 +205,7 @@ export class Outbound {
         off += item.length;
       } else {
         const sub = item as OutSub;
-        off = this.json
-          ? writeJsonMsgFrame(out, off, sub.sid, this.pendSeq[i]!, this.pendMsg[i]!)
-          : writeMsgFrame(out, off, sub.sid, this.pendSeq[i]!, this.pendMsg[i]!);
+        off = this.encoding.writeMsg(out, off, sub.sid, this.pendSeq[i]!, this.pendMsg[i]!);
       }
     }
     this.pend.length = 0;
@@ -212,7 +215,13 @@ export class Outbound {
     this.write(off === out.length ? out : out.subarray(0, off));
   }
 
+  /** Bytes the peer has taken off the socket so far (pacing's sign of life). */
+  get taken(): number {
+    return this.written - this.sink.writableLength;
+  }
+
   private write(chunk: Buffer): void {
+    this.written += chunk.length;
     if (!this.sink.write(chunk)) this.drainExpected = true;
   }
 
@@ -317,7 +326,8 @@ export class Outbound {
           this.pendSeq.push(0);
           this.pendMsg.push(undefined);
         } else {
-          if (sub.lost > 0) this.pendLoss(sub);
+          // The notice goes after older queued messages, before the first newer one (§10).
+          if (sub.lost > 0 && e.seq > sub.lastLostSeq) this.pendLoss(sub);
           this.pend.push(sub);
           this.pendSeq.push(e.seq);
           this.pendMsg.push(e.msg);
@@ -333,18 +343,19 @@ export class Outbound {
       this.flushPend();
       if (this.drainExpected) return;
     }
+    if (this.qLive === 0 && !this.closed) this.owner.relieved();
     // Queue drained: announce losses that no later delivery carried.
     if (this.qLive === 0 && this.lossy.size > 0 && !this.closed) {
       const parts: Buffer[] = [];
-      for (const sub of this.lossy) if (sub.lost > 0) parts.push(lossFrame(sub, this.json));
+      for (const sub of this.lossy) if (sub.lost > 0) parts.push(lossFrame(sub, this.encoding));
       this.lossy.clear();
       if (parts.length > 0) this.write(Buffer.concat(parts));
     }
   }
 }
 
-function lossFrame(sub: OutSub, json: boolean): Buffer {
-  const frame = (json ? encodeJsonFrame : encodeFrame)({ op: 'loss', sid: sub.sid, lost: sub.lost, policy: sub.policy, lastSeq: sub.lastLostSeq });
+function lossFrame(sub: OutSub, encoding: WireEncoding): Buffer {
+  const frame = encoding.control({ op: 'loss', sid: sub.sid, lost: sub.lost, policy: sub.policy, lastSeq: sub.lastLostSeq });
   sub.lost = 0;
   return frame;
 }

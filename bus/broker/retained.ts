@@ -3,6 +3,7 @@
  * entries remember their connection so they can be cleared when it ends. Topics are kept in a
  * token trie so a subscribe walks only the branches its pattern can match, never the whole store.
  */
+import { TopicTrie } from '../topics/trie.js';
 import type { Published } from './message.js';
 
 export type RetainedEntry = {
@@ -13,13 +14,11 @@ export type RetainedEntry = {
   bytes: number;
 };
 
-type Node = { children: Map<string, Node>; entry: RetainedEntry | undefined };
-
-const newNode = (): Node => ({ children: new Map(), entry: undefined });
+type Slot = { entry: RetainedEntry | undefined };
 
 export class RetainedStore {
   private readonly byTopic = new Map<string, RetainedEntry>();
-  private readonly root = newNode();
+  private readonly trie = new TopicTrie<Slot>((s) => s.entry === undefined);
   private bytes = 0;
 
   constructor(
@@ -50,13 +49,7 @@ export class RetainedStore {
     }
     const entry: RetainedEntry = { msg, owner, usage, bytes: cost };
     this.byTopic.set(msg.topic, entry);
-    let node = this.root;
-    for (const t of msg.topic.split('.')) {
-      let next = node.children.get(t);
-      if (next === undefined) node.children.set(t, (next = newNode()));
-      node = next;
-    }
-    node.entry = entry;
+    this.trie.at(msg.topic, () => ({ entry: undefined })).entry = entry;
     return true;
   }
 
@@ -73,16 +66,9 @@ export class RetainedStore {
     if (old === undefined) return false;
     this.release(old);
     this.byTopic.delete(topic);
-    // Unlink the leaf and prune branches left empty.
-    const path: Node[] = [this.root];
-    const tokens = topic.split('.');
-    for (const t of tokens) path.push(path[path.length - 1]!.children.get(t)!);
-    path[path.length - 1]!.entry = undefined;
-    for (let i = tokens.length; i > 0; i--) {
-      const n = path[i]!;
-      if (n.entry !== undefined || n.children.size > 0) break;
-      path[i - 1]!.children.delete(tokens[i - 1]!);
-    }
+    const slot = this.trie.get(topic);
+    if (slot !== undefined) slot.entry = undefined;
+    this.trie.prune(topic);
     return true;
   }
 
@@ -90,31 +76,12 @@ export class RetainedStore {
     return this.byTopic.get(topic);
   }
 
-  /** Retained messages whose topic matches the pattern (`*` one token, `>` one or more). */
-  *matching(pattern: string): Iterable<Published> {
-    yield* walk(this.root, pattern.split('.'), 0);
+  /** Retained messages whose topic matches the pattern, found by walking the trie. */
+  matching(pattern: string): Published[] {
+    const out: Published[] = [];
+    this.trie.forEachMatchedBy(pattern, (slot) => {
+      if (slot.entry !== undefined) out.push(slot.entry.msg);
+    });
+    return out;
   }
-}
-
-function* walk(node: Node, p: readonly string[], i: number): Iterable<Published> {
-  if (i === p.length) {
-    if (node.entry !== undefined) yield node.entry.msg;
-    return;
-  }
-  const tok = p[i]!;
-  if (tok === '>') {
-    for (const child of node.children.values()) yield* everything(child);
-    return;
-  }
-  if (tok === '*') {
-    for (const child of node.children.values()) yield* walk(child, p, i + 1);
-    return;
-  }
-  const child = node.children.get(tok);
-  if (child !== undefined) yield* walk(child, p, i + 1);
-}
-
-function* everything(node: Node): Iterable<Published> {
-  if (node.entry !== undefined) yield node.entry.msg;
-  for (const child of node.children.values()) yield* everything(child);
 }

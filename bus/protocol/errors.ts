@@ -37,6 +37,7 @@ export const ErrorCodes = {
   DURABLE_BUSY: 61,
   DURABLE_FULL: 62,
   DURABLE_MISMATCH: 63,
+  /** Reserved, never sent: management answers `not-found` in the reply envelope (PROTOCOL.md §17). */
   UNKNOWN_DURABLE: 64,
   STORE_FAILED: 65,
   INVALID_DURABLE_NAME: 66,

@@ -12,7 +12,7 @@
  * subscription's allow/deny/filter decision is exact (see acl-patterns.ts). Every problem is
  * reported with its line number; parsing goes on after an error so one run shows them all.
  */
-import { checkPattern, describeTopicProblem, type TopicLimits } from '../protocol/topics.js';
+import { checkPattern, describeTopicProblem, type TopicLimits } from '../topics/grammar.js';
 
 export type TopicAction = 'publish' | 'subscribe' | 'request' | 'serve';
 export type AclAction = TopicAction | 'durable' | 'admin';

@@ -15,7 +15,7 @@
  *   perms.canRead('camera.event.cam-01.motion');   // per delivery on a 'filter' subscription
  */
 import { open } from 'node:fs/promises';
-import { checkPattern, checkTopic, type TopicLimits } from '../protocol/topics.js';
+import { checkPattern, checkTopic, type TopicLimits } from '../topics/grammar.js';
 import {
   parseAclSpec,
   type AclAction,
@@ -27,12 +27,14 @@ import {
   type Quota,
   type TopicAction,
 } from './acl-parse.js';
-import { isInboxPattern, isInboxTopic, PatternSet, patternsIntersect, type Grant, type SubscribeDecision } from './acl-patterns.js';
+import { isInboxPattern, isInboxTopic } from '../topics/grammar.js';
+import { PatternSet, type Grant, type SubscribeDecision } from './acl-patterns.js';
+import { patternsIntersect } from '../topics/match.js';
 import { resolveNames, resolverFrom, type NameLookupOptions } from './users.js';
 
 export type { AclAction, AclError, AclRule, NameResolver, Principal, Quota, TopicAction } from './acl-parse.js';
 export type { SubscribeDecision } from './acl-patterns.js';
-export { isInboxPattern, isInboxTopic } from './acl-patterns.js';
+export { isInboxPattern, isInboxTopic } from '../topics/grammar.js';
 
 /** A Unix-socket peer as the kernel reported it at connect time (a PeerCred fits). */
 export type LocalIdentity = { readonly uid: number; readonly gid: number; readonly groups: readonly number[] };

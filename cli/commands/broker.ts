@@ -24,7 +24,9 @@ export function registerBroker(program: Command): void {
     .option('--ack-timeout <ms>', 'redeliver unacknowledged durable messages after this long', parseIntOption('--ack-timeout'))
     .option('--acl <file>', 'access rules (SECURITY.md); reloaded on SIGHUP')
     .option('--strict <pattern...>', 'check payloads on these topic patterns against schemas/ and refuse invalid ones (SCHEMA_INVALID)')
+    .option('--stats-interval <ms>', 'publish $SYS.broker.stats this often; 0 turns it off', parseIntOption('--stats-interval'), 10_000)
     .option('--grace <ms>', 'how long shutdown waits for slow readers', parseIntOption('--grace'), 2000)
+    .option('--pace-stall <ms>', 'a subscriber that reads nothing this long stops pacing its publishers (PROTOCOL.md §10)', parseIntOption('--pace-stall'), 500)
     .option('-q, --quiet', 'no startup line')
     .addHelpText(
       'after',
@@ -54,6 +56,8 @@ Examples:
           tcp: o.tcp,
           limits,
           closeGraceMs: o.grace,
+          paceStallMs: o.paceStall,
+          statsIntervalMs: o.statsInterval,
           ...(strict ? { strict } : {}),
           ...(o.acl ? { aclFile: o.acl } : {}),
           ...(o.data ? { dataDir: o.data, durable: { fsync: o.fsync, ...(o.ackTimeout !== undefined ? { ackTimeoutMs: o.ackTimeout } : {}) } } : {}),
@@ -112,7 +116,7 @@ Examples:
 /** Strict mode backed by the camera schemas (loaded only when asked for). */
 async function strictFor(patterns: string[]) {
   const { validatorFor } = await import('../../schemas/validate.js');
-  const { checkPattern } = await import('../../bus/protocol/topics.js');
+  const { checkPattern } = await import('../../bus/index.js');
   const { DEFAULT_LIMITS } = await import('../../bus/protocol/limits.js');
   for (const p of patterns) if (checkPattern(p, DEFAULT_LIMITS) !== null) die(`--strict: invalid pattern "${p}"`);
   return {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { PublishOptions } from '../../bus/client/client.js';
 import { DEFAULT_LIMITS } from '../../bus/protocol/limits.js';
-import { checkTopic, describeTopicProblem, isReservedTopic } from '../../bus/protocol/topics.js';
+import { checkTopic, describeTopicProblem, isReservedTopic } from '../../bus/index.js';
 import { die, socketOption } from '../common.js';
 import { connectOrExit } from '../connect.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { Message } from '../../bus/client/client.js';
 import { NoRespondersError, TimeoutError } from '../../bus/protocol/errors.js';
 import { DEFAULT_LIMITS } from '../../bus/protocol/limits.js';
-import { checkTopic, describeTopicProblem } from '../../bus/protocol/topics.js';
+import { checkTopic, describeTopicProblem } from '../../bus/index.js';
 import { die, socketOption } from '../common.js';
 import { connectOrExit } from '../connect.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';

@@ -10,11 +10,11 @@ import type { Command } from 'commander';
 import { EMPTY, catchError, map, merge } from 'rxjs';
 import type { Client, Message, Origin } from '../../bus/client/client.js';
 import { DEFAULT_LIMITS } from '../../bus/protocol/limits.js';
-import { checkPattern, describeTopicProblem, patternMatches } from '../../bus/protocol/topics.js';
+import { checkPattern, covers, describeTopicProblem, patternMatches } from '../../bus/index.js';
 import { die, socketOption } from '../common.js';
 import { keepConnected, type Lifeline } from '../reconnect.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';
-import { Dedupe, collectWhere, covers, matchesWhere, reducePatterns, type Where } from '../filter.js';
+import { Dedupe, collectWhere, matchesWhere, reducePatterns, type Where } from '../filter.js';
 import { count, secondsOption } from '../options.js';
 import { colourFor, formatBytes, formatNumber, hex, renderCompact, table, toJson, type Palette } from '../render.js';
 

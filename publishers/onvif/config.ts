@@ -8,6 +8,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { CameraSpec, Credentials, DiscoveryOptions, OnvifPublisherOptions, SsdpOptions, Timing, WsDiscoveryOptions } from './options.js';
 import { DEFAULT_TIMING } from './options.js';
+import { CAMERA_EVENT_KINDS, type CameraEventKind } from '../../schemas/topics.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -86,7 +87,9 @@ export function resolvePassword(src: SecretSource, where: string, baseDir = proc
   return src.password;
 }
 
-const CAMERA_KEYS = ['url', 'host', 'port', 'path', 'secure', 'tlsInsecure', 'username', 'password', 'passwordFile', 'passwordEnv', 'id', 'name'];
+const CAMERA_KEYS = ['url', 'host', 'port', 'path', 'secure', 'tlsInsecure', 'username', 'password', 'passwordFile', 'passwordEnv', 'id', 'name', 'auth', 'events'];
+const EVENT_DELIVERY = ['auto', 'pull', 'push'] as const;
+const AUTH_MODES = ['auto', 'ws-security', 'digest'] as const;
 
 function camera(v: unknown, where: string, baseDir: string, env: NodeJS.ProcessEnv): CameraSpec {
   if (!isObj(v)) throw new ConfigError(`${where} must be an object`);
@@ -116,6 +119,16 @@ function camera(v: unknown, where: string, baseDir: string, env: NodeJS.ProcessE
   set('password', password);
   set('id', str(v, 'id', where));
   set('name', str(v, 'name', where));
+  const auth = str(v, 'auth', where);
+  if (auth !== undefined && !(AUTH_MODES as readonly string[]).includes(auth)) {
+    throw new ConfigError(`${where}.auth must be one of ${AUTH_MODES.join(', ')}`);
+  }
+  set('auth', auth as CameraSpec['auth']);
+  const events = str(v, 'events', where);
+  if (events !== undefined && !(EVENT_DELIVERY as readonly string[]).includes(events)) {
+    throw new ConfigError(`${where}.events must be one of ${EVENT_DELIVERY.join(', ')}`);
+  }
+  set('events', events as CameraSpec['events']);
   return spec;
 }
 
@@ -174,7 +187,7 @@ function discovery(v: unknown, baseDir: string, env: NodeJS.ProcessEnv): Discove
 /** Parses a configuration object (the file's JSON); `baseDir` resolves relative passwordFiles. */
 export function parseConfig(json: unknown, baseDir = process.cwd(), env: NodeJS.ProcessEnv = process.env): OnvifPublisherOptions {
   if (!isObj(json)) throw new ConfigError('the configuration must be a JSON object');
-  keys(json, ['$schema', 'name', 'socket', 'cameras', 'discovery', 'timing', 'rpcQueue'], 'config');
+  keys(json, ['$schema', 'name', 'socket', 'cameras', 'discovery', 'timing', 'rpcQueue', 'notify', 'snapshots'], 'config');
   const out: OnvifPublisherOptions = {};
   const name = str(json, 'name', 'config');
   if (name !== undefined) out.name = name;
@@ -188,6 +201,32 @@ export function parseConfig(json: unknown, baseDir = process.cwd(), env: NodeJS.
     out.cameras = cams.map((c, i) => camera(c, `cameras[${i}]`, baseDir, env));
   }
   if (json['discovery'] !== undefined) out.discovery = discovery(json['discovery'], baseDir, env);
+  const sn = json['snapshots'];
+  if (sn !== undefined) {
+    if (!isObj(sn)) throw new ConfigError('snapshots must be an object: {dir, kinds, maxFiles, maxBytes, timeoutMs}');
+    keys(sn, ['dir', 'kinds', 'maxFiles', 'maxBytes', 'maxImageBytes', 'timeoutMs'], 'snapshots');
+    const dir = str(sn, 'dir', 'snapshots');
+    if (dir === undefined) throw new ConfigError('snapshots.dir is required');
+    const kinds = sn['kinds'];
+    if (kinds !== undefined && (!Array.isArray(kinds) || !kinds.every((k) => typeof k === 'string' && (CAMERA_EVENT_KINDS as readonly string[]).includes(k)))) {
+      throw new ConfigError(`snapshots.kinds must be a list of ${CAMERA_EVENT_KINDS.join(', ')}`);
+    }
+    out.snapshots = { dir: resolve(baseDir, dir), ...(kinds !== undefined ? { kinds: kinds as CameraEventKind[] } : {}) };
+    for (const k of ['maxFiles', 'maxBytes', 'maxImageBytes', 'timeoutMs'] as const) {
+      const v = num(sn, k, 'snapshots');
+      if (v !== undefined) out.snapshots[k] = v;
+    }
+  }
+  const n = json['notify'];
+  if (n !== undefined) {
+    if (!isObj(n)) throw new ConfigError('notify must be an object: {host, port, url}');
+    keys(n, ['host', 'port', 'url'], 'notify');
+    const host = str(n, 'host', 'notify');
+    const port = num(n, 'port', 'notify');
+    const url = str(n, 'url', 'notify');
+    if (port !== undefined && port > 65535) throw new ConfigError('notify.port must be 1..65535 (leave it out for any free port)');
+    out.notify = { ...(host !== undefined ? { host } : {}), ...(port !== undefined ? { port } : {}), ...(url !== undefined ? { url } : {}) };
+  }
   const t = json['timing'];
   if (t !== undefined) {
     if (!isObj(t)) throw new ConfigError('timing must be an object');

@@ -3,6 +3,8 @@
  * configurable so tests run fast without asserting on timing).
  */
 import type { Logger } from './log.js';
+import type { NotifyEndpointOptions } from './notify-server.js';
+import type { SnapshotOptions } from './snapshots.js';
 
 /** How a camera came to the publisher (`camera.discovered.*` `discoveredBy`). */
 export type DiscoveredBy = 'static' | 'ws-discovery' | 'ssdp' | 'cli';
@@ -34,7 +36,23 @@ export interface CameraSpec {
   discoveredBy?: DiscoveredBy;
   /** WS-Discovery endpoint reference (`urn:uuid:…`), when found that way. */
   urn?: string;
+  /**
+   * How to authenticate: `ws-security` (UsernameToken in the SOAP header), `digest` (HTTP Digest,
+   * for firmware that refuses the header) or `auto` (default): WS-Security first, and on a refusal
+   * HTTP Digest at once; the scheme that worked is kept for the camera.
+   */
+  auth?: AuthMode;
+  /**
+   * How events arrive: `pull` (a pull point the publisher polls), `push` (WS-BaseNotification:
+   * the camera POSTs Notify to the publisher's `notify` endpoint, which must be configured) or
+   * `auto` (default): push when the publisher has a Notify endpoint, falling back to a pull point
+   * when the camera refuses Subscribe; pull otherwise.
+   */
+  events?: EventDelivery;
 }
+
+export type AuthMode = 'auto' | 'ws-security' | 'digest';
+export type EventDelivery = 'auto' | 'pull' | 'push';
 
 /** A camera as the publisher handles it (CameraSpec normalised). */
 export interface CameraTarget {
@@ -49,6 +67,8 @@ export interface CameraTarget {
   name: string | undefined;
   discoveredBy: DiscoveredBy;
   urn: string | undefined;
+  auth: AuthMode;
+  events: EventDelivery;
 }
 
 export interface Timing {
@@ -74,6 +94,26 @@ export interface Timing {
    * the next pull is then delayed (doubling up to pullTimeoutMs). Default 200.
    */
   minEmptyPullMs: number;
+  /**
+   * An event received more than this after it happened (camera time corrected by the measured
+   * clock offset) is marked `late: true` — a replay after a reconnect — so alerting does not raise
+   * a live alarm for it. Default 60000.
+   */
+  lateAfterMs: number;
+  /**
+   * After the camera refused our credentials, the next login waits at least this long, doubling
+   * up to authBackoffMaxMs — vendors lock accounts after a few failed logins. Defaults 30000 and
+   * 1800000.
+   */
+  authBackoffInitialMs: number;
+  authBackoffMaxMs: number;
+  /**
+   * Refused logins in a row after which the publisher stops trying the camera and reports
+   * `camera.status` state `auth-failed` (until restarted with other credentials). Default 5.
+   */
+  authMaxFailures: number;
+  /** Push subscriptions are renewed this often (they are asked for 2 minutes). Default 60000. */
+  renewIntervalMs: number;
 }
 
 export const DEFAULT_TIMING: Timing = {
@@ -87,6 +127,11 @@ export const DEFAULT_TIMING: Timing = {
   lostAfterMs: 300_000,
   messageLimit: 100,
   minEmptyPullMs: 200,
+  lateAfterMs: 60_000,
+  authBackoffInitialMs: 30_000,
+  authBackoffMaxMs: 1_800_000,
+  authMaxFailures: 5,
+  renewIntervalMs: 60_000,
 };
 
 /** Credentials for discovered cameras. */
@@ -134,6 +179,13 @@ export interface OnvifPublisherOptions {
   cameras?: readonly CameraSpec[];
   discovery?: DiscoveryOptions;
   timing?: Partial<Timing>;
+  /**
+   * The WS-BaseNotification consumer endpoint for cameras that push events (see CameraSpec.events);
+   * off unless set. Cameras must be able to reach it: listen on their network, or give `url`.
+   */
+  notify?: NotifyEndpointOptions;
+  /** Take a snapshot with events of some kinds and attach it by reference; off unless set. */
+  snapshots?: SnapshotOptions;
   /** Queue group of the camera.rpc.* subscriptions; default `udsbus-onvif`. */
   rpcQueue?: string;
   /** A pino logger or anything with the same methods; default silent. */

@@ -15,6 +15,8 @@ import { validatorFor } from '../../schemas/validate.js';
 import { startDiscovery, type DiscoveryHandle, type FoundCamera } from './discovery.js';
 import { errField, redactUrl, silentLogger, type Logger } from './log.js';
 import { withTimeout } from './onvif-lib.js';
+import { NotifyServer } from './notify-server.js';
+import { SnapshotSpool } from './snapshots.js';
 import { DEFAULT_TIMING, type CameraSpec, type CameraTarget, type OnvifPublisherOptions, type Timing } from './options.js';
 import { serveRpc, type RpcStats } from './rpc.js';
 import { CameraWorker, type CameraState, type WorkerHost } from './worker.js';
@@ -111,6 +113,8 @@ export function toTarget(spec: CameraSpec): CameraTarget {
     name: spec.name,
     discoveredBy: spec.discoveredBy ?? 'static',
     urn: spec.urn,
+    auth: spec.auth ?? 'auto',
+    events: spec.events ?? 'auto',
   };
 }
 
@@ -136,6 +140,9 @@ export async function startOnvifPublisher(opts: OnvifPublisherOptions = {}): Pro
   const name = toTopicToken(opts.name ?? 'onvif');
   const presenceTopic = `publisher.onvif.${name}`;
   const targets = (opts.cameras ?? []).map(toTarget);
+  if (opts.notify === undefined && targets.some((t) => t.events === 'push')) {
+    throw new TypeError('a camera has events: "push" but the publisher has no notify endpoint (option notify)');
+  }
   const started = new Date().toISOString();
   const presence = (state: 'online' | 'offline', reason?: string): PublisherPresence => ({
     v: 1,
@@ -146,6 +153,10 @@ export async function startOnvifPublisher(opts: OnvifPublisherOptions = {}): Pro
     since: state === 'online' ? started : new Date().toISOString(),
     time: new Date().toISOString(),
   });
+
+  const snapshots = opts.snapshots !== undefined ? new SnapshotSpool(opts.snapshots) : undefined;
+  const notify = opts.notify !== undefined ? await NotifyServer.start(opts.notify) : undefined;
+  if (notify !== undefined) log.info({ url: notify.url }, 'Notify endpoint for pushed events');
 
   const client = await connect({
     ...(opts.socket !== undefined ? { socket: opts.socket } : {}),
@@ -184,6 +195,8 @@ export async function startOnvifPublisher(opts: OnvifPublisherOptions = {}): Pro
 
   const host: WorkerHost = {
     timing,
+    notify,
+    snapshots,
     log,
     publish,
     clear(topic) {
@@ -291,6 +304,7 @@ export async function startOnvifPublisher(opts: OnvifPublisherOptions = {}): Pro
       discovery?.stop();
       for (const s of rpcSubs) s.unsubscribe();
       await Promise.all([...workers.values()].map((w) => w.stop(true)));
+      await notify?.close();
       publish(presenceTopic, presence('offline', 'shutdown'), { retain: true });
       // flush() waits for a reconnect while the broker is away: never let that hold up stop().
       if (client.connected) await withTimeout(client.flush(), timing.stopTimeoutMs, 'flush').catch(() => undefined);

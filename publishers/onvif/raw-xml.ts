@@ -117,6 +117,12 @@ export function profilesFromXml(xml: string): CameraProfile[] | undefined {
     if (height !== undefined) profile.height = height;
     if (fps !== undefined) profile.fps = fps;
     profile.ptz = (child(p, 'PTZConfiguration') ?? child(configs, 'PTZ')) !== undefined;
+    // The channel: an NVR's profiles name one video source each, and events name the same one.
+    const vsc = child(p, 'VideoSourceConfiguration') ?? child(configs, 'VideoSource');
+    const sourceToken = text(child(vsc, 'SourceToken'));
+    const configToken = text(child(vsc, '@_token'));
+    if (sourceToken) profile.videoSource = sourceToken;
+    if (configToken) profile.videoSourceConfiguration = configToken;
     out.push(profile);
   }
   return out;

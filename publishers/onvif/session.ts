@@ -14,6 +14,7 @@ import { CameraError, classify } from './errors.js';
 import { errField, type Logger } from './log.js';
 import { Cam, call, hookCam, withTimeout, type CamHook, type LibCallback, type OnvifCam } from './onvif-lib.js';
 import type { CameraTarget, Timing } from './options.js';
+import type { NotifyServer } from './notify-server.js';
 import { deviceInfoFromXml, profilesFromXml, type DeviceInfo } from './raw-xml.js';
 
 /** The reason given to startEvents() listeners when the session is closed by us. */
@@ -27,11 +28,23 @@ export interface EventHandlers {
   onPull(ok: boolean): void;
 }
 
+/** Clock offsets smaller than this are taken as zero (see open()). */
+const CLOCK_NOISE_MS = 2_000;
+
 export class CameraSession {
+  /**
+   * Camera clock minus our clock (ms), from the GetSystemDateAndTime the library sends first on
+   * connect (it keeps `timeShift` = camera time − process uptime); undefined if it did not answer.
+   */
+  clockOffsetMs: number | undefined;
+  /** VideoSourceConfiguration token → video source token, from the profiles (events name either). */
+  readonly videoSources = new Map<string, string>();
   private closed = false;
   private closeReason: CameraError | undefined;
   private handlers: EventHandlers | undefined;
   private endEvents: ((reason: unknown) => void) | undefined;
+  /** How events arrive in this session (set by startEvents). */
+  delivery: 'pull' | 'push' | undefined;
 
   private constructor(
     readonly cam: OnvifCam,
@@ -45,7 +58,8 @@ export class CameraSession {
   ) {}
 
   /** Connects and reads device information and profiles; rejects with a CameraError. */
-  static async open(target: CameraTarget, timing: Timing, log: Logger, signal?: AbortSignal): Promise<CameraSession> {
+  /** `wsSecurity` false: HTTP Digest only (the library then sends no WS-Security header). */
+  static async open(target: CameraTarget, timing: Timing, log: Logger, signal?: AbortSignal, wsSecurity = target.auth !== 'digest'): Promise<CameraSession> {
     if (signal?.aborted) throw new CameraError('unreachable', 'stopped');
     const agent = target.secure
       ? new https.Agent({ keepAlive: true, rejectUnauthorized: !target.tlsInsecure })
@@ -58,6 +72,7 @@ export class CameraSession {
       ...(target.password !== undefined ? { password: target.password } : {}),
       timeout: timing.requestTimeoutMs,
       autoconnect: false,
+      useWSSecurity: wsSecurity,
       agent,
       useSecure: target.secure,
       ...(target.secure ? { secureOpts: { rejectUnauthorized: !target.tlsInsecure } } : {}),
@@ -118,6 +133,16 @@ export class CameraSession {
       // The library's loop pulls `messageLimit` notifications at a time (its default is 10).
       cam.events.messageLimit = timing.messageLimit;
       const session = new CameraSession(cam, agent, hook, timing, log, device, profiles, box);
+      const shift = (cam as { timeShift?: unknown }).timeShift;
+      if (typeof shift === 'number' && Number.isFinite(shift)) {
+        // GetSystemDateAndTime has whole seconds, so offsets under ~2 s are measurement noise:
+        // correcting by them would shift the times of cameras whose clocks are right.
+        const offset = Math.round(process.uptime() * 1000 + shift - Date.now());
+        session.clockOffsetMs = Math.abs(offset) < CLOCK_NOISE_MS ? 0 : offset;
+      }
+      for (const p of profiles) {
+        if (p.videoSourceConfiguration !== undefined && p.videoSource !== undefined) session.videoSources.set(p.videoSourceConfiguration, p.videoSource);
+      }
       box.session = session;
       return session;
     } catch (err) {
@@ -164,9 +189,11 @@ export class CameraSession {
    * the camera is unreachable, its dead stop after a subscription fault) never run: the
    * supervisor decides when to try again.
    */
-  startEvents(handlers: EventHandlers): Promise<unknown> {
+  startEvents(handlers: EventHandlers, push?: { server: NotifyServer; fallback: boolean; renewMs: number }): Promise<unknown> {
     if (this.closed) return Promise.resolve(SESSION_CLOSED);
     this.handlers = handlers;
+    if (push !== undefined) return this.startPush(handlers, push);
+    this.delivery = 'pull';
     return new Promise((resolve) => {
       const onEvent = (msg: unknown): void => {
         // The library catches a throwing listener and calls it again with the error.
@@ -187,6 +214,66 @@ export class CameraSession {
       this.endEvents = end;
       this.cam.on('eventsError', onError);
       this.cam.on('event', onEvent);
+    });
+  }
+
+  /**
+   * WS-BaseNotification: Subscribe with a consumer address on the publisher's Notify endpoint, then
+   * Renew every `renewMs` (the library asks for 2-minute terminations). Resolves like the pull
+   * loop: with the first failure (a Renew refused: the camera forgot us) or SESSION_CLOSED. A
+   * camera that refuses Subscribe falls back to the pull point when `fallback` is set.
+   */
+  private startPush(handlers: EventHandlers, push: { server: NotifyServer; fallback: boolean; renewMs: number }): Promise<unknown> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const reg = push.server.register((xml) => {
+        this.cam.parseEventXML(xml, (err: unknown, msgs: unknown) => {
+          if (err || this.endEvents === undefined) return;
+          for (const m of Array.isArray(msgs) ? msgs : [msgs]) {
+            try {
+              handlers.onMessage(m);
+            } catch (e) {
+              this.log.error({ err: errField(e) }, 'event handler failed');
+            }
+          }
+        });
+      });
+      const end = (reason: unknown): void => {
+        if (this.endEvents === undefined) return;
+        this.endEvents = undefined;
+        clearTimeout(timer);
+        reg.dispose();
+        resolve(reason);
+      };
+      this.endEvents = end;
+      const renew = (): void => {
+        timer = setTimeout(() => {
+          this.request('Renew', (cb) => this.cam.renew({}, cb))
+            .then(() => {
+              handlers.onPull(true);
+              renew();
+            })
+            .catch((err: unknown) => end(err));
+        }, push.renewMs);
+        timer.unref();
+      };
+      this.request('Subscribe', (cb) => this.cam.subscribe({ url: reg.url }, cb))
+        .then(() => {
+          if (this.endEvents !== end) return;
+          this.delivery = 'push';
+          handlers.onSubscribed();
+          handlers.onPull(true);
+          renew();
+        })
+        .catch((err: unknown) => {
+          if (this.endEvents !== end) return;
+          const e = classify(err);
+          if (!push.fallback || e.code === 'unreachable' || e.code === 'unauthorized') return end(err);
+          this.log.info({ err: errField(e) }, 'camera refused Subscribe; using a pull point');
+          this.endEvents = undefined;
+          reg.dispose();
+          this.startEvents(handlers).then(resolve, resolve);
+        });
     });
   }
 

@@ -13,6 +13,14 @@
  *   re-opened first, and only a failed re-open is reported (a reboot shows as a short offline);
  * - offline for `lostAfterMs` → `camera.lost.<id>` and the retained `camera.discovered.<id>` is
  *   cleared; a camera found again is announced again.
+ *
+ * Authentication: the scheme (WS-Security or HTTP Digest) is the camera's `auth`; with `auto` a
+ * refused WS-Security login is retried at once with Digest (firmware that refuses the header),
+ * and the scheme that worked is kept. Refused logins wait authBackoff (30 s doubling to 30 min by
+ * default) so as not to trip a vendor's lockout, and after authMaxFailures in a row the worker
+ * stops and reports `auth-failed`. A configured camera whose id is not known yet (it never let us
+ * in) reports these states under a provisional id from its name or address; once its real id is
+ * known, the provisional status is cleared. Statuses carry the camera's `address` to link the two.
  */
 import { toTopicToken, topics } from '../../schemas/topics.js';
 import type { CameraDiscovered, CameraLost, CameraStatus, ErrorCode } from '../../schemas/payloads.js';
@@ -21,13 +29,20 @@ import { CameraError, classify } from './errors.js';
 import { errField, type Logger } from './log.js';
 import { normalizeNotification } from './normalize.js';
 import type { CameraTarget, Timing } from './options.js';
+import { runAction } from './actions.js';
+import type { NotifyServer } from './notify-server.js';
+import { fetchSnapshot, type SnapshotSpool, type StoredSnapshot } from './snapshots.js';
 import { CameraSession, SESSION_CLOSED } from './session.js';
 
-export type CameraState = 'connecting' | 'online' | 'offline' | 'error' | 'stopped';
+export type CameraState = 'connecting' | 'online' | 'offline' | 'error' | 'auth-failed' | 'stopped';
 
 /** What a worker needs from the publisher. */
 export interface WorkerHost {
   readonly timing: Timing;
+  /** The publisher's Notify endpoint, when configured (push subscriptions). */
+  readonly notify?: NotifyServer | undefined;
+  /** Where snapshots taken with events go, when configured. */
+  readonly snapshots?: SnapshotSpool | undefined;
   readonly log: Logger;
   /** Validates and publishes; false when the payload was invalid or could not be sent. */
   publish(topic: string, payload: unknown, opts?: { retain?: boolean; owned?: boolean }): boolean;
@@ -69,7 +84,19 @@ export class CameraWorker {
   private stopping = false;
   private running: Promise<void> | undefined;
   private readonly backoff: Backoff;
+  private readonly authBackoff: Backoff;
+  /** Refused logins in a row. */
+  private authFailures = 0;
+  /** With `auth: auto`, the scheme that last worked (true: WS-Security). */
+  private wsSecurity: boolean | undefined;
+  /** The provisional status id published while the real id was unknown, to clear later. */
+  private provisionalId: string | undefined;
   private readonly sleeper = new Sleeper();
+  /** Events waiting for a snapshot, and the chain that publishes them in the camera's order. */
+  private pendingEvents = 0;
+  private eventChain: Promise<void> = Promise.resolve();
+  /** GetSnapshotUri, once per session. */
+  private snapshotUri: { session: CameraSession; uri: Promise<string> } | undefined;
   private readonly abort = new AbortController();
   readonly stats: WorkerStats = { events: 0, sessions: 0, eventLoopFailures: 0 };
 
@@ -78,6 +105,7 @@ export class CameraWorker {
     private readonly host: WorkerHost,
   ) {
     this.backoff = new Backoff(host.timing.backoffInitialMs, host.timing.backoffMaxMs);
+    this.authBackoff = new Backoff(host.timing.authBackoffInitialMs, host.timing.authBackoffMaxMs);
     if (target.id !== undefined) this.idValue = toTopicToken(target.id);
   }
 
@@ -116,6 +144,8 @@ export class CameraWorker {
     this.session = undefined;
     await s?.close();
     await this.running;
+    // Events waiting for a snapshot are still published (the fetch is bounded by its timeout).
+    await this.eventChain;
     if (final && this.idValue !== undefined && this.published) {
       this.stateValue = 'offline';
       this.code = undefined;
@@ -140,11 +170,12 @@ export class CameraWorker {
 
   /** Re-publishes owned/retained state after the bus connection came back (ownership was lost). */
   republish(): void {
-    if (this.idValue === undefined) return;
-    if (this.discovered !== undefined && this.discoveredPublished) {
+    if (this.idValue !== undefined && this.discovered !== undefined && this.discoveredPublished) {
       this.host.publish(topics.cameraDiscovered(this.idValue), this.discovered, { retain: true });
     }
-    if (this.published) this.host.publish(topics.cameraStatus(this.idValue), this.statusPayload(), { retain: true, owned: true });
+    // A provisional status (camera refusing us before its id was known) is owned too.
+    const id = this.statusId;
+    if (id !== undefined && this.published) this.host.publish(topics.cameraStatus(id), this.statusPayload(), { retain: true, owned: true });
   }
 
   // ---------------------------------------------------------------- supervision loop
@@ -154,21 +185,34 @@ export class CameraWorker {
     while (!this.stopping) {
       let session: CameraSession;
       try {
-        this.stats.sessions++;
-        session = await CameraSession.open(this.target, timing, log, this.abort.signal);
+        session = await this.open();
       } catch (err) {
         if (this.stopping) break;
         const e = classify(err);
         this.lastError = e;
         log.debug({ camera: this.label, err: errField(e) }, 'connect failed');
-        this.failed(e);
         if (this.idValue === undefined && this.isDiscovered) {
+          this.failed(e);
           this.host.dropped(this, `did not answer as an ONVIF camera: ${e.message}`);
           return;
         }
+        if (e.code === 'unauthorized') {
+          if (this.authFailures >= timing.authMaxFailures) {
+            const why = `gave up after ${this.authFailures} refused logins (${e.message}); fix the credentials and restart the publisher`;
+            log.warn({ camera: this.label, address: this.address }, why);
+            this.setState('auth-failed', 'unauthorized', why);
+            break;
+          }
+          this.failed(e);
+          await this.sleeper.sleep(Math.max(this.backoff.next(), this.authBackoff.next()));
+          continue;
+        }
+        this.failed(e);
         await this.sleeper.sleep(this.backoff.next());
         continue;
       }
+      this.authFailures = 0;
+      this.authBackoff.reset();
       if (this.stopping) {
         await session.close();
         break;
@@ -188,7 +232,7 @@ export class CameraWorker {
       this.healthy = false;
       this.announce(session);
       const ended = await session.startEvents({
-        onMessage: (msg) => this.onNotification(msg),
+        onMessage: (msg) => this.onNotification(msg, session),
         onSubscribed: () => {
           this.lastSeen = new Date();
           if (!this.eventsBroken) this.setState('online');
@@ -201,7 +245,7 @@ export class CameraWorker {
           this.backoff.reset();
           this.setState('online');
         },
-      });
+      }, this.pushOptions());
       this.session = undefined;
       const e = ended === SESSION_CLOSED ? undefined : classify(ended);
       await session.close(e);
@@ -216,6 +260,43 @@ export class CameraWorker {
       if (!this.healthy) this.failed(e, 'event subscription: ');
       await this.sleeper.sleep(this.backoff.next());
     }
+  }
+
+  /**
+   * One login: the configured scheme, or with `auto` the one that last worked (WS-Security at
+   * first) and, when the camera refuses it, the other one at once. Each refused attempt counts.
+   */
+  private async open(): Promise<CameraSession> {
+    const { log, timing } = this.host;
+    const mode = this.target.auth;
+    const first = mode === 'digest' ? false : mode === 'ws-security' ? true : (this.wsSecurity ?? true);
+    const attempt = async (ws: boolean): Promise<CameraSession> => {
+      this.stats.sessions++;
+      try {
+        const s = await CameraSession.open(this.target, timing, log, this.abort.signal, ws);
+        if (mode === 'auto' && this.wsSecurity !== ws) {
+          log.info({ camera: this.label, address: this.address, auth: ws ? 'ws-security' : 'digest' }, 'authentication scheme');
+        }
+        this.wsSecurity = ws;
+        return s;
+      } catch (err) {
+        if (classify(err).code === 'unauthorized') this.authFailures++;
+        throw err;
+      }
+    };
+    try {
+      return await attempt(first);
+    } catch (err) {
+      if (mode !== 'auto' || this.stopping || classify(err).code !== 'unauthorized') throw err;
+      return await attempt(!first);
+    }
+  }
+
+  /** Push (with fallback for `auto`) when the camera and the publisher's Notify endpoint allow it. */
+  private pushOptions(): { server: NotifyServer; fallback: boolean; renewMs: number } | undefined {
+    const server = this.host.notify;
+    if (server === undefined || this.target.events === 'pull') return undefined;
+    return { server, fallback: this.target.events === 'auto', renewMs: this.host.timing.renewIntervalMs };
   }
 
   private get isDiscovered(): boolean {
@@ -246,6 +327,12 @@ export class CameraWorker {
       this.discoveredPublished = false;
     }
     this.idValue ??= deviceId;
+    if (this.provisionalId !== undefined && this.provisionalId !== this.idValue) {
+      // The camera let us in at last: its provisional status gives way to the real one.
+      this.host.clear(topics.cameraStatus(this.provisionalId));
+      this.provisionalId = undefined;
+      this.published = false;
+    }
     if (!this.host.claim(this.idValue, this)) {
       // A discovered camera that is also configured is expected; two configured ones are not.
       if (this.isDiscovered) this.host.log.debug({ camera: this.idValue, address: this.address }, 'already served under another address');
@@ -303,22 +390,37 @@ export class CameraWorker {
     this.reason = reason;
     if (state === 'offline') this.armLostTimer();
     else this.disarmLostTimer();
-    if (!changed || this.idValue === undefined) return;
+    const id = this.statusId;
+    if (!changed || id === undefined) return;
     this.since = new Date();
-    this.published = this.host.publish(topics.cameraStatus(this.idValue), this.statusPayload(), { retain: true, owned: true }) || this.published;
-    this.host.log.info({ camera: this.idValue, state, code, reason }, 'camera status');
+    this.published = this.host.publish(topics.cameraStatus(id), this.statusPayload(), { retain: true, owned: true }) || this.published;
+    this.host.log.info({ camera: id, state, code, reason }, 'camera status');
+  }
+
+  /**
+   * The id statuses go under: the camera's, or — for a configured camera that refuses our
+   * credentials before we could read its id — a provisional one from its name or address.
+   */
+  private get statusId(): string | undefined {
+    if (this.idValue !== undefined) return this.idValue;
+    if (this.isDiscovered || this.code !== 'unauthorized') return undefined;
+    this.provisionalId ??= toTopicToken(this.target.name ?? `${this.target.host}-${this.target.port}`);
+    return this.provisionalId;
   }
 
   private statusPayload(): CameraStatus {
     const state = this.stateValue === 'connecting' || this.stateValue === 'stopped' ? 'offline' : this.stateValue;
     return {
       v: 1,
-      cameraId: this.idValue!,
+      cameraId: this.statusId!,
       state,
       ...(this.reason !== undefined ? { reason: this.reason } : {}),
       ...(this.code !== undefined ? { code: this.code } : {}),
       since: this.since.toISOString(),
       time: new Date().toISOString(),
+      // Last, so that what people read first (state, reason) stays first in taps and logs.
+      address: this.address,
+      ...(this.target.name !== undefined ? { name: this.target.name } : {}),
     };
   }
 
@@ -352,10 +454,54 @@ export class CameraWorker {
 
   // ---------------------------------------------------------------- events
 
-  private onNotification(msg: unknown): void {
+  private onNotification(msg: unknown, session: CameraSession): void {
     const id = this.idValue;
     if (id === undefined) return;
-    const { kind, payload } = normalizeNotification(msg, id);
-    if (this.host.publish(topics.cameraEvent(id, kind), payload)) this.stats.events++;
+    const { kind, payload } = normalizeNotification(msg, id, {
+      ...(session.clockOffsetMs !== undefined ? { clockOffsetMs: session.clockOffsetMs } : {}),
+      // Without a measured clock offset, an old-looking time may just be a wrong camera clock:
+      // nothing is called late then.
+      lateAfterMs: session.clockOffsetMs !== undefined ? this.host.timing.lateAfterMs : Number.POSITIVE_INFINITY,
+      videoSources: session.videoSources,
+    });
+    const spool = this.host.snapshots;
+    const wants = spool !== undefined && spool.kinds.has(kind) && payload.ended !== true && !payload.initial && payload.late !== true;
+    if (!wants && this.pendingEvents === 0) {
+      if (this.host.publish(topics.cameraEvent(id, kind), payload)) this.stats.events++;
+      return;
+    }
+    // Events of a camera stay in order: one waiting for its snapshot holds back the ones after it.
+    // The fetch starts now, so a burst fetches in parallel.
+    const snap = wants ? this.takeSnapshot(session, id, spool) : undefined;
+    this.pendingEvents++;
+    this.eventChain = this.eventChain
+      .then(async () => {
+        if (snap !== undefined) Object.assign(payload, await snap);
+        if (this.host.publish(topics.cameraEvent(id, kind), payload)) this.stats.events++;
+      })
+      .finally(() => {
+        this.pendingEvents--;
+      });
+  }
+
+  /** The snapshot reference for an event, or why there is none (never throws). */
+  private async takeSnapshot(session: CameraSession, id: string, spool: SnapshotSpool): Promise<{ snapshot: StoredSnapshot } | { snapshotError: string }> {
+    try {
+      if (this.snapshotUri?.session !== session) {
+        const uri = runAction('snapshot-uri', session, {}).then((r) => r.uri);
+        uri.catch(() => undefined);
+        this.snapshotUri = { session, uri };
+      }
+      const uri = await this.snapshotUri.uri;
+      const image = await fetchSnapshot(
+        uri,
+        { username: this.target.username, password: this.target.password },
+        { maxBytes: spool.maxImageBytes, timeoutMs: spool.timeoutMs, tlsInsecure: this.target.tlsInsecure },
+      );
+      return { snapshot: spool.store(id, image, new Date()) };
+    } catch (err) {
+      this.host.log.debug({ camera: id, err: errField(err) }, 'snapshot failed');
+      return { snapshotError: errField(err).message.slice(0, 200) };
+    }
   }
 }

@@ -3,7 +3,9 @@
  * conditions, time windows, per-camera cooldown, and the storm limiter with its summary.
  *
  * Order per message: dedupe (on every message of the rule's topic, before the conditions, so
- * that true → false → true alerts twice but true → true once) → conditions → time window →
+ * that true → false → true alerts twice but true → true once) → camera events that report an end
+ * (`ended: true`) or a late replay (`late: true`) raise no live alarm, unless the rule's
+ * conditions name `ended` / `late` themselves → conditions → time window →
  * cooldown (suppressed matches are counted in the next alert's `suppressed`) → storm limit
  * (at most maxAlerts per window per rule and camera; the rest become one summary alert at the
  * end of the window: "37 more motion alerts for cam-03 suppressed in the last minute").
@@ -16,7 +18,7 @@ import { allHold } from './conditions.js';
 import { DEFAULT_STORM, type Rule, type Storm } from './config.js';
 import { inAnyWindow } from './time-window.js';
 
-export type Outcome = 'sent' | 'deduped' | 'no-match' | 'outside-window' | 'cooldown' | 'storm';
+export type Outcome = 'sent' | 'deduped' | 'ended' | 'late' | 'no-match' | 'outside-window' | 'cooldown' | 'storm';
 
 export type Emitted = { alert: Alert; summary: boolean; payload: unknown };
 
@@ -61,6 +63,9 @@ export class RuleEngine {
       st.dedupe = value;
       if (repeated) return 'deduped';
     }
+    const p = payload as { ended?: unknown; late?: unknown } | undefined;
+    if (p?.ended === true && !this.names('ended')) return 'ended';
+    if (p?.late === true && !this.names('late')) return 'late';
     if (!allHold(this.rule.when, payload)) return 'no-match';
     if (!inAnyWindow(this.rule.windows, now, this.ctx.timezone)) return 'outside-window';
     const cooldown = this.rule.cooldownMs ?? 0;
@@ -74,6 +79,11 @@ export class RuleEngine {
     st.suppressed = 0;
     this.ctx.emit({ alert, summary: false, payload });
     return 'sent';
+  }
+
+  /** The rule's conditions look at this top-level payload field (it opted in to such events). */
+  private names(field: string): boolean {
+    return this.rule.when?.some((c) => c.path === field) ?? false;
   }
 
   /** Emit pending storm summaries now and cancel timers. */

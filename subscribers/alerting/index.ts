@@ -93,7 +93,7 @@ export async function startAlerting(opts: AlertingOptions): Promise<AlertingHand
   for (const rule of config.rules) {
     if (rule.enabled === false) continue;
     const ruleSinks = rule.sinks ?? ['bus'];
-    const counts = { sent: 0, deduped: 0, 'no-match': 0, 'outside-window': 0, cooldown: 0, storm: 0 } satisfies Record<Outcome, number>;
+    const counts = { sent: 0, deduped: 0, ended: 0, late: 0, 'no-match': 0, 'outside-window': 0, cooldown: 0, storm: 0 } satisfies Record<Outcome, number>;
     stats.rules[rule.id] = counts;
     const engine = new RuleEngine(rule, {
       clock,

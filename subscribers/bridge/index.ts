@@ -17,7 +17,7 @@ import type { IClientOptions, IClientPublishOptions, MqttClient } from 'mqtt';
 import type { Subscription } from 'rxjs';
 import type { Client, Message } from '../../bus/client/client.js';
 import { NoRespondersError, RemoteError, TimeoutError } from '../../bus/protocol/errors.js';
-import { patternMatches } from '../../bus/protocol/topics.js';
+import { patternMatches } from '../../bus/index.js';
 import { toJsonSafe } from '../common/json-safe.js';
 import type { Logger } from '../common/logger.js';
 import type { BridgeConfig } from './config.js';

@@ -6,7 +6,8 @@
  *   `inside`, input/tamper `active`. The session's post-roll starts when every hold of the
  *   camera is released.
  * - `pulse`: a momentary occurrence — line crossing, object detection — that opens or extends
- *   a session and restarts the post-roll.
+ *   a session and restarts the post-roll; their `ended: true` events do nothing.
+ * - nothing for `late: true` events (replays of the past).
  *
  * Holds are keyed by kind and the event's Source items (and input token), so two motion rules
  * of one camera release independently.
@@ -25,6 +26,9 @@ export function classify(topic: string, ev: CameraEvent, enabled: Required<Trigg
   const trigger: Trigger = { topic, time: ev.time ?? receivedAt };
   const initial = ev.initial === true;
   const deleted = ev.operation === 'deleted';
+  // A late replay (an event long past, delivered after a reconnect) cannot be recorded any more:
+  // opening a session for it would record the present instead.
+  if (ev.late === true) return { type: 'none' };
   const key = (extra = '') => `${ev.kind}:${stableJson(ev.source)}${extra}`;
   switch (ev.kind) {
     case 'motion':
@@ -38,11 +42,11 @@ export function classify(topic: string, ev: CameraEvent, enabled: Required<Trigg
       if (!enabled.field) return { type: 'none' };
       return { type: 'hold', key: key(), active: ev.inside && !deleted, initial, trigger };
     case 'line':
-      if (!enabled.line || deleted) return { type: 'none' };
-      return { type: 'pulse', initial, trigger };
     case 'object':
-      // Vendors that report object presence as a property send State=false when it ends.
-      if (!enabled.object || deleted || ev.data['State'] === false) return { type: 'none' };
+      // Cameras that report these as states (Tapo IsLineCross/IsPeople, AJAX ClassTypes) send an
+      // end (`ended: true`) that must not open or extend a session; older payloads without
+      // `ended` still end on State=false.
+      if (!enabled[ev.kind] || deleted || ev.ended === true || ev.data['State'] === false) return { type: 'none' };
       return { type: 'pulse', initial, trigger };
     default:
       return { type: 'none' };

@@ -7,7 +7,7 @@
  * `local: true`.
  */
 import type { Subscription as RxSubscription } from 'rxjs';
-import type { Socket } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
 import { connect, RemoteError, UdsbusError, type Client, type ConnectOptions, type Message, type SubscribeOptions } from '../../bus/index.js';
 import { decodeFrame, encodeFrame } from '../../bus/protocol/codec.js';
 import { FrameParser } from '../../bus/protocol/parser.js';
@@ -85,27 +85,33 @@ function tapOps(client: Client, op: string): () => number {
     const r = decodeFrame(body);
     if (r.ok && (r.frame as { op?: unknown }).op === op) n++;
   }, () => undefined);
-  (client as unknown as { sock: Socket }).sock.on('data', (c: Buffer) => parser.push(c));
+  sockOf(client).on('data', (c: Buffer) => parser.push(c));
   return () => n;
 }
 
 type Session = { bus: Client; asyncErrors: UdsbusError[] };
 
+/** The socket under each client (the latest one after a reconnect). */
+const sockets = new WeakMap<Client, () => Socket>();
+const sockOf = (bus: Client): Socket => sockets.get(bus)!();
+
 async function open(emit: Emit, socket: string, extra: ConnectOptions = {}): Promise<Session> {
   const asyncErrors: UdsbusError[] = [];
-  const bus = await connect({ socket, name: `conformance-${LANG}`, ...extra });
+  // The driver dials the socket itself so that it can watch and pause it like any language's driver.
+  let sock!: Socket;
+  const bus = await connect({ name: `conformance-${LANG}`, ...extra, dial: () => (sock = createConnection(socket)) });
+  sockets.set(bus, () => sock);
   bus.on('error', (e) => {
     if (e instanceof UdsbusError) {
       asyncErrors.push(e);
       emit('async-error', { code: e.code, name: e.codeName, fatal: e.fatal });
     }
   });
-  const internals = bus as unknown as { cidValue: string; limitsValue: { keepaliveMs: number } };
-  emit('connected', { cid: internals.cidValue, keepalive: internals.limitsValue.keepaliveMs, limits: internals.limitsValue });
+  emit('connected', { cid: bus.cid, keepalive: bus.limits.keepaliveMs, limits: bus.limits });
   return { bus, asyncErrors };
 }
 
-const cidOf = (bus: Client): string => (bus as unknown as { cidValue: string }).cidValue;
+const cidOf = (bus: Client): string => bus.cid;
 
 // ------------------------------------------------------------------------------- scenarios
 
@@ -212,7 +218,7 @@ const scenarios: Record<string, (emit: Emit, socket: string, signal: AbortSignal
     }
     // The client refuses invalid topics itself, so send this one raw, without an id: the broker's
     // err frame must come out of the client as an 'error' event.
-    (bus as unknown as { send(b: Buffer): void }).send(encodeFrame({ op: 'pub', topic: 'conf.*.x', payload: Buffer.from([0x01]) }));
+    sockOf(bus).write(encodeFrame({ op: 'pub', topic: 'conf.*.x', payload: Buffer.from([0x01]) }));
     await bus.flush();
     bus.publish('conf.err.ok', 1);
     await bus.flush();
@@ -228,7 +234,7 @@ const scenarios: Record<string, (emit: Emit, socket: string, signal: AbortSignal
     const s = new Inbox(bus, 'conf.loss.>', { policy: 'drop-newest', maxMsgs: 1 });
     await bus.flush();
     // The TypeScript client reads as fast as the socket delivers; stop reading for a moment.
-    const sock = (bus as unknown as { sock: Socket }).sock;
+    const sock = sockOf(bus);
     sock.pause();
     emit('ready');
     await new Promise((r) => setTimeout(r, 1000));

@@ -25,6 +25,8 @@ export const FAST: Partial<Timing> = {
   backoffInitialMs: 50,
   backoffMaxMs: 400,
   lostAfterMs: 60_000,
+  authBackoffInitialMs: 100,
+  authBackoffMaxMs: 400,
 };
 
 export const idOf = (sim: SimulatedCamera): string => toTopicToken(sim.serial);

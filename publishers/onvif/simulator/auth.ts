@@ -2,7 +2,7 @@
  * Who is calling: WS-Security UsernameToken first, then HTTP Digest, as ONVIF devices accept both.
  */
 import { digestChallenge, digestMatches, newNonce, parseDigestAuthorization } from './http-digest.js';
-import type { SimulatedUser } from './types.js';
+import type { AuthSchemes, SimulatedUser } from './types.js';
 import type { UserStore } from './users.js';
 import { passwordMatches, readUsernameToken } from './wsse.js';
 import type { XmlElement } from './xml.js';
@@ -28,11 +28,15 @@ export class Authenticator {
     private readonly now: () => number,
     private readonly toleranceMs: number,
     private readonly realm: string,
+    /** Which schemes the camera accepts; a refused scheme gets NotAuthorized whatever its credentials. */
+    private readonly schemes: AuthSchemes = 'both',
   ) {}
 
   /** `method` and `uri` are the HTTP request's, which a Digest response covers. */
   authenticate(header: XmlElement | undefined, authorization: string | undefined, method: string, uri: string): AuthOutcome {
     const token = readUsernameToken(header);
+    // Digest-only firmware rejects any request carrying a WS-Security header.
+    if (token && this.schemes === 'digest') return { ok: false, challenge: undefined };
     if (token) {
       const user = this.users.get(token.username);
       if (!user || !passwordMatches(token, user.password)) return { ok: false, challenge: undefined };
@@ -41,7 +45,8 @@ export class Authenticator {
       }
       return { ok: true, user };
     }
-    const digest = parseDigestAuthorization(authorization);
+    const digest = this.schemes === 'ws-security' ? undefined : parseDigestAuthorization(authorization);
+    if (this.schemes === 'ws-security') return { ok: false, challenge: undefined };
     if (digest) {
       const nonce = digest['nonce'] ?? '';
       const expiry = this.issued.get(nonce);

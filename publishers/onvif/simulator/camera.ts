@@ -108,6 +108,7 @@ export class SimulatedCameraServer implements SimulatedCamera {
   private readonly clockOffset: number;
   private totalCalls = 0;
   private authFailures = 0;
+  private tokenRefusals = 0;
   private rebootCount = 0;
   private boundPort = 0;
   private listening = false;
@@ -136,7 +137,7 @@ export class SimulatedCameraServer implements SimulatedCamera {
     });
     const digitalInputs = opts.digitalInputs ?? ['DigitalInput_1'];
     this.hub = new EventHub({ media: this.media, digitalInputs, now: () => new Date(now()) }, this.pullPoints);
-    this.auth = new Authenticator(this.userStore, now, opts.authTimeToleranceMs ?? 300_000, REALM);
+    this.auth = new Authenticator(this.userStore, now, opts.authTimeToleranceMs ?? 300_000, REALM, opts.authSchemes ?? 'both');
     this.logger = opts.logger;
     const rtspPort = (): number => this.stream?.port ?? opts.rtspPort ?? 554;
     this.state = {
@@ -344,6 +345,7 @@ export class SimulatedCameraServer implements SimulatedCamera {
       calls: { ...this.calls },
       totalCalls: this.totalCalls,
       authFailures: this.authFailures,
+      tokenRefusals: this.tokenRefusals,
       activeSubscriptions: this.pullPoints.size,
       pendingPulls: this.pullPoints.pendingPulls,
       openConnections: this.sockets.size,
@@ -479,6 +481,7 @@ export class SimulatedCameraServer implements SimulatedCamera {
     const outcome = wrong ? undefined : this.auth.authenticate(request.header, req.headers.authorization, 'POST', req.url ?? '');
     if (!outcome?.ok) {
       this.authFailures++;
+      if (outcome !== undefined && outcome.challenge === undefined) this.tokenRefusals++;
       // HTTP Digest gets 401 with a fresh challenge (and the fault, for clients that read bodies);
       // a failed UsernameToken gets NotAuthorized with 400, as the ONVIF core spec says.
       return outcome?.challenge

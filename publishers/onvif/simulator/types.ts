@@ -38,6 +38,8 @@ export interface ProfileSpec {
 
 export type ItemValue = string | number | boolean;
 
+export type AuthSchemes = 'both' | 'digest' | 'ws-security';
+
 interface EventBase {
   /** Event time; defaults to the camera clock's now. */
   at?: Date;
@@ -189,6 +191,11 @@ export interface SimulatedCameraOptions {
   clockOffsetMs?: number;
   /** Allowed distance between a UsernameToken's Created and the camera clock; default 300000. */
   authTimeToleranceMs?: number;
+  /**
+   * Authentication schemes accepted: `both` (default), `digest` (HTTP Digest only; a request
+   * with a WS-Security header is refused, as some firmware does) or `ws-security` (UsernameToken only).
+   */
+  authSchemes?: AuthSchemes;
   discovery?: DiscoveryOptions;
   logger?: SimLogger;
 }
@@ -253,6 +260,8 @@ export interface SimulatorStats {
   calls: Record<string, number>;
   totalCalls: number;
   authFailures: number;
+  /** Requests refused because of their WS-Security UsernameToken (bad token, or a scheme the camera refuses). */
+  tokenRefusals: number;
   activeSubscriptions: number;
   /** PullMessages requests currently waiting for events. */
   pendingPulls: number;

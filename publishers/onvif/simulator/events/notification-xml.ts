@@ -16,6 +16,13 @@ function prefixOf(topic: string): string {
   return topic.slice(0, topic.indexOf(':'));
 }
 
+/** Namespace declarations for every prefix in a topic other than tns1 (declared by the envelope). */
+function declarations(topic: string): string {
+  const prefixes = new Set(topic.split('/').flatMap((seg) => (seg.includes(':') ? [seg.slice(0, seg.indexOf(':'))] : [])));
+  prefixes.delete('tns1');
+  return [...prefixes].map((p) => ` xmlns:${p}="${esc(topicNamespace(p))}"`).join('');
+}
+
 function items(tag: string, list: readonly Item[]): string {
   if (list.length === 0) return `<tt:${tag}/>`;
   const inner = list.map(([name, value]) => `<tt:SimpleItem Name="${esc(name)}" Value="${esc(value)}"/>`).join('');
@@ -24,8 +31,7 @@ function items(tag: string, list: readonly Item[]): string {
 
 /** UtcTime must end in Z: the onvif library only turns `...Z` strings into Dates. */
 export function notificationXml(n: Notification): string {
-  const prefix = prefixOf(n.topic);
-  const decl = prefix === 'tns1' ? '' : ` xmlns:${prefix}="${esc(topicNamespace(prefix))}"`;
+  const decl = declarations(n.topic);
   const op = n.property && n.operation ? ` PropertyOperation="${n.operation}"` : '';
   const time = n.rawUtcTime ?? n.utcTime.toISOString();
   return (
@@ -65,8 +71,8 @@ export function topicSetXml(topics: readonly TopicDescription[]): string {
     node.desc = d;
   }
   const render = (name: string, node: TopicNode, top: boolean): string => {
-    const prefix = top ? prefixOf(name) : '';
-    const decl = top && prefix !== 'tns1' ? ` xmlns:${prefix}="${esc(topicNamespace(prefix))}"` : '';
+    const prefix = top || name.includes(':') ? prefixOf(name) : '';
+    const decl = prefix !== '' && prefix !== 'tns1' ? ` xmlns:${prefix}="${esc(topicNamespace(prefix))}"` : '';
     const mark = node.desc ? ' wstop:topic="true"' : '';
     const inner = (node.desc ? descriptionXml(node.desc) : '') + [...node.children].map(([n, c]) => render(n, c, false)).join('');
     return `<${name}${decl}${mark}>${inner}</${name}>`;

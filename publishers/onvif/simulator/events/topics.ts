@@ -143,7 +143,9 @@ export function toNotification(ev: CameraEvent, ctx: TopicContext): Notification
     }
     case 'custom':
       // Topic segments become element names in GetEventProperties, so they must be XML names.
-      if (!/^[A-Za-z_][\w.-]*:[A-Za-z_][\w.-]*(\/[A-Za-z_][\w.-]*)*$/.test(ev.topic)) {
+      // Vendors put their own segments under tns1 (Axis `tns1:Device/tnsaxis:IO/Port`), so any
+      // segment may carry a prefix; the first one must.
+      if (!/^[A-Za-z_][\w.-]*:[A-Za-z_][\w.-]*(\/([A-Za-z_][\w.-]*:)?[A-Za-z_][\w.-]*)*$/.test(ev.topic)) {
         throw new Error(`custom topic must look like prefix:Path/To/Topic, got ${ev.topic}`);
       }
       return {

@@ -4,6 +4,7 @@
 import { parseDuration, parseTermination } from '../duration.js';
 import { notificationXml, CONCRETE_SET, topicSetXml } from '../events/notification-xml.js';
 import { topicFilter, type PullPoint } from '../events/pullpoints.js';
+import { startPushDelivery } from '../events/push.js';
 import { Faults, NS, SoapFault } from '../soap.js';
 import { child, childText, esc } from '../xml.js';
 import type { CameraState, Operation, OperationContext } from './context.js';
@@ -16,6 +17,7 @@ const MAX_MESSAGE_LIMIT = 1000;
 
 const ACTION = {
   create: `${NS.tev}/EventPortType/CreatePullPointSubscriptionResponse`,
+  subscribe: `${NS.wsnt}/NotificationProducer/SubscribeResponse`,
   pull: `${NS.tev}/PullPointSubscription/PullMessagesResponse`,
   sync: `${NS.tev}/PullPointSubscription/SetSynchronizationPointResponse`,
   renew: `${NS.wsnt}/SubscriptionManager/RenewResponse`,
@@ -90,6 +92,36 @@ export const eventOperations: readonly Operation[] = [
           `<tev:SubscriptionReference><wsa:Address>${esc(cam.baseUrl() + p.path)}</wsa:Address></tev:SubscriptionReference>` +
           `<wsnt:CurrentTime>${iso(now)}</wsnt:CurrentTime><wsnt:TerminationTime>${iso(p.terminationTime)}</wsnt:TerminationTime>` +
           '</tev:CreatePullPointSubscriptionResponse>',
+      };
+    },
+  },
+  {
+    // WS-BaseNotification: the camera pushes Notify messages to the ConsumerReference address.
+    ns: NS.wsnt,
+    name: 'Subscribe',
+    level: 'User',
+    handle(cam, { op }) {
+      const now = cam.now();
+      const address = childText(child(op, 'ConsumerReference'), 'Address')?.trim();
+      let consumer: URL;
+      try {
+        consumer = new URL(address ?? '');
+        if (consumer.protocol !== 'http:') throw new Error('not http');
+      } catch {
+        throw Faults.invalidArg('InvalidArgVal', 'ConsumerReference must be an http URL');
+      }
+      const termination = terminationFrom(childText(op, 'InitialTerminationTime'), now);
+      const filter = topicFilter(childText(child(op, 'Filter'), 'TopicExpression'));
+      const p = cam.pullPoints.create(termination, filter, cam.hub.initialized());
+      if (!p) throw Faults.receiverAction('TooManySubscriptions', 'Maximum number of subscriptions reached');
+      startPushDelivery(cam.pullPoints, p, consumer, undefined);
+      return {
+        action: ACTION.subscribe,
+        body:
+          '<wsnt:SubscribeResponse>' +
+          `<wsnt:SubscriptionReference><wsa:Address>${esc(cam.baseUrl() + p.path)}</wsa:Address></wsnt:SubscriptionReference>` +
+          `<wsnt:CurrentTime>${iso(now)}</wsnt:CurrentTime><wsnt:TerminationTime>${iso(p.terminationTime)}</wsnt:TerminationTime>` +
+          '</wsnt:SubscribeResponse>',
       };
     },
   },

@@ -65,18 +65,34 @@ export function isReservedTopic(topic: string): boolean {
   return topic.charCodeAt(0) === DOLLAR;
 }
 
-/** Does a (valid) pattern match a (valid) topic? Used off the hot path (retained replay). */
-export function patternMatches(pattern: string, topic: string): boolean {
-  const p = pattern.split('.');
-  const t = topic.split('.');
-  if (topic.charCodeAt(0) === DOLLAR && (p[0] === '*' || p[0] === '>')) return false;
-  for (let i = 0; i < p.length; i++) {
-    const pt = p[i]!;
-    if (pt === '>') return t.length > i;
-    if (i >= t.length) return false;
-    if (pt !== '*' && pt !== t[i]) return false;
-  }
-  return p.length === t.length;
+/** Is `c` (a UTF-16 code unit) allowed inside a topic token? */
+export function isTokenChar(c: number): boolean {
+  return c < 128 && TOKEN_CHAR[c] === 1;
+}
+
+/** A single literal token (no dots, no wildcards, no `$`). */
+export function isValidToken(token: string): boolean {
+  if (token.length === 0) return false;
+  for (let i = 0; i < token.length; i++) if (!isTokenChar(token.charCodeAt(i))) return false;
+  return true;
+}
+
+/**
+ * The inbox grammar (PROTOCOL.md §8): `_INBOX.<token>.…`, at least three tokens, the second one
+ * literal. A requester's own inbox is one `<token>`; a pattern with a wildcard in that place
+ * would read everybody's replies and is not an inbox pattern.
+ */
+export function isInboxPattern(pattern: string): boolean {
+  if (!pattern.startsWith('_INBOX.')) return false;
+  const second = pattern.indexOf('.', 7);
+  if (second < 0) return false;
+  const token = pattern.slice(7, second);
+  return token !== '*' && token !== '>' && second + 1 < pattern.length;
+}
+
+/** A concrete reply topic `_INBOX.<token>.<…>` (at least three tokens). */
+export function isInboxTopic(topic: string): boolean {
+  return isInboxPattern(topic) && topic.indexOf('*') < 0 && topic.indexOf('>') < 0;
 }
 
 export function describeTopicProblem(problem: TopicProblem, s: string, limits: TopicLimits): string {
