@@ -15,7 +15,7 @@
 import { mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Client } from '../../bus/client/client.js';
-import type { Alert } from '../../schemas/payloads.js';
+import type { Alert, RecordingClip } from '../../schemas/payloads.js';
 import { topics } from '../../schemas/topics.js';
 import { validatorFor } from '../../schemas/validate.js';
 import { errFields, type Logger } from '../common/logger.js';
@@ -25,8 +25,8 @@ import { gapsIn, SegmentRing } from './ring.js';
 import type { ClipRecord, IndexRecord } from './session-index.js';
 import type { Session } from './sessions.js';
 
-/** Payload of `recording.clip.<cameraId>` (see docs/recording.md). */
-export type RecordingClip = { v: 1; sessionId: string; cameraId: string } & ClipRecord;
+/** Payload of `recording.clip.<cameraId>` (schemas/payloads.ts RecordingClip, validated before publishing). */
+export type { RecordingClip } from '../../schemas/payloads.js';
 
 export const CLIP_DEFAULTS = {
   segmentSeconds: 2,
@@ -38,7 +38,7 @@ export const CLIP_DEFAULTS = {
   coverTimeoutMs: 15_000,
 } as const;
 
-export const clipTopic = (cameraId: string): string => `recording.clip.${topics.recordingStarted(cameraId).split('.')[2]!}`;
+export const clipTopic = (cameraId: string): string => topics.recordingClip(cameraId);
 
 type Deps = {
   cfg: ClipsConfig;
