@@ -28,7 +28,7 @@
  *   started at once failed at once with "Invalid data found when processing input"; without it,
  *   none did (measured with bench/recording.ts).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnOptionsWithStdioTuple } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../common/logger.js';
@@ -180,7 +180,10 @@ export class SegmentRing {
       join(this.o.dir, `r${run}-%06d.ts`),
     ];
     const bin = this.o.ffmpeg ?? 'ffmpeg';
-    const p = hasSetpriv() ? spawn('setpriv', ['--pdeathsig', 'KILL', bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Own process group: a Ctrl-C in the terminal goes to the recorder, which stops its rings in
+    // order (each lists its last segment), instead of killing every ffmpeg under it at once.
+    const opts: SpawnOptionsWithStdioTuple<'ignore', 'pipe', 'pipe'> = { stdio: ['ignore', 'pipe', 'pipe'], detached: true };
+    const p = hasSetpriv() ? spawn('setpriv', ['--pdeathsig', 'KILL', bin, ...args], opts) : spawn(bin, args, opts);
     this.proc = p;
     this.stats.connects++;
     let first = true;

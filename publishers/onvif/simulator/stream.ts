@@ -227,7 +227,8 @@ export class SimulatedStream {
       '-x264-params', 'repeat-headers=1',
       '-f', 'rtsp', '-rtsp_transport', 'tcp', `rtsp://127.0.0.1:${this.boundPort}${this.pushPath}`,
     ];
-    const p = spawn(o.ffmpeg, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Own process group, so a Ctrl-C reaches the simulator's owner, which closes the stream in order.
+    const p = spawn(o.ffmpeg, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     this.encoder = p;
     p.stderr?.on('data', (d: Buffer) => {
       this.stderrTail = (this.stderrTail + d.toString()).slice(-2000);
