@@ -13,6 +13,7 @@ import { registerDurable } from './commands/durable.js';
 import { registerBench } from './commands/bench.js';
 import { registerBridge } from './commands/bridge.js';
 import { registerDashboard } from './commands/dashboard.js';
+import { registerRecordings } from './commands/recordings.js';
 import { exitCodesHelp } from './exit-codes.js';
 
 const program = new Command();
@@ -35,6 +36,7 @@ registerRun(program);
 registerBench(program);
 registerBridge(program);
 registerDashboard(program);
+registerRecordings(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`udsbus: ${(err as Error).message}\n`);

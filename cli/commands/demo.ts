@@ -117,7 +117,11 @@ export function registerDemo(program: Command): void {
           for (const w of loaded.warnings) say(w);
           cameras = loaded.options;
         } else {
-          const sims = await startSimulatedCameras(SIMULATED.length, (i) => SIMULATED[i]!);
+          // With ffmpeg each camera serves a real RTSP test pattern (publishers/onvif/simulator/stream.ts).
+          const { findTool } = await import('../../subscribers/recording/media.js');
+          const video = findTool('ffmpeg') !== undefined;
+          say(video ? 'simulated cameras serve RTSP video (ffmpeg test pattern with a burnt-in clock)' : 'ffmpeg is not installed: simulated cameras have no video stream');
+          const sims = await startSimulatedCameras(SIMULATED.length, (i) => ({ ...SIMULATED[i]!, stream: video }));
           stops.push(() => Promise.all(sims.map((s) => s.close())).then(() => undefined));
           cameras = { cameras: sims.map((s, i) => simulatedSpec(s, SIMULATED[i]!.label)) };
         }
