@@ -58,5 +58,20 @@ export function subscriberDemoComponents(say: (line: string) => void = (l) => vo
       }),
     // The warning about a plain subscription is expected here.
     (ctx) => startAudit({ client: ctx.client, logger: ctx.logger.child({}, { level: 'error' }), dir: join(stateDir(), 'audit'), subscriptions: [{ pattern: '>', durable: false }] }),
+    // The page shows the simulated cameras live, with the clips, sessions and audit status of the
+    // components above; its URL (with the access token) goes to stderr.
+    async (ctx) => {
+      const { startDashboard } = await import('./dashboard/index.js');
+      const dash = await startDashboard({
+        client: ctx.client,
+        logger: ctx.logger,
+        listen: { host: '127.0.0.1', port: Number(process.env['UDSBUS_DASHBOARD_PORT'] ?? 0) },
+        indexFile: join(stateDir(), 'sessions.jsonl'),
+        recordingsDir: join(stateDir(), 'clips'),
+        auditDir: join(stateDir(), 'audit'),
+      });
+      say(`dashboard: ${dash.url}`);
+      return dash;
+    },
   ];
 }
