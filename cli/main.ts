@@ -15,6 +15,7 @@ import { registerBridge } from './commands/bridge.js';
 import { registerConfig } from './commands/config.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerDashboard } from './commands/dashboard.js';
+import { registerRecordings } from './commands/recordings.js';
 import { exitCodesHelp } from './exit-codes.js';
 
 const program = new Command();
@@ -39,6 +40,7 @@ registerBridge(program);
 registerConfig(program);
 registerDoctor(program);
 registerDashboard(program);
+registerRecordings(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`udsbus: ${(err as Error).message}\n`);

@@ -35,6 +35,7 @@ export {
   ErrorCode,
   RecordingStarted,
   RecordingStopped,
+  RecordingClip,
   RecordingTrigger,
   type CameraEvent,
   type CameraEventByKind,

@@ -391,3 +391,24 @@ export const RecordingStopped = Closed(
   { title: 'RecordingStopped', description: 'recording.stopped.<cameraId>: a recording session ended.' },
 );
 export type RecordingStopped = Static<typeof RecordingStopped>;
+
+// ---------------------------------------------------------------- recording.clip.<cameraId>
+
+export const RecordingClip = Closed(
+  {
+    v: SchemaVersion,
+    sessionId: Type.String({ minLength: 1, maxLength: 128, description: 'The session the clip belongs to (as in recording.started/stopped).' }),
+    cameraId: CameraId,
+    path: Type.String({ minLength: 1, maxLength: 4096, description: "The clip's path on the recorder's host; complete (written to a temp file, fsynced, renamed)." }),
+    start: dateTime('Wall-clock time of the first video in the clip: at or before the session start, by at most one segment.'),
+    end: dateTime('Wall-clock time of the end of the video in the clip.'),
+    durationS: Type.Number({ minimum: 0, description: 'Container duration (ffprobe), seconds; end − start minus the gaps.' }),
+    bytes: Type.Integer({ minimum: 0, description: 'File size.' }),
+    sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the file, lower-case hex.' }),
+    gaps: Type.Array(Closed({ from: dateTime(), to: dateTime() }, { description: 'A stream outage inside the session; the video skips it.' }), {
+      description: 'Stream outages inside the session, oldest first; empty when the stream never dropped.',
+    }),
+  },
+  { title: 'RecordingClip', description: 'recording.clip.<cameraId>: a session\'s clip was written completely and listed in the session index.' },
+);
+export type RecordingClip = Static<typeof RecordingClip>;

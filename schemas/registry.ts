@@ -8,6 +8,7 @@ import {
   CameraStatus,
   RecordingStarted,
   RecordingStopped,
+  RecordingClip,
   type CameraEventByKind,
 } from './payloads.js';
 import { RPC_SCHEMAS, type RpcReplyByAction, type RpcRequestByAction } from './rpc.js';
@@ -36,6 +37,7 @@ export const SCHEMA_ENTRIES: readonly SchemaEntry[] = [
   { name: 'alert', pattern: 'alert.*', role: 'payload', schema: Alert },
   { name: 'recording-started', pattern: 'recording.started.*', role: 'payload', schema: RecordingStarted },
   { name: 'recording-stopped', pattern: 'recording.stopped.*', role: 'payload', schema: RecordingStopped },
+  { name: 'recording-clip', pattern: 'recording.clip.*', role: 'payload', schema: RecordingClip },
   ...CAMERA_RPC_ACTIONS.flatMap((action) => [
     {
       name: `camera-rpc-${action}-request`,
@@ -81,6 +83,8 @@ export function schemaForTopic(topic: string, options: SchemaOptions = {}): TSch
       return RecordingStarted;
     case 'recording.stopped':
       return RecordingStopped;
+    case 'recording.clip':
+      return RecordingClip;
   }
 }
 
@@ -105,7 +109,9 @@ export type PayloadOf<T extends string> = T extends `camera.event.${string}.${in
               ? RecordingStarted
               : T extends `recording.stopped.${string}`
                 ? RecordingStopped
-                : unknown;
+                : T extends `recording.clip.${string}`
+                  ? RecordingClip
+                  : unknown;
 
 /** Reply type of a camera.rpc topic known at compile time; unknown otherwise. */
 export type ReplyOf<T extends string> = T extends `camera.rpc.${string}.${infer A}`

@@ -135,6 +135,7 @@ export const topics = {
     `recording.started.${token(cameraId, 'cameraId')}`,
   recordingStopped: (cameraId: string): `recording.stopped.${string}` =>
     `recording.stopped.${token(cameraId, 'cameraId')}`,
+  recordingClip: (cameraId: string): `recording.clip.${string}` => `recording.clip.${token(cameraId, 'cameraId')}`,
 } as const;
 
 /** Subscription patterns for the taxonomy. */
@@ -148,6 +149,7 @@ export const patterns = {
   alert: 'alert.*',
   recordingStarted: 'recording.started.*',
   recordingStopped: 'recording.stopped.*',
+  recordingClip: 'recording.clip.*',
   recording: 'recording.*.*',
   /** All events of one camera. */
   cameraEventsOf: (cameraId: string): `camera.event.${string}.*` => `camera.event.${token(cameraId, 'cameraId')}.*`,
@@ -166,7 +168,7 @@ export type TopicInfo =
   | { type: 'camera.event'; cameraId: string; kind: CameraEventKind }
   | { type: 'camera.rpc'; cameraId: string; action: CameraRpcAction }
   | { type: 'alert'; ruleId: string }
-  | { type: 'recording.started' | 'recording.stopped'; cameraId: string };
+  | { type: 'recording.started' | 'recording.stopped' | 'recording.clip'; cameraId: string };
 
 /**
  * Classify a concrete topic of the taxonomy, or undefined for anything else
@@ -191,7 +193,7 @@ export function parseTopic(topic: string): TopicInfo | undefined {
     return undefined;
   }
   if (a === 'alert' && t.length === 2 && id(b)) return { type: 'alert', ruleId: b };
-  if (a === 'recording' && t.length === 3 && id(c) && (b === 'started' || b === 'stopped')) {
+  if (a === 'recording' && t.length === 3 && id(c) && (b === 'started' || b === 'stopped' || b === 'clip')) {
     return { type: `recording.${b}`, cameraId: c };
   }
   return undefined;

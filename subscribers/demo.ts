@@ -12,6 +12,7 @@ import { startAlerting } from './alerting/index.js';
 import { startAudit } from './audit/index.js';
 import type { Logger } from './common/logger.js';
 import { startRecording } from './recording/index.js';
+import { findTool } from './recording/media.js';
 
 type Ctx = { client: Client; logger: Logger };
 type Started = Promise<{ stop(): Promise<void> }>;
@@ -27,7 +28,23 @@ export function subscriberDemoComponents(say: (line: string) => void = (l) => vo
     return dir;
   };
   return [
-    (ctx) => startRecording({ client: ctx.client, logger: ctx.logger, indexFile: join(stateDir(), 'sessions.jsonl'), preRollMs: 2_000, postRollMs: 4_000, maxDurationMs: 60_000 }),
+    (ctx) => {
+      // Clips need ffmpeg (and the simulated cameras then serve video: see cli/commands/demo.ts).
+      const video = findTool('ffmpeg') !== undefined && findTool('ffprobe') !== undefined;
+      const indexFile = join(stateDir(), 'sessions.jsonl');
+      if (video) say(`recording clips to ${join(stateDir(), 'clips')} — list them: udsbus recordings list --index ${indexFile}`);
+      else say('ffmpeg is not installed: sessions are indexed but no video is recorded (apt-get install ffmpeg for clips)');
+      return startRecording({
+        client: ctx.client,
+        logger: ctx.logger,
+        indexFile,
+        preRollMs: 2_000,
+        postRollMs: 4_000,
+        // Short, so the demo shows clips every few seconds even while motion goes on.
+        maxDurationMs: 15_000,
+        ...(video ? { clips: { dir: join(stateDir(), 'clips'), budgetBytes: 20 * 1024 * 1024 } } : {}),
+      });
+    },
     (ctx) =>
       startAlerting({
         client: ctx.client,
@@ -41,5 +58,20 @@ export function subscriberDemoComponents(say: (line: string) => void = (l) => vo
       }),
     // The warning about a plain subscription is expected here.
     (ctx) => startAudit({ client: ctx.client, logger: ctx.logger.child({}, { level: 'error' }), dir: join(stateDir(), 'audit'), subscriptions: [{ pattern: '>', durable: false }] }),
+    // The page shows the simulated cameras live, with the clips, sessions and audit status of the
+    // components above; its URL (with the access token) goes to stderr.
+    async (ctx) => {
+      const { startDashboard } = await import('./dashboard/index.js');
+      const dash = await startDashboard({
+        client: ctx.client,
+        logger: ctx.logger,
+        listen: { host: '127.0.0.1', port: Number(process.env['UDSBUS_DASHBOARD_PORT'] ?? 0) },
+        indexFile: join(stateDir(), 'sessions.jsonl'),
+        recordingsDir: join(stateDir(), 'clips'),
+        auditDir: join(stateDir(), 'audit'),
+      });
+      say(`dashboard: ${dash.url}`);
+      return dash;
+    },
   ];
 }

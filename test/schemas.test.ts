@@ -287,6 +287,17 @@ const EXAMPLES: Record<string, Example> = {
       [{ ...recStarted, triggers: [{ topic: 'camera..x', time: T0 }] }, '/triggers/0/topic: Expected a concrete topic: dot-separated tokens without wildcards'],
     ],
   },
+  'recording-clip': {
+    topic: `recording.clip.${CAM}`,
+    valid: [
+      { v: 1, sessionId: 's1', cameraId: CAM, path: '/clips/a.mp4', start: T0, end: T1, durationS: 0.1, bytes: 10, sha256: 'a'.repeat(64), gaps: [] },
+      { v: 1, sessionId: 's1', cameraId: CAM, path: '/clips/a.mp4', start: T0, end: T1, durationS: 0, bytes: 0, sha256: '0'.repeat(64), gaps: [{ from: T0, to: T1 }] },
+    ],
+    invalid: [
+      [{ v: 1, sessionId: 's1', cameraId: CAM, path: '/clips/a.mp4', start: T0, end: T1, durationS: 1, bytes: 10, sha256: 'A'.repeat(64), gaps: [] }, "/sha256: Expected string to match '^[0-9a-f]{64}$'"],
+      [{ v: 1, sessionId: 's1', cameraId: CAM, path: '/clips/a.mp4', start: T0, end: T1, durationS: 1, bytes: 10, sha256: 'a'.repeat(64) }, '/gaps: Missing required property'],
+    ],
+  },
   'recording-stopped': {
     topic: `recording.stopped.${CAM}`,
     valid: [{ ...recStarted, end: T1, reason: 'idle' }],

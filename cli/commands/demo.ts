@@ -35,16 +35,10 @@ export type DemoComponent = (ctx: DemoContext) => Promise<{ stop(): Promise<void
 async function loadComponents(): Promise<DemoComponent[]> {
   const { startOnvifPublisher } = await import('../../publishers/onvif/index.js');
   const { subscriberDemoComponents } = await import('../../subscribers/demo.js');
-  const { startDashboard } = await import('../../subscribers/dashboard/index.js');
   return [
     (ctx) => startOnvifPublisher({ ...ctx.cameras, socket: ctx.socket, name: 'demo', logger: ctx.logger }),
+    // Recording, alerting, audit and the dashboard.
     ...subscriberDemoComponents(),
-    // The page shows the simulated cameras live; its URL (with the access token) goes to stderr.
-    async (ctx) => {
-      const dash = await startDashboard({ client: ctx.client, logger: ctx.logger, listen: { host: '127.0.0.1', port: Number(process.env['UDSBUS_DASHBOARD_PORT'] ?? 0) } });
-      process.stderr.write(`udsbus demo: dashboard: ${dash.url}\n`);
-      return dash;
-    },
   ];
 }
 
@@ -117,7 +111,11 @@ export function registerDemo(program: Command): void {
           for (const w of loaded.warnings) say(w);
           cameras = loaded.options;
         } else {
-          const sims = await startSimulatedCameras(SIMULATED.length, (i) => SIMULATED[i]!);
+          // With ffmpeg each camera serves a real RTSP test pattern (publishers/onvif/simulator/stream.ts).
+          const { findTool } = await import('../../subscribers/recording/media.js');
+          const video = findTool('ffmpeg') !== undefined;
+          say(video ? 'simulated cameras serve RTSP video (ffmpeg test pattern with a burnt-in clock)' : 'ffmpeg is not installed: simulated cameras have no video stream');
+          const sims = await startSimulatedCameras(SIMULATED.length, (i) => ({ ...SIMULATED[i]!, stream: video }));
           stops.push(() => Promise.all(sims.map((s) => s.close())).then(() => undefined));
           cameras = { cameras: sims.map((s, i) => simulatedSpec(s, SIMULATED[i]!.label)) };
         }

@@ -23,6 +23,28 @@ export const RecorderConfig = Type.Object(
 );
 export type RecorderConfig = Static<typeof RecorderConfig>;
 
+export const ClipsConfig = Type.Object(
+  {
+    dir: Type.String({ minLength: 1, description: 'Clips go to <dir>/<cameraId>/<sessionId>.mp4; the segment ring to <dir>/.ring/<cameraId>/.' }),
+    ffmpeg: Type.Optional(Type.String({ minLength: 1, description: 'ffmpeg binary (default "ffmpeg" on PATH).' })),
+    ffprobe: Type.Optional(Type.String({ minLength: 1, description: 'ffprobe binary (default "ffprobe" on PATH).' })),
+    streams: Type.Optional(
+      Type.Record(Type.String(), Type.String({ minLength: 1 }), { description: 'Fixed RTSP URIs by camera id; other cameras are asked over camera.rpc.<id>.stream-uri.' }),
+    ),
+    profile: Type.Optional(Type.String({ minLength: 1, description: 'Media profile token for stream-uri requests (default: the camera\'s first).' })),
+    streamUriTimeoutMs: Type.Optional(Ms('Timeout of the stream-uri request.', 1)),
+    segmentSeconds: Type.Optional(Type.Number({ minimum: 0.5, maximum: 60, description: 'Target segment length (default 2); segments end on key frames.' })),
+    ringSeconds: Type.Optional(Type.Number({ minimum: 1, description: 'History kept per camera (default 60, at least pre-roll + 2 segments).' })),
+    ringBytes: Type.Optional(Type.Integer({ minimum: 1, description: 'Most bytes of unpinned segments per camera (default 256 MiB).' })),
+    budgetBytes: Type.Optional(Type.Integer({ minimum: 1, description: 'Disk budget for clips per camera, oldest deleted first (default 10 GiB).' })),
+    maxAgeHours: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Clips older than this are deleted (default: kept until the budget needs room).' })),
+    stallTimeoutMs: Type.Optional(Ms('A stream silent this long counts as dropped and is reconnected (default 5000).', 100)),
+    coverTimeoutMs: Type.Optional(Ms('How long a closed session waits for video up to its end (default 15000).', 0)),
+  },
+  { additionalProperties: false },
+);
+export type ClipsConfig = Static<typeof ClipsConfig>;
+
 export const TriggerKinds = Type.Object(
   {
     motion: Type.Optional(Type.Boolean()),
@@ -48,6 +70,7 @@ export const RecordingConfig = Type.Object(
     cameras: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Only these camera ids (default: all).' })),
     startOnInitial: Type.Optional(Type.Boolean({ description: 'Let Initialized states (initial: true, "motion is ongoing") open sessions (default false).' })),
     recorder: Type.Optional(RecorderConfig),
+    clips: Type.Optional(ClipsConfig),
     logLevel: Type.Optional(Type.String()),
   },
   { additionalProperties: false },
@@ -69,6 +92,9 @@ export const checkRecordingConfig: SemanticCheck<RecordingConfig> = (c) => {
       }
     }
   };
+  for (const id of Object.keys(c.clips?.streams ?? {})) {
+    if (!isValidToken(id)) problems.push({ path: `/clips/streams/${id}`, message: 'Expected a camera id (a topic token)' });
+  }
   c.recorder?.command.forEach((a, i) => check(a, `/recorder/command/${i}`));
   if (c.recorder?.file !== undefined) {
     check(c.recorder.file, '/recorder/file');

@@ -25,7 +25,8 @@ import { validatorFor } from '../../schemas/validate.js';
 import { systemClock, type Clock } from '../common/clock.js';
 import { describeExit } from '../common/child.js';
 import { createLogger, errFields, type Logger } from '../common/logger.js';
-import { DEFAULTS, type RecorderConfig, type TriggerKinds } from './config.js';
+import { ClipRecorder } from './clipper.js';
+import { DEFAULTS, type ClipsConfig, type RecorderConfig, type TriggerKinds } from './config.js';
 import { isFailure, Recorder, stopOrphan, type StartedRecorder } from './recorder.js';
 import { readSessionIndex, SessionIndex, type IndexedSession } from './session-index.js';
 import { SessionTracker, type CloseReason, type Session } from './sessions.js';
@@ -34,6 +35,8 @@ import { classify } from './triggers.js';
 export { loadRecordingConfig, RecordingConfig } from './config.js';
 export { readSessionIndex, type IndexedSession, type IndexRecord } from './session-index.js';
 export type { CloseReason, Session } from './sessions.js';
+export { clipTopic, type RecordingClip } from './clipper.js';
+export type { ClipsConfig } from './config.js';
 
 export type RecordingOptions = {
   /** A connected client; the subscriber does not close it. */
@@ -50,6 +53,8 @@ export type RecordingOptions = {
   /** Let `initial: true` states open sessions ("motion is ongoing" semantics). Default false. */
   startOnInitial?: boolean | undefined;
   recorder?: RecorderConfig | undefined;
+  /** Continuous segment ring per camera and a clip per session (needs ffmpeg). */
+  clips?: ClipsConfig | undefined;
   clock?: Clock | undefined;
   logger?: Logger | undefined;
 };
@@ -57,6 +62,8 @@ export type RecordingOptions = {
 export interface RecordingHandle {
   /** Sessions open right now. */
   openSessions(): Session[];
+  /** The clip recorder, when `clips` is set. */
+  readonly clips: ClipRecorder | undefined;
   /** Sessions found open in the index at start-up (a crash) and closed with reason `recovered`. */
   readonly recovered: readonly IndexedSession[];
   /** Close open sessions (reason shutdown), stop recorders, unsubscribe. The client stays open. */
@@ -103,7 +110,7 @@ export async function startRecording(opts: RecordingOptions): Promise<RecordingH
     }
   };
 
-  const publish = (topic: string, payload: RecordingStarted | RecordingStopped | Alert, hdr?: Record<string, string>) => {
+  const publish = (topic: string, payload: RecordingStarted | RecordingStopped | Alert | object, hdr?: Record<string, string>) => {
     const check = validatorFor(topic)?.(payload);
     if (check !== undefined && !check.ok) {
       log.error({ topic, errors: check.errors }, 'not publishing an invalid payload (a bug in the recording subscriber)');
@@ -115,6 +122,18 @@ export async function startRecording(opts: RecordingOptions): Promise<RecordingH
       log.error({ ...errFields(err), topic }, 'publish failed');
     }
   };
+
+  const clips =
+    opts.clips === undefined
+      ? undefined
+      : new ClipRecorder({
+          cfg: opts.clips,
+          client,
+          log,
+          preRollMs: timing.preRollMs,
+          append: (what, r) => write(what, () => index.append(r)),
+          publish: (topic, payload) => publish(topic, payload),
+        });
 
   const recorderFailed = (s: Session, message: string) => {
     log.error({ cameraId: s.cameraId, sessionId: s.sessionId }, `recorder failed: ${message}`);
@@ -198,6 +217,7 @@ export async function startRecording(opts: RecordingOptions): Promise<RecordingH
         reason: 'event',
         triggers: s.triggers,
       });
+      clips?.onOpen(s);
       if (recorder !== undefined) {
         const p = startRecorder(s).catch((err) => log.error(errFields(err), 'recorder supervision failed'));
         running.add(p);
@@ -219,6 +239,7 @@ export async function startRecording(opts: RecordingOptions): Promise<RecordingH
         { detail: reason },
       );
       void procs.get(s.sessionId)?.proc.stop(); // its exit is handled in startRecorder
+      clips?.onClose(s, end);
     },
   });
 
@@ -243,6 +264,7 @@ export async function startRecording(opts: RecordingOptions): Promise<RecordingH
       { v: 1, sessionId: s.sessionId, cameraId: s.cameraId, start: s.start, end: s.lastAt, reason: 'error', triggers: s.triggers.slice(0, 100) },
       { detail: 'recovered' },
     );
+    clips?.onRecovered(s.sessionId);
   }
 
   // ---- bus input
@@ -267,6 +289,7 @@ export async function startRecording(opts: RecordingOptions): Promise<RecordingH
     if (info?.type !== 'camera.status' || !wanted(info.cameraId)) return;
     // An empty status means the publisher died and its owned status was cleared: offline.
     const st = m.payload as CameraStatus | undefined;
+    if (st?.state === 'online' && clips !== undefined) clips.ensure(info.cameraId);
     if (st === undefined || st === null || st.state !== 'online') {
       if (tracker.close(info.cameraId, 'camera-offline') !== undefined) {
         log.warn({ cameraId: info.cameraId, state: st?.state ?? 'empty', reason: st?.reason }, 'camera offline: closed its session');
@@ -276,7 +299,10 @@ export async function startRecording(opts: RecordingOptions): Promise<RecordingH
 
   const onLost = (m: Message) => {
     const info = parseTopic(m.topic);
-    if (info?.type === 'camera.lost' && wanted(info.cameraId)) tracker.close(info.cameraId, 'camera-lost');
+    if (info?.type === 'camera.lost' && wanted(info.cameraId)) {
+      tracker.close(info.cameraId, 'camera-lost');
+      void clips?.drop(info.cameraId);
+    }
   };
 
   const subs: Subscription[] = [];
@@ -293,12 +319,14 @@ export async function startRecording(opts: RecordingOptions): Promise<RecordingH
     statusSub = subscribeStatus();
   };
   client.on('loss', onLoss);
+  clips?.startStatic(wanted);
   await client.flush();
   log.info({ indexFile: opts.indexFile, recovered: recovered.length, ...timing }, 'recording subscriber ready');
 
   let stopped = false;
   return {
     recovered,
+    clips,
     openSessions: () => tracker.openSessions(),
     async stop() {
       if (stopped) return;
@@ -308,6 +336,7 @@ export async function startRecording(opts: RecordingOptions): Promise<RecordingH
       statusSub.unsubscribe();
       tracker.closeAll('shutdown');
       await Promise.all([...running]);
+      await clips?.stop();
       index.close();
       await client.flush().catch(() => undefined);
     },

@@ -18,6 +18,7 @@ export const recordingService: ServiceDefinition<RecordingConfig> = {
       cameras: c.cameras,
       startOnInitial: c.startOnInitial,
       recorder: c.recorder,
+      clips: c.clips,
     }),
 };
 

@@ -1,6 +1,6 @@
 /**
  * The durable session index: an append-only JSON-lines file, one fsynced line per fact
- * (open, extend, recorder, close). Why this format: it is simple (no database, no schema
+ * (open, extend, recorder, close, clip, clip-failed, clip-deleted). Why this format: it is simple (no database, no schema
  * migrations), inspectable (`jq 'select(.type=="close")' sessions.jsonl`), and crash-tolerant —
  * a crash can only tear the last line, which readers skip and the next start truncates, and
  * every earlier line was on disk before the bus heard about it.
@@ -16,7 +16,23 @@ export type IndexRecord =
   | { type: 'open'; at: string; sessionId: string; cameraId: string; start: string; triggers: Trigger[]; continued?: boolean }
   | { type: 'extend'; at: string; sessionId: string; trigger: Trigger }
   | { type: 'recorder'; at: string; sessionId: string; event: 'started' | 'exited' | 'failed'; pid?: number; argv0?: string; file?: string; message?: string }
-  | { type: 'close'; at: string; sessionId: string; end: string; reason: CloseReason; triggerCount: number };
+  | { type: 'close'; at: string; sessionId: string; end: string; reason: CloseReason; triggerCount: number }
+  | ({ type: 'clip'; at: string; sessionId: string } & ClipRecord)
+  | { type: 'clip-failed'; at: string; sessionId: string; code: string; message: string }
+  | { type: 'clip-deleted'; at: string; sessionId: string; path: string; reason: 'age' | 'budget' };
+
+/** A clip as the index lists it: written completely (temp + fsync + rename) before this line. */
+export type ClipRecord = {
+  path: string;
+  /** Wall-clock span of the video in the clip. */
+  start: string;
+  end: string;
+  durationS: number;
+  bytes: number;
+  sha256: string;
+  /** Stream drops inside the session, skipped in the video. */
+  gaps: Array<{ from: string; to: string }>;
+};
 
 /** One session as folded from the index. */
 export type IndexedSession = {
@@ -31,6 +47,10 @@ export type IndexedSession = {
   /** Time of the last line written for this session. */
   lastAt: string;
   recorder?: { pid?: number; argv0?: string; file?: string; failed?: string; running: boolean };
+  /** The session's clip, once written; `deleted` when retention removed it. */
+  clip?: ClipRecord & { deleted?: 'age' | 'budget' };
+  /** Why no clip was written. */
+  clipFailed?: { code: string; message: string };
 };
 
 export type IndexReadResult = { sessions: IndexedSession[]; skipped: Array<{ line: number; reason: string }> };
@@ -72,6 +92,13 @@ export function readSessionIndex(file: string): IndexReadResult {
         if (r.event === 'failed') rec.failed = r.message ?? 'failed';
       }
       s.recorder = rec;
+    } else if (r.type === 'clip') {
+      const { type: _t, at: _a, sessionId: _s, ...clip } = r;
+      s.clip = clip;
+    } else if (r.type === 'clip-failed') {
+      s.clipFailed = { code: r.code, message: r.message };
+    } else if (r.type === 'clip-deleted') {
+      if (s.clip !== undefined && s.clip.path === r.path) s.clip.deleted = r.reason;
     } else {
       s.end = r.end;
       s.reason = r.reason;

@@ -32,6 +32,7 @@ import type {
   SimulatorStats,
 } from './types.js';
 import { levelAtLeast, UserStore } from './users.js';
+import { SimulatedStream } from './stream.js';
 
 const MAX_BODY_BYTES = 1 << 20;
 const SUBSCRIPTION_PREFIX = '/onvif/subscription/';
@@ -114,6 +115,8 @@ export class SimulatedCameraServer implements SimulatedCamera {
   private closed = false;
   private stopSchedules: (() => void) | undefined;
   private discovery: DiscoveryHandle | undefined;
+  /** The RTSP test stream (option `stream`), started before the HTTP listener. */
+  stream: SimulatedStream | undefined;
 
   constructor(private readonly opts: SimulatedCameraOptions) {
     this.identity = deriveIdentity(opts);
@@ -136,6 +139,7 @@ export class SimulatedCameraServer implements SimulatedCamera {
     this.hub = new EventHub({ media: this.media, digitalInputs, now: () => new Date(now()) }, this.pullPoints);
     this.auth = new Authenticator(this.userStore, now, opts.authTimeToleranceMs ?? 300_000, REALM, opts.authSchemes ?? 'both');
     this.logger = opts.logger;
+    const rtspPort = (): number => this.stream?.port ?? opts.rtspPort ?? 554;
     this.state = {
       identity: this.identity,
       media: this.media,
@@ -144,7 +148,9 @@ export class SimulatedCameraServer implements SimulatedCamera {
       hub: this.hub,
       pullPoints: this.pullPoints,
       digitalInputs,
-      rtspPort: opts.rtspPort ?? 554,
+      get rtspPort(): number {
+        return rtspPort();
+      },
       maxPullPoints: opts.maxPullPoints ?? 32,
       now,
       baseUrl: () => this.baseUrl,
@@ -214,8 +220,13 @@ export class SimulatedCameraServer implements SimulatedCamera {
   // ---- lifecycle ------------------------------------------------------------------------------
 
   async start(): Promise<void> {
-    await this.listen(this.opts.port ?? 0);
+    if (this.opts.stream) {
+      const so = this.opts.stream === true ? {} : this.opts.stream;
+      this.stream = new SimulatedStream(this.media.profiles.map((p) => p.streamPath), so);
+      await this.stream.start();
+    }
     try {
+      await this.listen(this.opts.port ?? 0);
       this.stopSchedules = startSchedules(this.opts.events ?? [], this.hub, this.logger);
       const d = this.opts.discovery;
       if (d && (d.wsDiscovery || d.ssdp)) {
@@ -273,6 +284,7 @@ export class SimulatedCameraServer implements SimulatedCamera {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     await this.stopListening();
+    await this.stream?.close();
     this.callListeners.clear();
   }
 

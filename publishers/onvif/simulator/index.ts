@@ -53,3 +53,5 @@ export async function startSimulatedCameras(
   }
   return cams;
 }
+
+export { decodeBurntClock, findFfmpeg, SimulatedStream, startSimulatedStream, type StreamOptions } from './stream.js';

@@ -1,6 +1,7 @@
 /**
  * Public types of the simulated ONVIF camera.
  */
+import type { SimulatedStream, StreamOptions } from './stream.js';
 
 export type UserLevel = 'Administrator' | 'Operator' | 'User' | 'Anonymous' | 'Extended';
 
@@ -172,8 +173,13 @@ export interface SimulatedCameraOptions {
   ptz?: boolean;
   /** Digital input tokens; default `['DigitalInput_1']`. */
   digitalInputs?: readonly string[];
-  /** Port in the RTSP URIs; default 554 (nothing listens there). */
+  /** Port in the RTSP URIs; default 554 (nothing listens there), or the stream's port with `stream`. */
   rtspPort?: number;
+  /**
+   * Serve a real RTSP H.264 test pattern with a burnt-in clock on 127.0.0.1 (needs ffmpeg; see
+   * stream.ts); GetStreamUri then points at it. Default false.
+   */
+  stream?: boolean | StreamOptions;
   events?: readonly EventSchedule[];
   /** Longest a PullMessages waits, whatever Timeout the client asks; default 60000. */
   pullTimeoutCapMs?: number;
@@ -281,6 +287,8 @@ export interface SimulatedCamera {
   /** The administrator account's credentials. */
   readonly username: string;
   readonly password: string;
+  /** The RTSP test stream, when started with `stream`. */
+  readonly stream: SimulatedStream | undefined;
   /** Stops schedules and discovery and destroys every socket, long polls included. */
   close(): Promise<void>;
   /**
