@@ -14,13 +14,27 @@ export type { Logger } from 'pino';
 /**
  * A logger on `fd` that never blocks the broker: writes are asynchronous and, should nobody read
  * the pipe (a script that ignores stdout), buffered up to 4 MiB and then dropped rather than
- * stalling every connection behind a full pipe. `flush()` writes what is buffered (at exit).
+ * stalling every connection behind a full pipe. `drain()` resolves once what was written is out
+ * (in order; at most a second when nobody reads); `flushSync()` is for a synchronous exit.
  */
-export function createBrokerLogger(level: LogLevel = 'info', fd = 1): { log: Logger; flush: () => void } {
+export function createBrokerLogger(level: LogLevel = 'info', fd = 1): { log: Logger; flush: () => void; drain: () => Promise<void> } {
   const dest = pino.destination({ dest: fd, sync: false, minLength: 0, maxLength: 4 * 1024 * 1024 });
   const log = pino({ name: 'udsbus-broker', level, base: { pid: process.pid } }, dest);
   return {
     log,
+    drain: () =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 1000);
+        try {
+          dest.flush(() => {
+            clearTimeout(t);
+            resolve();
+          });
+        } catch {
+          clearTimeout(t);
+          resolve();
+        }
+      }),
     flush: () => {
       try {
         dest.flushSync();

@@ -106,6 +106,7 @@ export async function runBrokerService(input: ServiceInput): Promise<void> {
       err instanceof SocketPathError ? err.message : e.code === 'EACCES' ? `permission denied creating ${socket}: choose a path you may write (--socket) or run as a user who may` : e.message;
     log.fatal({ evt: 'start.failed', socket, code: (err as { code?: string }).code, err: message }, `cannot start: ${message}`);
     sd.notify(`STATUS=cannot start: ${message}`, `ERRNO=${Math.abs((err as { errno?: number }).errno ?? 0) || 1}`);
+    await logger.drain();
     fail(message, 2);
   }
   for (const r of handle.broker.durables?.recovered ?? []) {
@@ -128,6 +129,7 @@ export async function runBrokerService(input: ServiceInput): Promise<void> {
     } catch (err) {
       log.fatal({ evt: 'start.failed', metrics: s.metrics, err: (err as Error).message }, `cannot serve metrics: ${(err as Error).message}`);
       await handle.close();
+      await logger.drain();
       fail(`cannot serve metrics on ${s.metrics}: ${(err as Error).message}`, 2);
     }
   }
@@ -158,7 +160,7 @@ export async function runBrokerService(input: ServiceInput): Promise<void> {
       sd.stopWatchdog();
       logEvents.flush();
       log.info({ evt: 'stop', uptimeMs: Date.now() - startedAt }, 'stopped');
-      flushLog();
+      await logger.drain(); // in order: a synchronous flush could overtake a write still in flight
       process.exit(code);
     })();
   };
