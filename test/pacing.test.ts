@@ -88,7 +88,9 @@ describe('publisher pacing', () => {
   }, 120_000);
 
   it('a stuck subscriber holds the publisher only for paceStallMs; it is told what it lost', async () => {
-    bus = await startTestBus({ statsIntervalMs: 0, paceStallMs: 200, limits: { outQueueBytes: 256 * 1024 } });
+    // A second without reading counts as stuck: long enough that a healthy subscriber process on a
+    // loaded CI machine is never mistaken for one.
+    bus = await startTestBus({ statsIntervalMs: 0, paceStallMs: 1000, limits: { outQueueBytes: 256 * 1024 } });
     const stuck = await bus.raw();
     await stuck.hello({ name: 'stuck' });
     stuck.send({ op: 'sub', sid: 1, pattern: 'pace.>', id: 1 });

@@ -90,6 +90,9 @@ export class Outbound {
   onDrain(): void {
     this.drainExpected = false;
     if (this.ring.live > 0 || this.lossy.size > 0) this.pump();
+    // The last pump may have emptied the queue and stopped at a full socket: publishers held
+    // for this connection go on now (pacing), or they would wait for a drain that never comes.
+    else if (!this.closed) this.owner.relieved();
   }
 
   sendControl(frame: Buffer): void {

@@ -31,8 +31,9 @@ export class PacingState {
   /** As a subscriber: its queue did not drain in time; publishers no longer wait for it. */
   stuck = false;
   timer: NodeJS.Timeout | undefined;
-  /** progressMark() when the stall clock last started. */
+  /** progressMark() when the stall clock last started, and when that was. */
   mark = 0;
+  armedAt = 0;
 }
 
 export class Pacer {
@@ -54,7 +55,10 @@ export class Pacer {
   private arm(sub: Paced): void {
     const s = sub.pacing;
     s.mark = sub.progressMark();
-    s.timer = setTimeout(() => this.stalled(sub), this.stallMs);
+    s.armedAt = Date.now();
+    // The decision waits for the check phase: I/O that completed while the broker itself was
+    // busy (write callbacks that show the peer reading) is handled in the poll phase before it.
+    s.timer = setTimeout(() => setImmediate(() => this.stalled(sub)), this.stallMs);
     s.timer.unref();
   }
 
@@ -67,8 +71,10 @@ export class Pacer {
   private stalled(sub: Paced): void {
     sub.pacing.timer = undefined;
     if (sub.pacing.holding.size === 0) return;
-    // Slow but reading: keep holding, and give it another stallMs.
-    if (sub.progressMark() > sub.pacing.mark) return this.arm(sub);
+    // Slow but reading: keep holding, and give it another stallMs. A clock that ran late by half
+    // the window means the broker was starved, not the peer: that window proves nothing.
+    const late = Date.now() - sub.pacing.armedAt - this.stallMs > this.stallMs / 2;
+    if (late || sub.progressMark() > sub.pacing.mark) return this.arm(sub);
     sub.pacing.stuck = true;
     this.stalls++;
     this.release(sub);
