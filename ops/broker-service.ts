@@ -159,6 +159,9 @@ export async function runBrokerService(input: ServiceInput): Promise<void> {
       }
       sd.stopWatchdog();
       logEvents.flush();
+      // Everything logged so far goes out first: an asynchronous write of "stopping" still in
+      // flight (a pipe that was full, retried) must not be overtaken by the last line.
+      await logger.drain();
       log.info({ evt: 'stop', uptimeMs: Date.now() - startedAt }, 'stopped');
       await logger.drain(); // in order: a synchronous flush could overtake a write still in flight
       process.exit(code);
