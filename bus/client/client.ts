@@ -8,7 +8,7 @@
 import { EventEmitter } from 'eventemitter3';
 import type { Observable, Subscription } from 'rxjs';
 import { checkPortableCbor } from '../protocol/cbor-check.js';
-import { decodeValue, encodeValue, problemText, type DecodedFrame } from '../protocol/codec.js';
+import { decodeCheckedValue, encodeValue, problemText, type DecodedFrame } from '../protocol/codec.js';
 import type { MsgFrame } from '../protocol/msg-reader.js';
 import { UdsbusError } from '../protocol/errors.js';
 import type { Limits } from '../protocol/limits.js';
@@ -140,10 +140,10 @@ export class Client extends EventEmitter<ClientEvents> {
       return;
     }
     if (sid === this.requests.inboxSid) {
-      this.requests.onReply(f.topic as string, () => new Received(f, bytes, 0, maxNesting));
+      this.requests.onReply(f.topic as string, () => new Received(f, bytes, 0));
       return;
     }
-    this.subs.deliver(sid, (lost) => new Received(f, bytes, lost, maxNesting));
+    this.subs.deliver(sid, (lost) => new Received(f, bytes, lost));
   }
 
   private onErr(f: DecodedFrame): void {
@@ -292,7 +292,6 @@ class Received implements Message {
     f: DecodedFrame | MsgFrame,
     bytes: Uint8Array,
     readonly lost: number,
-    private readonly maxNesting: number,
   ) {
     this.topic = f.topic as string;
     this.bytes = bytes;
@@ -308,7 +307,8 @@ class Received implements Message {
 
   get payload(): unknown {
     if (!this.decoded) {
-      this.value = decodeValue(this.bytes, this.maxNesting);
+      // Checked in onMsg with this connection's maxNesting before the message was made.
+      this.value = decodeCheckedValue(this.bytes);
       this.decoded = true;
     }
     return this.value;

@@ -51,6 +51,14 @@ export function decodeValue(bytes: Uint8Array, maxNesting = 32): unknown {
   return decoder.decode(bytes);
 }
 
+/**
+ * Decodes payload bytes that `checkPortableCbor` has already passed (the client checks them on
+ * arrival and decodes on first read): the check is not run twice on the subscriber's hot path.
+ */
+export function decodeCheckedValue(bytes: Uint8Array): unknown {
+  return bytes.length === 0 ? undefined : decoder.decode(bytes);
+}
+
 /** Encodes a frame map with its length prefix. */
 export function encodeFrame(frame: object): Buffer {
   const body = encoder.encode(frame);
