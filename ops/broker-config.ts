@@ -9,7 +9,9 @@
  * closed TypeBox schema: an unknown key is an error (a typo like `maxConection` would otherwise be
  * silently ignored), and every problem is reported as file:line:column.
  */
-import { Type, type TSchema } from '@sinclair/typebox';
+// Types only: TypeBox costs the broker ~12 MB of RSS, so it is loaded (by config-file.ts) only
+// when there is a config file to validate; the schemas here are built on demand from its `Type`.
+import type { TSchema, Type as TypeBuilder } from '@sinclair/typebox';
 import { checkPattern, DEFAULT_LIMITS } from '../bus/core.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -22,7 +24,8 @@ export type Setting = {
   /** Commander flag spec, e.g. `--max-connections <n>`. */
   readonly flag: string;
   readonly help: string;
-  readonly schema: TSchema;
+  /** Its config-file schema, built with TypeBox's `Type` when a file is validated. */
+  readonly schema: (T: typeof TypeBuilder) => TSchema;
   /** Parse the text of a flag or environment variable; throws with a message showing a good value. */
   readonly parse: (text: string) => unknown;
   /** SIGHUP applies a change without a restart. */
@@ -51,32 +54,32 @@ const octal = (v: string) => {
   return v;
 };
 
-const U = (description: string) => Type.Integer({ minimum: 0, description });
+const U = (description: string) => (T: typeof TypeBuilder) => T.Integer({ minimum: 0, description });
 
 /** Every setting of `udsbus broker`, in --help order. */
 export const BROKER_SETTINGS: readonly Setting[] = [
-  { key: 'socket', flag: '-s, --socket <path>', help: 'broker socket path (ignored when systemd passes a socket)', schema: Type.String({ minLength: 1 }), parse: text },
-  { key: 'mode', flag: '--mode <octal>', help: 'socket file mode (default "0660")', schema: Type.String({ pattern: '^0?[0-7]{3}$' }), parse: octal },
-  { key: 'group', flag: '--group <group>', help: 'group (name or gid) that owns the socket', schema: Type.Union([Type.String({ minLength: 1 }), Type.Integer({ minimum: 0 })]), parse: text },
-  { key: 'tcp', flag: '--tcp <[host:]port>', help: 'also listen on TCP (loopback unless a host is given); off by default', schema: Type.String({ minLength: 1 }), parse: text },
+  { key: 'socket', flag: '-s, --socket <path>', help: 'broker socket path (ignored when systemd passes a socket)', schema: (T) => T.String({ minLength: 1 }), parse: text },
+  { key: 'mode', flag: '--mode <octal>', help: 'socket file mode (default "0660")', schema: (T) => T.String({ pattern: '^0?[0-7]{3}$' }), parse: octal },
+  { key: 'group', flag: '--group <group>', help: 'group (name or gid) that owns the socket', schema: (T) => T.Union([T.String({ minLength: 1 }), T.Integer({ minimum: 0 })]), parse: text },
+  { key: 'tcp', flag: '--tcp <[host:]port>', help: 'also listen on TCP (loopback unless a host is given); off by default', schema: (T) => T.String({ minLength: 1 }), parse: text },
   { key: 'maxConnections', flag: '--max-connections <n>', help: 'maximum connections', schema: U('maximum connections'), parse: uint('maxConnections') },
   { key: 'maxFrame', flag: '--max-frame <bytes>', help: 'maximum frame size', schema: U('maximum frame size (bytes)'), parse: uint('maxFrame') },
   { key: 'queueBytes', flag: '--queue-bytes <bytes>', help: 'outbound queue budget per connection', schema: U('bytes'), parse: uint('queueBytes') },
   { key: 'queueMsgs', flag: '--queue-msgs <n>', help: 'outbound queue message limit per connection', schema: U('messages'), parse: uint('queueMsgs') },
   { key: 'keepalive', flag: '--keepalive <ms>', help: 'keepalive interval', schema: U('ms'), parse: uint('keepalive') },
   { key: 'handshakeTimeout', flag: '--handshake-timeout <ms>', help: 'time allowed for hello', schema: U('ms'), parse: uint('handshakeTimeout') },
-  { key: 'data', flag: '--data <dir>', help: 'data directory for durable subscriptions (off without it)', schema: Type.String({ minLength: 1 }), parse: text },
-  { key: 'fsync', flag: '--fsync <policy>', help: 'when durable messages reach the disk: always, batch (default), never', schema: Type.Union([Type.Literal('always'), Type.Literal('batch'), Type.Literal('never')]), parse: oneOf('fsync', ['always', 'batch', 'never'] as const) },
+  { key: 'data', flag: '--data <dir>', help: 'data directory for durable subscriptions (off without it)', schema: (T) => T.String({ minLength: 1 }), parse: text },
+  { key: 'fsync', flag: '--fsync <policy>', help: 'when durable messages reach the disk: always, batch (default), never', schema: (T) => T.Union([T.Literal('always'), T.Literal('batch'), T.Literal('never')]), parse: oneOf('fsync', ['always', 'batch', 'never'] as const) },
   { key: 'ackTimeout', flag: '--ack-timeout <ms>', help: 'redeliver unacknowledged durable messages after this long', schema: U('ms'), parse: uint('ackTimeout') },
-  { key: 'acl', flag: '--acl <file>', help: 'access rules (SECURITY.md); the file is re-read on SIGHUP', schema: Type.String({ minLength: 1 }), parse: text },
-  { key: 'strict', flag: '--strict <pattern...>', help: 'check payloads on these topic patterns against schemas/ and refuse invalid ones (SCHEMA_INVALID)', schema: Type.Array(Type.String({ minLength: 1 })), parse: (v) => v.split(/[\s,]+/).filter((s) => s !== '') },
+  { key: 'acl', flag: '--acl <file>', help: 'access rules (SECURITY.md); the file is re-read on SIGHUP', schema: (T) => T.String({ minLength: 1 }), parse: text },
+  { key: 'strict', flag: '--strict <pattern...>', help: 'check payloads on these topic patterns against schemas/ and refuse invalid ones (SCHEMA_INVALID)', schema: (T) => T.Array(T.String({ minLength: 1 })), parse: (v) => v.split(/[\s,]+/).filter((s) => s !== '') },
   { key: 'statsInterval', flag: '--stats-interval <ms>', help: 'publish $SYS.broker.stats this often; 0 turns it off (default 10000)', schema: U('ms'), parse: uint('statsInterval') },
   { key: 'grace', flag: '--grace <ms>', help: 'how long shutdown waits for slow readers (default 2000)', schema: U('ms'), parse: uint('grace') },
   { key: 'paceStall', flag: '--pace-stall <ms>', help: 'a subscriber that reads nothing this long stops pacing its publishers (PROTOCOL.md §10; default 500)', schema: U('ms'), parse: uint('paceStall') },
-  { key: 'quiet', flag: '-q, --quiet', help: 'no startup line on stderr (the structured log still says it)', schema: Type.Boolean(), parse: bool('quiet') },
-  { key: 'logLevel', flag: '--log-level <level>', help: `structured log level: ${LOG_LEVELS.join(', ')} (default info); reloaded on SIGHUP`, schema: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l))), parse: oneOf('logLevel', LOG_LEVELS), reload: true },
-  { key: 'logRate', flag: '--log-rate <ms>', help: 'at most one drop / denial line per connection and kind per this window (default 10000); reloaded on SIGHUP', schema: Type.Integer({ minimum: 100 }), parse: uint('logRate'), reload: true },
-  { key: 'metrics', flag: '--metrics <path|[host:]port>', help: 'serve Prometheus metrics over HTTP on this Unix socket path or loopback port; off by default', schema: Type.String({ minLength: 1 }), parse: text },
+  { key: 'quiet', flag: '-q, --quiet', help: 'no startup line on stderr (the structured log still says it)', schema: (T) => T.Boolean(), parse: bool('quiet') },
+  { key: 'logLevel', flag: '--log-level <level>', help: `structured log level: ${LOG_LEVELS.join(', ')} (default info); reloaded on SIGHUP`, schema: (T) => T.Union(LOG_LEVELS.map((l) => T.Literal(l))), parse: oneOf('logLevel', LOG_LEVELS), reload: true },
+  { key: 'logRate', flag: '--log-rate <ms>', help: 'at most one drop / denial line per connection and kind per this window (default 10000); reloaded on SIGHUP', schema: (T) => T.Integer({ minimum: 100 }), parse: uint('logRate'), reload: true },
+  { key: 'metrics', flag: '--metrics <path|[host:]port>', help: 'serve Prometheus metrics over HTTP on this Unix socket path or loopback port; off by default', schema: (T) => T.String({ minLength: 1 }), parse: text },
 ];
 
 export type BrokerSettings = {
@@ -104,13 +107,16 @@ export type BrokerSettings = {
   metrics?: string;
 };
 
-export const BrokerConfigSchema = Type.Object(
-  {
-    $schema: Type.Optional(Type.String()),
-    ...Object.fromEntries(BROKER_SETTINGS.map((s) => [s.key, Type.Optional(s.schema)])),
-  },
-  { additionalProperties: false },
-);
+/** The closed schema of a broker config file (unknown keys refused), built with TypeBox's `Type`. */
+export function brokerConfigSchema(T: typeof TypeBuilder): TSchema {
+  return T.Object(
+    {
+      $schema: T.Optional(T.String()),
+      ...Object.fromEntries(BROKER_SETTINGS.map((s) => [s.key, T.Optional(s.schema(T))])),
+    },
+    { additionalProperties: false },
+  );
+}
 
 /** `maxConnections` → `UDSBUS_MAX_CONNECTIONS`. */
 export function envName(key: string): string {

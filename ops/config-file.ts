@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import stripJsonComments from 'strip-json-comments';
 import { ConfigError, parseJsonConfig } from '../subscribers/common/config.js';
-import { BROKER_SETTINGS, BrokerConfigSchema, semanticProblems, type BrokerSettings } from './broker-config.js';
+import { Type } from '@sinclair/typebox';
+import { BROKER_SETTINGS, brokerConfigSchema, semanticProblems, type BrokerSettings } from './broker-config.js';
 
 export { ConfigError };
 
@@ -17,7 +18,7 @@ export function parseBrokerConfig(source: string, file: string): BrokerSettings 
   const json = stripJsonComments(source, { whitespace: true, trailingCommas: true });
   let value: BrokerSettings & { $schema?: string };
   try {
-    value = parseJsonConfig(json, file, BrokerConfigSchema, (v) => semanticProblems(v as BrokerSettings)) as BrokerSettings & { $schema?: string };
+    value = parseJsonConfig(json, file, brokerConfigSchema(Type), (v) => semanticProblems(v as BrokerSettings)) as BrokerSettings & { $schema?: string };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     // A typo is the usual unknown key: name the setting it was probably meant to be.
