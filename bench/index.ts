@@ -549,9 +549,9 @@ function evaluateTargets(perRun: ScenarioResults[]): Target[] {
     {
       id: 'slow-consumer',
       description: 'healthy subscribers with one paused, vs without',
-      goal: '≥ 0.9×',
+      goal: '≥ 0.95×',
       value: (r) => ok(r.slow?.udsbus)?.ratio,
-      met: (v) => v >= 0.9,
+      met: (v) => v >= 0.95,
     },
   ];
   return defs.map((d) => {

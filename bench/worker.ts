@@ -51,6 +51,9 @@ async function runBroker(c: Extract<WorkerConfig, { role: 'broker' }>): Promise<
   const opts: StartBrokerOptions = { socket: c.socket };
   if (c.tcp) opts.tcp = '127.0.0.1:0';
   if (c.limits !== undefined) opts.limits = c.limits;
+  // The broker's own setting, as `udsbus broker` reads it: lets a run compare stall windows.
+  const stall = process.env['UDSBUS_PACE_STALL'];
+  if (stall !== undefined) opts.paceStallMs = Number(stall);
   const { startBroker } = await import('../bus/broker/server.js');
   const h = await startBroker(opts);
   on('stats', () => send(memoryStats({ broker: h.broker.getStats() })));

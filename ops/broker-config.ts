@@ -75,7 +75,7 @@ export const BROKER_SETTINGS: readonly Setting[] = [
   { key: 'strict', flag: '--strict <pattern...>', help: 'check payloads on these topic patterns against schemas/ and refuse invalid ones (SCHEMA_INVALID)', schema: (T) => T.Array(T.String({ minLength: 1 })), parse: (v) => v.split(/[\s,]+/).filter((s) => s !== '') },
   { key: 'statsInterval', flag: '--stats-interval <ms>', help: 'publish $SYS.broker.stats this often; 0 turns it off (default 10000)', schema: U('ms'), parse: uint('statsInterval') },
   { key: 'grace', flag: '--grace <ms>', help: 'how long shutdown waits for slow readers (default 2000)', schema: U('ms'), parse: uint('grace') },
-  { key: 'paceStall', flag: '--pace-stall <ms>', help: 'a subscriber that reads nothing this long stops pacing its publishers (PROTOCOL.md §10; default 500)', schema: U('ms'), parse: uint('paceStall') },
+  { key: 'paceStall', flag: '--pace-stall <ms>', help: 'a subscriber that reads nothing this long stops pacing its publishers until it reads again (PROTOCOL.md §10; default 100)', schema: U('ms'), parse: uint('paceStall') },
   { key: 'quiet', flag: '-q, --quiet', help: 'no startup line on stderr (the structured log still says it)', schema: (T) => T.Boolean(), parse: bool('quiet') },
   { key: 'logLevel', flag: '--log-level <level>', help: `structured log level: ${LOG_LEVELS.join(', ')} (default info); reloaded on SIGHUP`, schema: (T) => T.Union(LOG_LEVELS.map((l) => T.Literal(l))), parse: oneOf('logLevel', LOG_LEVELS), reload: true },
   { key: 'logRate', flag: '--log-rate <ms>', help: 'at most one drop / denial line per connection and kind per this window (default 10000); reloaded on SIGHUP', schema: (T) => T.Integer({ minimum: 100 }), parse: uint('logRate'), reload: true },

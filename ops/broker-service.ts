@@ -87,7 +87,7 @@ export async function runBrokerService(input: ServiceInput): Promise<void> {
       mode,
       limits,
       closeGraceMs: s.grace ?? 2000,
-      paceStallMs: s.paceStall ?? 500,
+      ...(s.paceStall === undefined ? {} : { paceStallMs: s.paceStall }),
       statsIntervalMs: s.statsInterval ?? 10_000,
       serverName: `udsbus ${VERSION}`,
       events: fanOut(logEvents, counters),

@@ -22,7 +22,7 @@ import { RetainedStore } from './retained.js';
 import type { BrokerSub } from './subscription.js';
 import { StrictMode } from './strict.js';
 import { SysService, type Counters, type SysHost } from './sys.js';
-import { Pacer } from './pacing.js';
+import { DEFAULT_PACE_STALL_MS, Pacer } from './pacing.js';
 import type { BrokerEvents } from './events.js';
 
 export type { BrokerStats, ClientStats, SubStats } from '../protocol/wire-types.js';
@@ -51,7 +51,8 @@ export type BrokerOptions = {
   acl?: Acl;
   /**
    * How long a publisher is held while a subscriber's queue does not drain, before that
-   * subscriber counts as stuck and its own overflow policy applies instead (ms, §10).
+   * subscriber counts as stuck and its own overflow policy applies instead, until it reads again
+   * (ms, §10; default 100).
    */
   paceStallMs?: number;
   /** A frame that stays incomplete this long is cut off with FRAME_TIMEOUT (ms). */
@@ -133,7 +134,7 @@ export class Broker implements ConnectionHost<Connection>, SysHost<Connection> {
     if (opts.strict !== undefined && opts.strict.patterns.length > 0) this.strict = new StrictMode(opts.strict.patterns, opts.strict.validate, limits.maxNesting);
     this.access = opts.acl === undefined ? undefined : new AccessControl(opts.acl);
     this.frameTimeoutMs = opts.frameTimeoutMs ?? 10_000;
-    this.pacer = new Pacer(opts.paceStallMs ?? 500);
+    this.pacer = new Pacer(opts.paceStallMs ?? DEFAULT_PACE_STALL_MS);
     this.events = opts.events;
     this.log = opts.log ?? ((event, detail) => process.stderr.write(`udsbus broker: ${event} ${JSON.stringify(detail)}\n`));
     if (opts.dataDir !== undefined) {

@@ -7,8 +7,11 @@
  *
  * A stuck subscriber must not stall everyone: one whose peer has read nothing for `stallMs` while
  * publishers wait for it is marked stuck, its publishers are let go, and from then on its own
- * overflow policy applies (drops announced by `loss`) until its queue is empty again. A slow
- * subscriber that keeps reading is not stuck: any bytes its peer took restart the clock.
+ * overflow policy applies (drops announced by `loss`) until it reads again or its queue is empty.
+ * A slow subscriber that keeps reading is not stuck: any bytes its peer took restart the clock.
+ * Because a subscriber that reads again paces again, a wrong verdict (a healthy process that was
+ * not scheduled for a moment) costs only queue space, never messages while its queue has room; so
+ * the window can be short, and a really stopped subscriber holds everyone only that long.
  * Publishers that would rather never wait say `flow: "drop"` in their hello.
  */
 
@@ -31,10 +34,13 @@ export class PacingState {
   /** As a subscriber: its queue did not drain in time; publishers no longer wait for it. */
   stuck = false;
   timer: NodeJS.Timeout | undefined;
-  /** progressMark() when the stall clock last started, and when that was. */
+  /** progressMark() when the stall clock last started (or when it was found stuck), and when that was. */
   mark = 0;
   armedAt = 0;
 }
+
+/** How long a subscriber may read nothing while publishers wait for it (`--pace-stall`). */
+export const DEFAULT_PACE_STALL_MS = 100;
 
 export class Pacer {
   /** Publishers let go because a subscriber stalled, over the broker's life. */
@@ -45,7 +51,12 @@ export class Pacer {
   /** A delivery from `pub` had to queue at `sub`: hold the publisher until `sub` drains. */
   hold(pub: Paced, sub: Paced): void {
     const s = sub.pacing;
-    if (pub === sub || s.stuck || s.holding.has(pub)) return;
+    if (pub === sub || s.holding.has(pub)) return;
+    if (s.stuck) {
+      // Still nothing read since it was found stuck: its overflow policy applies, nobody waits.
+      if (sub.progressMark() <= s.mark) return;
+      s.stuck = false; // it reads again: it paces its publishers again
+    }
     s.holding.add(pub);
     if (pub.pacing.waitingFor.size === 0) pub.pauseReading();
     pub.pacing.waitingFor.add(sub);
