@@ -5,6 +5,7 @@
  * subscription's overflow policy applies to its own share (PROTOCOL.md §10), and every drop is
  * counted so the subscriber gets a `loss` notice.
  */
+import { Socket } from 'node:net';
 import { CBOR_ENCODING, type WireEncoding } from './encoding.js';
 import type { Published } from './message.js';
 import { OutRing, type RingSub } from './out-ring.js';
@@ -48,6 +49,22 @@ export interface OutboundOwner {
 
 export type OutboundConfig = { queueBytes: number; queueMsgs: number; highWater: number; batchBytes: number };
 
+// One batch buffer shared by every connection's flush. A socket write that the kernel takes
+// whole, synchronously, leaves the stream holding nothing (writableLength is 0 right after it), so
+// the buffer can serve the next flush: no 64 KiB allocation per write in the common case. A write
+// that stays buffered keeps the buffer, and the next flush allocates a fresh one.
+let scratch: Buffer | undefined;
+const SCRATCH_MIN = 128 * 1024;
+
+function takeScratch(n: number): Buffer {
+  const b = scratch;
+  if (b !== undefined && b.length >= n) {
+    scratch = undefined;
+    return b;
+  }
+  return Buffer.allocUnsafeSlow(Math.max(n, SCRATCH_MIN));
+}
+
 export class Outbound {
   // Fast path: frames not yet written. A Buffer is a complete control frame; an OutSub is a
   // delivery whose seq and message sit at the same index of the parallel arrays.
@@ -71,11 +88,16 @@ export class Outbound {
   /** The per-uid queue quota shared by all of the uid's connections, under an ACL. */
   usage: { queueBytes: number; quota: { readonly queueBytes: number } } | undefined;
 
+  /** Only a real socket copies a chunk out before write() returns; other streams may keep it. */
+  private readonly reusesBatch: boolean;
+
   constructor(
     private readonly sink: Sink,
     private readonly owner: OutboundOwner,
     private readonly cfg: OutboundConfig,
-  ) {}
+  ) {
+    this.reusesBatch = sink instanceof Socket;
+  }
 
   get congested(): boolean {
     return this.ring.live > 0;
@@ -179,7 +201,8 @@ export class Outbound {
   private flushPend(): void {
     const n = this.pend.length;
     if (n === 0) return;
-    const out = Buffer.allocUnsafe(this.pendBytes);
+    const reuse = this.reusesBatch;
+    const out = reuse ? takeScratch(this.pendBytes) : Buffer.allocUnsafe(this.pendBytes);
     let off = 0;
     for (let i = 0; i < n; i++) {
       const item = this.pend[i]!;
@@ -196,6 +219,7 @@ export class Outbound {
     this.pendMsg.length = 0;
     this.pendBytes = 0;
     this.write(off === out.length ? out : out.subarray(0, off));
+    if (reuse && this.sink.writableLength === 0) scratch = out;
   }
 
   /** Bytes the peer has taken off the socket so far (pacing's sign of life). */

@@ -48,7 +48,12 @@ export function asciiSize(s: string): number {
 
 export function writeAscii(buf: Buffer, off: number, s: string): number {
   off = writeHead(buf, off, 3, s.length);
-  return off + buf.write(s, off, 'latin1');
+  const n = s.length;
+  // Topics are short: a plain loop beats Buffer#write's argument handling (~13% of the broker's
+  // time in a fan-out profile went there). Long text takes the native path.
+  if (n > 64) return off + buf.write(s, off, 'latin1');
+  for (let i = 0; i < n; i++) buf[off + i] = s.charCodeAt(i);
+  return off + n;
 }
 
 export function writeBytes(buf: Buffer, off: number, bytes: Uint8Array): number {
