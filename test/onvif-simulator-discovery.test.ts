@@ -107,12 +107,13 @@ describe('discovery inside a private network namespace', () => {
     expect(r.one.found.map((f) => f.serial)).toEqual([a?.serial]);
   });
 
-  it.skipIf(ssdpSkip !== undefined)('SSDP: M-SEARCH finds the camera, NOTIFY announces it, LOCATION describes it', async () => {
+  it.skipIf(ssdpSkip !== undefined)('SSDP: M-SEARCH finds the camera, NOTIFY announces it, LOCATION describes it, byebye on close', async () => {
     const r = (await runInNamespace(SSDP_SETUP, 'ssdp')) as {
       camera: { uuid: string; serial: string; url: string };
       found: Record<string, string>;
       notify: Record<string, string>;
       description: string;
+      bye: Record<string, string>;
     };
     const base = r.camera.url.replace('/onvif/device_service', '');
     expect(r.found).toMatchObject({
@@ -123,5 +124,8 @@ describe('discovery inside a private network namespace', () => {
     expect(r.notify).toMatchObject({ NTS: 'ssdp:alive', LOCATION: `${base}/description.xml` });
     expect(r.description).toContain(`<serialNumber>${r.camera.serial}</serialNumber>`);
     expect(r.description).toContain(`<UDN>uuid:${r.camera.uuid}</UDN>`);
+    // Closing the camera says goodbye; a byebye carries no LOCATION.
+    expect(r.bye).toMatchObject({ NTS: 'ssdp:byebye', USN: expect.stringContaining(`uuid:${r.camera.uuid}`) });
+    expect(r.bye['LOCATION']).toBeUndefined();
   });
 });

@@ -85,22 +85,25 @@ async function wsDiscovery(): Promise<unknown> {
   };
 }
 
-/** Listens on the SSDP group (port 1900, on v1) for the first NOTIFY ssdp:alive, as a control point does. */
-async function notifyListener(): Promise<{ alive: Promise<Record<string, string>>; close: () => void }> {
+/** Listens on the SSDP group (port 1900, on v1) for the first NOTIFY ssdp:alive and ssdp:byebye, as a control point does. */
+async function notifyListener(): Promise<{ alive: Promise<Record<string, string>>; byebye: Promise<Record<string, string>>; close: () => void }> {
   const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
-  const alive = new Promise<Record<string, string>>((resolve) =>
-    sock.on('message', (msg) => {
-      try {
-        const m = parseSsdp(msg);
-        if (m.kind === 'notify' && m.headers['NTS'] === 'ssdp:alive') resolve(m.headers);
-      } catch {
-        // not SSDP
-      }
-    }),
-  );
+  const first = (nts: string): Promise<Record<string, string>> =>
+    new Promise((resolve) =>
+      sock.on('message', (msg) => {
+        try {
+          const m = parseSsdp(msg);
+          if (m.kind === 'notify' && m.headers['NTS'] === nts) resolve(m.headers);
+        } catch {
+          // not SSDP
+        }
+      }),
+    );
+  const alive = first('ssdp:alive');
+  const byebye = first('ssdp:byebye');
   await new Promise<void>((resolve) => sock.bind(SSDP_PORT, resolve));
   sock.addMembership(SSDP_GROUP, '10.99.0.2');
-  return { alive, close: () => sock.close() };
+  return { alive, byebye, close: () => sock.close() };
 }
 
 async function ssdpDiscovery(): Promise<unknown> {
@@ -123,7 +126,9 @@ async function ssdpDiscovery(): Promise<unknown> {
     const found = await Promise.race([response, timeout(3000, 'M-SEARCH response')]);
     const notify = await Promise.race([listener.alive, timeout(3000, 'NOTIFY ssdp:alive')]);
     const description = await (await fetch(String(found['LOCATION']))).text();
-    return { camera: { uuid: cam.uuid, serial: cam.serial, url: cam.url }, found, notify, description };
+    await cam.close(); // its responder leaves with NOTIFY ssdp:byebye
+    const bye = await Promise.race([listener.byebye, timeout(3000, 'NOTIFY ssdp:byebye')]);
+    return { camera: { uuid: cam.uuid, serial: cam.serial, url: cam.url }, found, notify, description, bye };
   } finally {
     search.abort();
     listener.close();
