@@ -4,8 +4,9 @@
  * any socket exists (nothing here sends a packet).
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { formatSsdp, parseSsdp, ssdpSearch, SsdpError, unquote } from '../publishers/onvif/ssdp.js';
+import { formatSsdp, parseSsdp, SSDP_ERROR_CODES, SSDP_IGNORE_REASONS, ssdpSearch, SsdpError, unquote } from '../publishers/onvif/ssdp.js';
 import { capturedNotify, capturedResponses, capturedSearch, junk, missingLocation, notFound, shapedResponses } from './ssdp/fixtures.js';
 
 const parse = (s: string | Buffer) => parseSsdp(typeof s === 'string' ? Buffer.from(s, 'latin1') : s);
@@ -124,4 +125,10 @@ describe('ssdpSearch refuses to start', () => {
       message: 'none of the interfaces no-such-if0 has an IPv4 address',
     });
   });
+});
+
+it('every SSDP code the publisher can log is in docs/onvif-publisher.md', () => {
+  const doc = readFileSync(new URL('../docs/onvif-publisher.md', import.meta.url), 'utf8');
+  const codes = new Set<string>([...SSDP_ERROR_CODES, ...SSDP_IGNORE_REASONS]);
+  expect([...codes].filter((c) => !doc.includes(`\`${c}\``))).toEqual([]);
 });

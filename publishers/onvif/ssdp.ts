@@ -28,14 +28,10 @@ export const MAX_HEADERS = 64;
  * `SSDP_BAD_HEADER`, `SSDP_TOO_MANY_HEADERS`. Search errors: `SSDP_BAD_OPTION` (an option out of
  * range), `SSDP_NO_INTERFACE` (no IPv4 address to search from).
  */
-export type SsdpErrorCode =
-  | 'SSDP_TOO_LARGE'
-  | 'SSDP_EMPTY'
-  | 'SSDP_BAD_START_LINE'
-  | 'SSDP_BAD_HEADER'
-  | 'SSDP_TOO_MANY_HEADERS'
-  | 'SSDP_BAD_OPTION'
-  | 'SSDP_NO_INTERFACE';
+export const SSDP_PARSE_ERROR_CODES = ['SSDP_TOO_LARGE', 'SSDP_EMPTY', 'SSDP_BAD_START_LINE', 'SSDP_BAD_HEADER', 'SSDP_TOO_MANY_HEADERS'] as const;
+export const SSDP_ERROR_CODES = [...SSDP_PARSE_ERROR_CODES, 'SSDP_BAD_OPTION', 'SSDP_NO_INTERFACE'] as const;
+export type SsdpParseErrorCode = (typeof SSDP_PARSE_ERROR_CODES)[number];
+export type SsdpErrorCode = (typeof SSDP_ERROR_CODES)[number];
 
 export class SsdpError extends Error {
   override readonly name = 'SsdpError';
@@ -144,8 +140,12 @@ export interface SsdpSearchOptions {
   signal?: AbortSignal;
 }
 
-/** Why a datagram was not returned: a parse error code, or one of the reasons below. */
-export type SsdpIgnoreReason = SsdpErrorCode | 'SSDP_NOT_RESPONSE' | 'SSDP_BAD_STATUS' | 'SSDP_NO_LOCATION';
+/**
+ * Why a datagram was not returned: a parse error code, a request instead of a response
+ * (`SSDP_NOT_RESPONSE`), a status other than 200 (`SSDP_BAD_STATUS`), no LOCATION (`SSDP_NO_LOCATION`).
+ */
+export const SSDP_IGNORE_REASONS = [...SSDP_PARSE_ERROR_CODES, 'SSDP_NOT_RESPONSE', 'SSDP_BAD_STATUS', 'SSDP_NO_LOCATION'] as const;
+export type SsdpIgnoreReason = (typeof SSDP_IGNORE_REASONS)[number];
 
 export interface SsdpSearchResult {
   responses: SsdpResponse[];
@@ -217,7 +217,8 @@ export async function ssdpSearch(opts: SsdpSearchOptions = {}): Promise<SsdpSear
     try {
       m = parseSsdp(msg);
     } catch (err) {
-      ignore(err instanceof SsdpError ? err.code : 'SSDP_BAD_HEADER');
+      // parseSsdp throws only SsdpError with a parse code.
+      ignore((err as SsdpError).code as SsdpParseErrorCode);
       return;
     }
     if (m.kind !== 'response') return ignore('SSDP_NOT_RESPONSE');
