@@ -13,7 +13,11 @@ import { startRig, type Rig } from './onvif-publisher/helpers.js';
 const CHILD_DIR = fileURLToPath(new URL('./onvif-publisher/', import.meta.url));
 
 const WSD_SETUP = 'set -e; ip link set lo up; ip route add 224.0.0.0/4 dev lo';
-/** node-ssdp ignores loopback interfaces, so SSDP gets a veth pair with both ends in the namespace. */
+/**
+ * SSDP gets a veth pair with both ends in the namespace: the camera on v0, the searcher on v1 (the
+ * search leaves by the interface it is given). A packet crossing the pair carries the other
+ * end's address, which is local here, and Linux drops such packets unless `accept_local` is on.
+ */
 const SSDP_SETUP = [
   'set -e',
   'ip link set lo up',
@@ -23,6 +27,8 @@ const SSDP_SETUP = [
   'ip link set v0 up',
   'ip link set v1 up',
   'ip route add 224.0.0.0/4 dev v0',
+  'echo 1 > /proc/sys/net/ipv4/conf/v0/accept_local',
+  'echo 1 > /proc/sys/net/ipv4/conf/v1/accept_local',
 ].join('; ');
 
 function namespaceUnavailable(setup: string): string | undefined {

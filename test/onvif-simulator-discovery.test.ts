@@ -11,7 +11,11 @@ const CHILD_DIR = fileURLToPath(new URL('./onvif-simulator/', import.meta.url));
 
 /** WS-Discovery alone: loopback up and multicast routed over it. */
 const WSD_SETUP = 'set -e; ip link set lo up; ip route add 224.0.0.0/4 dev lo';
-/** node-ssdp ignores loopback interfaces, so SSDP gets a veth pair with both ends in the namespace. */
+/**
+ * SSDP gets a veth pair with both ends in the namespace: the camera on v0, the searcher on v1 (the
+ * search leaves by the interface it is given). A packet crossing the pair carries the other
+ * end's address, which is local here, and Linux drops such packets unless `accept_local` is on.
+ */
 const SSDP_SETUP = [
   'set -e',
   'ip link set lo up',
@@ -21,6 +25,8 @@ const SSDP_SETUP = [
   'ip link set v0 up',
   'ip link set v1 up',
   'ip route add 224.0.0.0/4 dev v0',
+  'echo 1 > /proc/sys/net/ipv4/conf/v0/accept_local',
+  'echo 1 > /proc/sys/net/ipv4/conf/v1/accept_local',
 ].join('; ');
 
 /** Why a namespace with this setup cannot be made here, or undefined when it can. */
@@ -101,12 +107,13 @@ describe('discovery inside a private network namespace', () => {
     expect(r.one.found.map((f) => f.serial)).toEqual([a?.serial]);
   });
 
-  it.skipIf(ssdpSkip !== undefined)('SSDP: M-SEARCH finds the camera, NOTIFY announces it, LOCATION describes it', async () => {
+  it.skipIf(ssdpSkip !== undefined)('SSDP: M-SEARCH finds the camera, NOTIFY announces it, LOCATION describes it, byebye on close', async () => {
     const r = (await runInNamespace(SSDP_SETUP, 'ssdp')) as {
       camera: { uuid: string; serial: string; url: string };
       found: Record<string, string>;
       notify: Record<string, string>;
       description: string;
+      bye: Record<string, string>;
     };
     const base = r.camera.url.replace('/onvif/device_service', '');
     expect(r.found).toMatchObject({
@@ -117,5 +124,8 @@ describe('discovery inside a private network namespace', () => {
     expect(r.notify).toMatchObject({ NTS: 'ssdp:alive', LOCATION: `${base}/description.xml` });
     expect(r.description).toContain(`<serialNumber>${r.camera.serial}</serialNumber>`);
     expect(r.description).toContain(`<UDN>uuid:${r.camera.uuid}</UDN>`);
+    // Closing the camera says goodbye; a byebye carries no LOCATION.
+    expect(r.bye).toMatchObject({ NTS: 'ssdp:byebye', USN: expect.stringContaining(`uuid:${r.camera.uuid}`) });
+    expect(r.bye['LOCATION']).toBeUndefined();
   });
 });

@@ -1,18 +1,19 @@
 /**
  * Finding cameras on the network: WS-Discovery (the `onvif` library's Discovery.probe) and SSDP
- * (node-ssdp M-SEARCH). Both multicast to the real network, so both are off unless configured.
+ * (our own M-SEARCH, `ssdp.ts`). Both multicast to the real network, so both are off unless configured.
  * Each only reports addresses; the publisher decides whether they are new and connects to them.
  *
  * Library quirks handled here (see ONVIF-NOTES.md): Discovery is a process-wide singleton whose
  * 'error' event crashes the process without a listener; its callback's `err` is an array and may
  * be set although cameras were found; with `resolve: false` it hands out the parsed ProbeMatch
  * instead of auto-connecting Cam objects (which would connect before we set credentials).
- * node-ssdp refuses to start with only internal interfaces ("No sockets available").
+ * An SSDP round with no IPv4 interface to search from is skipped with one warning, and tried
+ * again next interval (an interface may come up later).
  */
-import ssdp from 'node-ssdp';
 import { errField, type Logger } from './log.js';
 import { Discovery } from './onvif-lib.js';
 import type { DiscoveryOptions, SsdpOptions, WsDiscoveryOptions } from './options.js';
+import { SsdpError, ssdpSearch } from './ssdp.js';
 
 export interface FoundCamera {
   via: 'ws-discovery' | 'ssdp';
@@ -108,37 +109,42 @@ export function startDiscovery(opts: DiscoveryOptions, onFound: (f: FoundCamera)
 
   const sd = optionsOf<SsdpOptions>(opts.ssdp);
   if (sd !== undefined) {
-    const client = new ssdp.Client({
-      ...(sd.interfaces !== undefined ? { interfaces: sd.interfaces } : {}),
-      customLogger: () => undefined,
-    });
-    let started: Promise<boolean> | undefined;
-    client.on('response', (headers) => {
-      if (stopped) return;
-      let url: URL;
+    const abort = new AbortController();
+    let inFlight: Promise<void> | undefined;
+    let warned = false;
+    cleanups.push(() => abort.abort());
+    const search = async (): Promise<void> => {
       try {
-        url = new URL(String(headers.LOCATION ?? ''));
-      } catch {
-        return;
+        const r = await ssdpSearch({
+          st: sd.searchTarget ?? 'upnp:rootdevice',
+          ...(sd.interfaces !== undefined ? { interfaces: sd.interfaces } : {}),
+          signal: abort.signal,
+          onResponse: (res) => {
+            if (stopped) return;
+            let url: URL;
+            try {
+              url = new URL(res.location);
+            } catch {
+              return;
+            }
+            onFound(
+              fromUrl(url, 'ssdp', {
+                ...(sd.onvifPort !== undefined ? { port: sd.onvifPort } : {}),
+                path: sd.onvifPath ?? '/onvif/device_service',
+              }),
+            );
+          },
+        });
+        warned = false;
+        if (Object.keys(r.ignored).length > 0) log.debug({ ignored: r.ignored }, 'ssdp: datagrams ignored');
+      } catch (err) {
+        if (!(err instanceof SsdpError && err.code === 'SSDP_NO_INTERFACE')) throw err;
+        if (!warned) log.warn({ err: errField(err) }, 'ssdp: no IPv4 interface to search from; retrying each interval');
+        warned = true;
       }
-      onFound(
-        fromUrl(url, 'ssdp', {
-          ...(sd.onvifPort !== undefined ? { port: sd.onvifPort } : {}),
-          path: sd.onvifPath ?? '/onvif/device_service',
-        }),
-      );
-    });
-    cleanups.push(() => client.stop());
-    rounds.push(async () => {
-      started ??= client.start().then(
-        () => true,
-        (err: unknown) => {
-          log.warn({ err: errField(err) }, 'ssdp: cannot start (no usable IPv4 interface?); SSDP discovery is off');
-          return false;
-        },
-      );
-      if (await started) await client.search(sd.searchTarget ?? 'upnp:rootdevice');
-    });
+    };
+    // A round lasts the search window (a few seconds): a round due while one runs joins it.
+    rounds.push(() => (inFlight ??= search().finally(() => (inFlight = undefined))));
     schedule(sd.intervalMs);
   }
 

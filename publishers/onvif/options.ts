@@ -154,7 +154,7 @@ export interface SsdpOptions {
   intervalMs?: number;
   /** Search target; default `upnp:rootdevice`. */
   searchTarget?: string;
-  /** Interfaces to search on; default all non-internal IPv4 interfaces. */
+  /** Interfaces to search on (one M-SEARCH from each); default all non-internal IPv4 interfaces. A name given here is used even if internal. */
   interfaces?: string[];
   /** The ONVIF device service is assumed at LOCATION's host with this port (default LOCATION's) and path. */
   onvifPort?: number;

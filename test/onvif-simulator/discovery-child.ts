@@ -1,16 +1,16 @@
 /**
  * Runs inside a network namespace made by the discovery test (`unshare -rn`), never on the host:
- * starts simulated cameras with discovery on, discovers them with the real `onvif` and `node-ssdp`
- * clients, prints one JSON line with what it found, and exits on its own (a hang means a leak).
+ * starts simulated cameras with discovery on, discovers them with the real `onvif` client and the
+ * publisher's own SSDP client (`publishers/onvif/ssdp.ts`), prints one JSON line with what it found, and exits on its own (a hang means a leak).
  *
  *   node --import ./register-ts.mjs discovery-child.ts wsd|ssdp
  */
-import type { EventEmitter } from 'node:events';
+import dgram from 'node:dgram';
 import os from 'node:os';
-import ssdp from 'node-ssdp';
 import onvif from 'onvif';
 import type { Cam as CamInstance } from 'onvif';
 import { startSimulatedCamera, type SimulatedCamera } from '../../publishers/onvif/simulator/index.js';
+import { parseSsdp, SSDP_GROUP, SSDP_PORT, ssdpSearch } from '../../publishers/onvif/ssdp.js';
 
 const { Discovery } = onvif;
 
@@ -85,32 +85,53 @@ async function wsDiscovery(): Promise<unknown> {
   };
 }
 
-async function ssdpDiscovery(): Promise<unknown> {
-  // Start listening for NOTIFY before the camera announces itself; sourcePort 1900 is needed to
-  // hear it, and @types/node-ssdp knows neither that option nor the client's advertise events.
-  const listenerOpts: ssdp.ClientOptions & { sourcePort: number } = { sourcePort: 1900, interfaces: ['v1'], customLogger: () => undefined };
-  const listener = new ssdp.Client(listenerOpts);
-  const alive = new Promise<Record<string, unknown>>((resolve) =>
-    (listener as unknown as EventEmitter).on('advertise-alive', (headers: Record<string, unknown>) => resolve(headers)),
-  );
-  await listener.start();
-  const cam = await startSimulatedCamera({ name: 'ssdp-cam', host: '10.99.0.1', discovery: { ssdp: true, interface: 'v0' } });
-  const client = new ssdp.Client({ interfaces: ['v1'], customLogger: () => undefined });
-  try {
-    const response = new Promise<Record<string, unknown>>((resolve) =>
-      client.on('response', (headers) => {
-        if (headers.ST === 'urn:schemas-upnp-org:device:Basic:1') resolve({ ...headers });
+/** Listens on the SSDP group (port 1900, on v1) for the first NOTIFY ssdp:alive and ssdp:byebye, as a control point does. */
+async function notifyListener(): Promise<{ alive: Promise<Record<string, string>>; byebye: Promise<Record<string, string>>; close: () => void }> {
+  const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+  const first = (nts: string): Promise<Record<string, string>> =>
+    new Promise((resolve) =>
+      sock.on('message', (msg) => {
+        try {
+          const m = parseSsdp(msg);
+          if (m.kind === 'notify' && m.headers['NTS'] === nts) resolve(m.headers);
+        } catch {
+          // not SSDP
+        }
       }),
     );
-    await client.start();
-    await client.search('urn:schemas-upnp-org:device:Basic:1');
+  const alive = first('ssdp:alive');
+  const byebye = first('ssdp:byebye');
+  await new Promise<void>((resolve) => sock.bind(SSDP_PORT, resolve));
+  sock.addMembership(SSDP_GROUP, '10.99.0.2');
+  return { alive, byebye, close: () => sock.close() };
+}
+
+async function ssdpDiscovery(): Promise<unknown> {
+  // Start listening for NOTIFY before the camera announces itself.
+  const listener = await notifyListener();
+  const cam = await startSimulatedCamera({ name: 'ssdp-cam', host: '10.99.0.1', discovery: { ssdp: true, interface: 'v0' } });
+  const search = new AbortController();
+  try {
+    const response = new Promise<Record<string, string>>((resolve, reject) => {
+      ssdpSearch({
+        st: 'urn:schemas-upnp-org:device:Basic:1',
+        interfaces: ['v1'],
+        mx: 1,
+        signal: search.signal,
+        onResponse: (r) => {
+          if (r.st === 'urn:schemas-upnp-org:device:Basic:1') resolve({ ...r.headers });
+        },
+      }).catch(reject);
+    });
     const found = await Promise.race([response, timeout(3000, 'M-SEARCH response')]);
-    const notify = await Promise.race([alive, timeout(3000, 'NOTIFY ssdp:alive')]);
+    const notify = await Promise.race([listener.alive, timeout(3000, 'NOTIFY ssdp:alive')]);
     const description = await (await fetch(String(found['LOCATION']))).text();
-    return { camera: { uuid: cam.uuid, serial: cam.serial, url: cam.url }, found, notify, description };
+    await cam.close(); // its responder leaves with NOTIFY ssdp:byebye
+    const bye = await Promise.race([listener.byebye, timeout(3000, 'NOTIFY ssdp:byebye')]);
+    return { camera: { uuid: cam.uuid, serial: cam.serial, url: cam.url }, found, notify, description, bye };
   } finally {
-    client.stop();
-    listener.stop();
+    search.abort();
+    listener.close();
     await cam.close();
   }
 }

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import dgram from 'node:dgram';
 import os from 'node:os';
-import ssdp from 'node-ssdp';
+import { formatSsdp, parseSsdp, SSDP_GROUP, SSDP_PORT, unquote } from '../ssdp.js';
 import type { CameraIdentity } from './identity.js';
 import type { DiscoveryOptions, SimLogger } from './types.js';
 import { child, childText, esc, parseXml, type XmlElement } from './xml.js';
@@ -49,7 +49,7 @@ export async function startDiscovery(
   const parts: DiscoveryHandle[] = [];
   try {
     if (opts.wsDiscovery) parts.push(await startWsDiscovery(opts, target, logger));
-    if (opts.ssdp) parts.push(await startSsdp(opts, target));
+    if (opts.ssdp) parts.push(await startSsdp(opts, target, logger));
   } catch (err) {
     await Promise.all(parts.map((p) => p.close()));
     throw err;
@@ -185,39 +185,114 @@ export function upnpDescriptionXml(identity: CameraIdentity, baseUrl: string): s
   );
 }
 
-/** The parts of node-ssdp's Server we drive, private members included (see below). */
-interface SsdpServerInternals {
-  advertise(alive?: boolean): void;
-  _initAdLoop?: () => void;
-  _startAdLoop(): void;
-  _adLoopInterval: NodeJS.Timeout | null;
-}
+/** NOTIFY ssdp:alive is repeated this often (well inside CACHE-CONTROL's max-age). */
+const SSDP_ALIVE_INTERVAL_MS = 10_000;
+const SSDP_MAX_AGE = 1800;
 
-async function startSsdp(opts: DiscoveryOptions, t: DiscoveryTarget): Promise<DiscoveryHandle> {
-  const server = new ssdp.Server({
-    udn: `uuid:${t.identity.uuid}`,
-    location: `${t.baseUrl}/description.xml`,
-    ...(opts.interface !== undefined ? { interfaces: [opts.interface] } : {}),
-    ssdpSig: `Linux/5.x UPnP/1.0 ${t.identity.model}/${t.identity.firmware}`,
-    ssdpTtl: 1,
-    customLogger: () => undefined,
+/**
+ * The SSDP side of a UPnP root device: answers M-SEARCH for `upnp:rootdevice`, the device type,
+ * its own `uuid:` (or `ssdp:all`) with one unicast 200 OK per matching target, announces itself
+ * with NOTIFY ssdp:alive at start and every 10 s, and says ssdp:byebye on close.
+ */
+async function startSsdp(opts: DiscoveryOptions, t: DiscoveryTarget, logger: SimLogger | undefined): Promise<DiscoveryHandle> {
+  const iface = interfaceAddress(opts.interface);
+  const maxDelay = opts.maxResponseDelayMs ?? 100;
+  const udn = `uuid:${t.identity.uuid}`;
+  const location = `${t.baseUrl}/description.xml`;
+  const server = `Linux/5.x UPnP/1.0 ${t.identity.model}/${t.identity.firmware}`;
+  /** Notification/search target → USN. */
+  const targets = new Map([
+    ['upnp:rootdevice', `${udn}::upnp:rootdevice`],
+    [UPNP_DEVICE_TYPE, `${udn}::${UPNP_DEVICE_TYPE}`],
+    [udn, udn],
+  ]);
+  const timers = new Set<NodeJS.Timeout>();
+  const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+  sock.on('error', (err) => logger?.warn({ err }, 'ssdp socket error'));
+
+  const send = (buf: Buffer, port: number, address: string): Promise<void> =>
+    new Promise((resolve) => sock.send(buf, port, address, () => resolve()));
+  const notify = (nts: 'ssdp:alive' | 'ssdp:byebye'): Promise<void> =>
+    Promise.all(
+      [...targets].map(([nt, usn]) =>
+        send(
+          formatSsdp('NOTIFY * HTTP/1.1', [
+            ['HOST', `${SSDP_GROUP}:${SSDP_PORT}`],
+            ['NT', nt],
+            ['NTS', nts],
+            ['USN', usn],
+            ...(nts === 'ssdp:alive'
+              ? ([
+                  ['LOCATION', location],
+                  ['CACHE-CONTROL', `max-age=${SSDP_MAX_AGE}`],
+                  ['SERVER', server],
+                ] as const)
+              : []),
+          ]),
+          SSDP_PORT,
+          SSDP_GROUP,
+        ),
+      ),
+    ).then(() => undefined);
+
+  sock.on('message', (msg, rinfo) => {
+    let m;
+    try {
+      m = parseSsdp(msg);
+    } catch {
+      return; // Not SSDP: ignored, as a device does.
+    }
+    // Our own NOTIFYs and other devices' answers arrive here too; only a well-formed search counts.
+    const h = m.headers;
+    if (m.kind !== 'm-search' || unquote(h['MAN'] ?? '') !== 'ssdp:discover' || h['ST'] === undefined || h['MX'] === undefined) return;
+    const st = unquote(h['ST']);
+    const matching = st === 'ssdp:all' ? [...targets] : targets.has(st) ? [[st, targets.get(st)!] as const] : [];
+    if (matching.length === 0) return;
+    // A random delay within MX spreads the answers of many devices, as UPnP asks.
+    const mx = Math.max(0, Number(h['MX']) || 0) * 1000;
+    const timer = setTimeout(
+      () => {
+        timers.delete(timer);
+        for (const [target, usn] of matching) {
+          const reply = formatSsdp('HTTP/1.1 200 OK', [
+            ['CACHE-CONTROL', `max-age=${SSDP_MAX_AGE}`],
+            ['DATE', new Date().toUTCString()],
+            ['EXT', ''],
+            ['LOCATION', location],
+            ['SERVER', server],
+            ['ST', target],
+            ['USN', usn],
+          ]);
+          void send(reply, rinfo.port, rinfo.address);
+        }
+      },
+      Math.floor(Math.random() * Math.min(mx, maxDelay)),
+    );
+    timers.add(timer);
+    logger?.debug({ from: `${rinfo.address}:${rinfo.port}`, st }, 'ssdp search answered');
   });
-  server.addUSN('upnp:rootdevice');
-  server.addUSN(UPNP_DEVICE_TYPE);
-  // node-ssdp announces after a fixed 3 s timeout it never clears, which would hold the event
-  // loop after close(). Announce at once, as devices do on boot, and keep its interval unref'd.
-  const internals = server as unknown as SsdpServerInternals;
-  if (typeof internals._initAdLoop === 'function') {
-    internals._initAdLoop = function initAdLoop(this: SsdpServerInternals): void {
-      this.advertise();
-      this._startAdLoop();
-      this._adLoopInterval?.unref();
-    };
-  }
-  await server.start();
+
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind(SSDP_PORT, () => {
+      sock.off('error', reject);
+      resolve();
+    });
+  });
+  sock.addMembership(SSDP_GROUP, iface);
+  if (iface) sock.setMulticastInterface(iface);
+  sock.setMulticastTTL(1);
+  // Announce at once, as devices do on boot; the repeat must not hold the event loop open.
+  await notify('ssdp:alive');
+  const alive = setInterval(() => void notify('ssdp:alive'), SSDP_ALIVE_INTERVAL_MS);
+  alive.unref();
+
   return {
-    close: async () => {
-      server.stop();
+    async close() {
+      clearInterval(alive);
+      for (const timer of timers) clearTimeout(timer);
+      await notify('ssdp:byebye');
+      await new Promise<void>((resolve) => sock.close(() => resolve()));
     },
   };
 }

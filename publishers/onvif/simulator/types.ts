@@ -131,11 +131,11 @@ export type EventSchedule =
 export interface DiscoveryOptions {
   /** Answer WS-Discovery Probe/Resolve on UDP 3702 (239.255.255.250) and send Hello/Bye. */
   wsDiscovery?: boolean;
-  /** Advertise over SSDP (UPnP) with node-ssdp; LOCATION is `<base>/description.xml`. */
+  /** Answer SSDP (UPnP) M-SEARCH and send NOTIFY alive/byebye on UDP 1900; LOCATION is `<base>/description.xml`. */
   ssdp?: boolean;
   /** Interface name to join the multicast groups on, e.g. `v0`; default: the system's choice. */
   interface?: string;
-  /** Upper bound of the random delay before a ProbeMatch (WS-Discovery APP_MAX_DELAY); default 100 ms. */
+  /** Upper bound of the random delay before a ProbeMatch (WS-Discovery APP_MAX_DELAY) or an SSDP answer (also capped by the search's MX); default 100 ms. */
   maxResponseDelayMs?: number;
 }
 
