@@ -10,7 +10,7 @@
  * silently ignored), and every problem is reported as file:line:column.
  */
 import { Type, type TSchema } from '@sinclair/typebox';
-import { checkPattern, DEFAULT_LIMITS } from '../bus/core.js';
+import { checkPattern, DEFAULT_LIMITS } from 'udsbus/core';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];

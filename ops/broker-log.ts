@@ -6,7 +6,7 @@
  * line per window, followed by one line that counts what was held back.
  */
 import { pino, type Logger } from 'pino';
-import type { BrokerEvents, ConnectionView, DenialRecord } from '../bus/broker/events.js';
+import type { BrokerEvents, ConnectionView, DenialRecord } from 'udsbus';
 import type { LogLevel } from './broker-config.js';
 
 export type { Logger } from 'pino';
