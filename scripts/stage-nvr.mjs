@@ -38,4 +38,4 @@ for (const f of readdirSync(join(root, 'examples')).filter((f) => f.endsWith('.c
 cpSync(join(root, 'packaging/systemd'), join(pkgDir, 'packaging/systemd'), { recursive: true });
 // The protocol and security documents too: the docs and --acl point at them.
 for (const f of ['SCHEMAS.md', 'PROTOCOL.md', 'SECURITY.md', 'LICENSE']) cpSync(join(root, f), join(pkgDir, f));
-process.stdout.write(`stage-nvr: staged ${DIST.map((d) => `dist/${d}`).join(', ')}, docs, examples, packaging into packages/udsbus-nvr\n`);
+process.stdout.write(`stage-nvr: staged ${DIST.map((d) => `dist/${d}`).join(', ')}, docs, examples, packaging, LICENSE and the Markdown documents into packages/udsbus-nvr\n`);
