@@ -4,7 +4,7 @@
  * errors (and the CLI at start-up, which must not carry the client into the broker's process)
  * import this; `udsbus` (bus/index.ts) re-exports all of it.
  */
-export { checkTopic, checkPattern, isReservedTopic, describeTopicProblem, isValidToken } from './topics/grammar.js';
+export { checkTopic, checkPattern, isReservedTopic, describeTopicProblem, isTokenChar, isValidToken } from './topics/grammar.js';
 export { patternMatches, covers } from './topics/match.js';
 export { ErrorCodes, UdsbusError, TimeoutError, NoRespondersError, RemoteError, errorName } from './protocol/errors.js';
 export type { ErrorName } from './protocol/errors.js';

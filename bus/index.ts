@@ -22,6 +22,7 @@ export { startBroker, SocketPathError } from './broker/server.js';
 export type { StartBrokerOptions, BrokerHandle } from './broker/server.js';
 export { Broker } from './broker/broker.js';
 export type { BrokerOptions } from './broker/broker.js';
+export type { BrokerEvents, ConnectionView, DenialRecord } from './broker/events.js';
 export * from './core.js';
 export { defaultSocketPath } from './paths.js';
 export { memoryPair } from './memory.js';

@@ -6,8 +6,8 @@ import { accessSync, constants, lstatSync, statSync, type Stats } from 'node:fs'
 import { execFileSync } from 'node:child_process';
 import { dirname } from 'node:path';
 import { userInfo } from 'node:os';
-import { connect, type Client, type ConnectOptions } from '../bus/index.js';
-import { UdsbusError } from '../bus/core.js';
+import { connect, type Client, type ConnectOptions } from 'udsbus';
+import { UdsbusError } from 'udsbus/core';
 import { die } from './common.js';
 import { Exit } from './exit-codes.js';
 import { otherCandidates } from './socket-lookup.js';

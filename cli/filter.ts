@@ -4,7 +4,7 @@
  */
 import { InvalidArgumentError } from 'commander';
 import { toJson } from './render.js';
-import { covers } from '../bus/core.js';
+import { covers } from 'udsbus/core';
 
 export type Where = { path: string[]; op: '=' | '!='; value: unknown; text: string };
 

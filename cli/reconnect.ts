@@ -7,8 +7,8 @@
  * and every message arrives several times (or the broker answers DUPLICATE_SID). Until that is
  * fixed in bus/client, the CLI connects with `reconnect: false` and makes a fresh client itself.
  */
-import type { Client } from '../bus/index.js';
-import { connect } from '../bus/index.js';
+import type { Client } from 'udsbus';
+import { connect } from 'udsbus';
 import { connectOrExit, explainConnectFailure } from './connect.js';
 
 export type Lifeline = {

@@ -5,7 +5,7 @@
  * names both paths.
  */
 import { lstatSync } from 'node:fs';
-import { defaultSocketPath } from '../bus/paths.js';
+import { defaultSocketPath } from 'udsbus/paths';
 
 /** Where the system broker's socket unit puts the socket (systemd/udsbus.socket). */
 export const SYSTEM_SOCKET = '/run/udsbus/bus.sock';

@@ -12,7 +12,7 @@
 // Types only: TypeBox costs the broker ~12 MB of RSS, so it is loaded (by config-file.ts) only
 // when there is a config file to validate; the schemas here are built on demand from its `Type`.
 import type { TSchema, Type as TypeBuilder } from '@sinclair/typebox';
-import { checkPattern, DEFAULT_LIMITS } from '../bus/core.js';
+import { checkPattern, DEFAULT_LIMITS } from 'udsbus/core';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];

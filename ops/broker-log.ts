@@ -6,7 +6,7 @@
  * line per window, followed by one line that counts what was held back.
  */
 import { pino, type Logger } from 'pino';
-import type { BrokerEvents, ConnectionView, DenialRecord } from '../bus/broker/events.js';
+import type { BrokerEvents, ConnectionView, DenialRecord } from 'udsbus';
 import type { LogLevel } from './broker-config.js';
 
 export type { Logger } from 'pino';
@@ -22,18 +22,18 @@ export function createBrokerLogger(level: LogLevel = 'info', fd = 1): { log: Log
   const log = pino({ name: 'udsbus-broker', level, base: { pid: process.pid } }, dest);
   return {
     log,
+    // sonic-boom's flush(cb) calls back at once when minLength is 0 (nothing is held back), even
+    // while a write is still in flight; its 'drain' event is what says everything written is out.
     drain: () =>
       new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 1000);
-        try {
-          dest.flush(() => {
-            clearTimeout(t);
-            resolve();
-          });
-        } catch {
+        const done = (): void => {
           clearTimeout(t);
+          dest.off('drain', done);
           resolve();
-        }
+        };
+        const t = setTimeout(done, 1000);
+        if ((dest as unknown as { _writing?: boolean })._writing === true) dest.once('drain', done);
+        else done();
       }),
     flush: () => {
       try {

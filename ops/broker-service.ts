@@ -4,10 +4,10 @@
  * orderly stop. The broker core and its listener (bus/broker) know nothing of any of this; they
  * are handed an `events` observer and, under systemd, an inherited listening fd.
  */
-import { startBroker, SocketPathError, type BrokerHandle, type StartBrokerOptions } from '../bus/broker/server.js';
-import { DEFAULT_LIMITS, type Limits } from '../bus/core.js';
-import { defaultSocketPath } from '../bus/paths.js';
-import { loadPeerCred } from '../bus/security/peercred.js';
+import { startBroker, SocketPathError, type BrokerHandle, type StartBrokerOptions } from 'udsbus/server';
+import { DEFAULT_LIMITS, type Limits } from 'udsbus/core';
+import { defaultSocketPath } from 'udsbus/paths';
+import { loadPeerCred } from 'udsbus/peercred';
 import { changedKeys, mergeSettings, RELOADABLE, semanticProblems, settingsFromEnv, type BrokerSettings } from './broker-config.js';
 import { createBrokerLogger, fanOut, loggingEvents } from './broker-log.js';
 import { EventCounters, renderMetrics, serveMetrics, type MetricsEndpoint } from './metrics.js';
@@ -246,7 +246,7 @@ export async function runBrokerService(input: ServiceInput): Promise<void> {
 /** Strict mode backed by the camera schemas (loaded only when asked for). */
 async function strictFor(patterns: string[]) {
   const { validatorFor } = await import('../schemas/validate.js');
-  const { checkPattern } = await import('../bus/core.js');
+  const { checkPattern } = await import('udsbus/core');
   for (const p of patterns) if (checkPattern(p, DEFAULT_LIMITS) !== null) fail(`strict: invalid pattern "${p}"`, 1);
   return {
     patterns,

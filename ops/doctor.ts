@@ -8,8 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { createConnection } from 'node:net';
 import { dirname, join } from 'node:path';
 import { userInfo } from 'node:os';
-import { createRequire } from 'node:module';
-import { loadPeerCred } from '../bus/security/peercred.js';
+import { requireAddon } from './addon.js';
+import { loadPeerCred } from 'udsbus/peercred';
 import { VERSION } from './version.js';
 
 export type Status = 'ok' | 'warn' | 'fail' | 'skip';
@@ -224,7 +224,7 @@ export function checkAddon(): Check {
   const pc = loadPeerCred();
   let notify = false;
   try {
-    notify = typeof (createRequire(import.meta.url)('udsbus-peercred') as { sdNotify?: unknown }).sdNotify === 'function';
+    notify = typeof (requireAddon() as { sdNotify?: unknown }).sdNotify === 'function';
   } catch {
     /* reported below */
   }

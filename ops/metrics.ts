@@ -6,8 +6,8 @@
  */
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { BrokerStats } from '../bus/core.js';
-import type { BrokerEvents } from '../bus/broker/events.js';
+import type { BrokerStats } from 'udsbus/core';
+import type { BrokerEvents } from 'udsbus';
 
 /** The fields of a durable queue's info (`$SYS.req.durable.list`) that the metrics use. */
 export type DurableBacklog = { name: string; backlog: number; bytes: number; dropped: number };

@@ -12,7 +12,7 @@
  */
 import { execFile } from 'node:child_process';
 import { readFileSync, readlinkSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { requireAddon } from './addon.js';
 
 /** First fd systemd passes (SD_LISTEN_FDS_START). */
 export const LISTEN_FDS_START = 3;
@@ -58,7 +58,7 @@ type SdNotifyFn = (path: string, message: string) => void;
 
 function loadAddonNotify(): SdNotifyFn | undefined {
   try {
-    const mod = createRequire(import.meta.url)('udsbus-peercred') as { sdNotify?: SdNotifyFn };
+    const mod = requireAddon() as { sdNotify?: SdNotifyFn };
     return typeof mod.sdNotify === 'function' ? mod.sdNotify : undefined;
   } catch {
     return undefined;

@@ -1,4 +1,4 @@
-/** udsbus/schemas: camera topic taxonomy, payload schemas, types and validators. */
+/** udsbus-nvr/schemas: camera topic taxonomy, payload schemas, types and validators. */
 export {
   CAMERA_EVENT_KINDS,
   CAMERA_RPC_ACTIONS,

@@ -6,7 +6,7 @@
  * trailing `>` (one or more tokens).
  */
 import { createHash } from 'node:crypto';
-import { checkPattern, checkTopic, isTokenChar, isValidToken as grammarToken } from '../bus/topics/grammar.js';
+import { checkPattern, checkTopic, isTokenChar, isValidToken as grammarToken } from 'udsbus/core';
 import { ID_MAX_LENGTH, TOPIC_MAX_BYTES, TOPIC_MAX_TOKENS } from './common.js';
 
 export { ID_MAX_LENGTH, TOPIC_MAX_BYTES, TOPIC_MAX_TOKENS } from './common.js';

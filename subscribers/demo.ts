@@ -7,7 +7,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Client } from '../bus/index.js';
+import type { Client } from 'udsbus';
 import { startAlerting } from './alerting/index.js';
 import { startAudit } from './audit/index.js';
 import type { Logger } from './common/logger.js';

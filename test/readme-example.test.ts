@@ -24,7 +24,9 @@ export function extractExample(readme: string, heading: string): string {
   return m[1];
 }
 
-const STRICT_PRELUDE = `import { validatorFor } from 'udsbus/schemas';
+// udsbus-nvr/schemas in an installation; in the checkout, the built schemas beside the library
+// (src/ and out/ are three levels below the repository root).
+const STRICT_PRELUDE = `import { validatorFor } from '../../../dist/schemas/index.js';
 const STRICT = {
   patterns: ['camera.>', 'recording.>', 'alert.>'],
   validate: (topic: string, payload: unknown) => {
@@ -59,6 +61,7 @@ beforeAll(async () => {
   writeFileSync(join(work, 'src/example.ts'), code);
   writeFileSync(join(work, 'src/example-strict.ts'), strictVariant(code));
   const tsconfig = JSON.parse(readFileSync(join(ROOT, 'tsconfig.json'), 'utf8')) as { compilerOptions: Record<string, unknown> };
+  delete tsconfig.compilerOptions['paths']; // 'udsbus' must resolve as a user's would: through the package's exports
   writeFileSync(join(work, 'tsconfig.json'), JSON.stringify({
     compilerOptions: { ...tsconfig.compilerOptions, outDir: 'out', rootDir: 'src', declaration: false, sourceMap: false, typeRoots: [join(ROOT, 'node_modules/@types')] },
     include: ['src'],

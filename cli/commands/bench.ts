@@ -56,7 +56,7 @@ ${exitCodesHelp([Exit.OK, Exit.ERROR, Exit.CONNECT])}`,
       for (const n of names) if (!(SCENARIOS as readonly string[]).includes(n)) die(`unknown scenario "${n}": choose from ${SCENARIOS.join(', ')}`, Exit.ERROR);
       // Fail early, with the connect error's advice, rather than once per scenario.
       try {
-        const { connect } = await import('../../bus/index.js');
+        const { connect } = await import('udsbus');
         await (await connect({ socket: o.socket, name: 'udsbus-bench', reconnect: false, connectTimeoutMs: 5000 })).close();
       } catch (err) {
         die((err as Error).message, Exit.CONNECT);

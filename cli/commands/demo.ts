@@ -14,7 +14,7 @@ import type { Command } from 'commander';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Client, Message } from '../../bus/index.js';
+import type { Client, Message } from 'udsbus';
 import type { CameraSpec, OnvifPublisherOptions } from '../../publishers/onvif/index.js';
 import type { SimulatedCamera, SimulatedCameraOptions } from '../../publishers/onvif/simulator/index.js';
 import type { Logger } from '../../subscribers/common/logger.js';
@@ -79,8 +79,8 @@ export function registerDemo(program: Command): void {
     .option('-c, --config <file>', 'use the real cameras of this ONVIF publisher config instead of simulated ones')
     .option('--json', 'one JSON object per message instead of the compact line')
     .action(async (o: { socket?: string; config?: string; json?: boolean }) => {
-      const { startBroker } = await import('../../bus/broker/server.js');
-      const { connect } = await import('../../bus/index.js');
+      const { startBroker } = await import('udsbus/server');
+      const { connect } = await import('udsbus');
       const { loadConfig } = await import('../../publishers/onvif/config.js');
       const { startSimulatedCameras } = await import('../../publishers/onvif/simulator/index.js');
       const { createLogger } = await import('../../subscribers/common/logger.js');

@@ -19,7 +19,7 @@ Examples:
     .action(async (action: string, name: string | undefined, o) => {
       if (!['list', 'info', 'purge', 'delete'].includes(action)) die(`unknown action "${action}": use list, info, purge or delete`);
       if (action !== 'list' && name === undefined) die(`"udsbus durable ${action}" needs a durable name`);
-      const { connect } = await import('../../bus/index.js');
+      const { connect } = await import('udsbus');
       const client = await connect({ socket: o.socket, name: 'udsbus-durable', reconnect: false }).catch((e: Error) => die(e.message, 2));
       try {
         const result = await client.request(`$SYS.req.durable.${action}`, name === undefined ? {} : { name }, { timeout: 5000 });

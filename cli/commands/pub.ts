@@ -1,9 +1,9 @@
 /** `udsbus pub`: publish one message, or many for quick load (--repeat, --rate). */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { PublishOptions } from '../../bus/index.js';
-import { DEFAULT_LIMITS } from '../../bus/core.js';
-import { checkTopic, describeTopicProblem, isReservedTopic } from '../../bus/core.js';
+import type { PublishOptions } from 'udsbus';
+import { DEFAULT_LIMITS } from 'udsbus/core';
+import { checkTopic, describeTopicProblem, isReservedTopic } from 'udsbus/core';
 import { die, socketOption } from '../common.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';
 import { count, header, positive } from '../options.js';

@@ -1,10 +1,10 @@
 /** `udsbus req`: send one request, print the reply as JSON; the exit code says how it went. */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { Message } from '../../bus/index.js';
-import { NoRespondersError, TimeoutError } from '../../bus/core.js';
-import { DEFAULT_LIMITS } from '../../bus/core.js';
-import { checkTopic, describeTopicProblem } from '../../bus/core.js';
+import type { Message } from 'udsbus';
+import { NoRespondersError, TimeoutError } from 'udsbus/core';
+import { DEFAULT_LIMITS } from 'udsbus/core';
+import { checkTopic, describeTopicProblem } from 'udsbus/core';
 import { die, socketOption } from '../common.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';
 import { header, secondsOption } from '../options.js';

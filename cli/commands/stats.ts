@@ -3,9 +3,9 @@
  * once or refreshed in place with --watch.
  */
 import type { Command } from 'commander';
-import type { BrokerStats, ClientStats } from '../../bus/index.js';
-import type { Client } from '../../bus/index.js';
-import { NoRespondersError, TimeoutError } from '../../bus/core.js';
+import type { BrokerStats, ClientStats } from 'udsbus';
+import type { Client } from 'udsbus';
+import { NoRespondersError, TimeoutError } from 'udsbus/core';
 import type { DurableBacklog } from '../../ops/metrics.js';
 import { die, socketOption } from '../common.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';

@@ -7,9 +7,9 @@
  * for --reply-timeout; their reply is printed marked "↳" with the round-trip time seen by tap.
  */
 import type { Command } from 'commander';
-import type { Client, Message, Origin } from '../../bus/index.js';
-import { DEFAULT_LIMITS } from '../../bus/core.js';
-import { checkPattern, covers, describeTopicProblem, patternMatches } from '../../bus/core.js';
+import type { Client, Message, Origin } from 'udsbus';
+import { DEFAULT_LIMITS } from 'udsbus/core';
+import { checkPattern, covers, describeTopicProblem, patternMatches } from 'udsbus/core';
 import { die, socketOption } from '../common.js';
 import type { Lifeline } from '../reconnect.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';

@@ -17,8 +17,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { startBroker } from '../../bus/broker/server.js';
-import { connect } from '../../bus/index.js';
+import { startBroker } from 'udsbus/server';
+import { connect } from 'udsbus';
 import { startSimulatedCameras, type SimulatedCamera } from './simulator/index.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));

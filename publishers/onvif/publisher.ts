@@ -9,7 +9,7 @@
  * `publisher-disconnected` when the process dies without saying goodbye.
  */
 import type { Subscription } from 'rxjs';
-import { connect, type Client } from '../../bus/index.js';
+import { connect, type Client } from 'udsbus';
 import { LAST_WILL_REASON, toTopicToken } from '../../schemas/topics.js';
 import { validatorFor } from '../../schemas/validate.js';
 import { startDiscovery, type DiscoveryHandle, type FoundCamera } from './discovery.js';

@@ -8,7 +8,7 @@
  * users-create request carries a password.
  */
 import type { Subscription } from 'rxjs';
-import type { Client, Message } from '../../bus/index.js';
+import type { Client, Message } from 'udsbus';
 import { CAMERA_RPC_ACTIONS, parseTopic, type CameraRpcAction } from '../../schemas/topics.js';
 import { validatorFor } from '../../schemas/validate.js';
 import { runAction } from './actions.js';

@@ -10,7 +10,7 @@
  * await alerting.stop();
  */
 import type { Subscription } from 'rxjs';
-import type { Client } from '../../bus/index.js';
+import type { Client } from 'udsbus';
 import { systemClock, type Clock } from '../common/clock.js';
 import { validateConfig } from '../common/config.js';
 import { createLogger, errFields, type Logger } from '../common/logger.js';

@@ -10,7 +10,7 @@
  * await audit.stop();
  * verifyAuditLog('/var/lib/udsbus/audit').ok; // true
  */
-import type { Client } from '../../bus/index.js';
+import type { Client } from 'udsbus';
 import type { Clock } from '../common/clock.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { AuditService, type AuditStats } from './service.js';

@@ -3,7 +3,7 @@
  * and topic pattern. Reads the files as they are; run verifyAuditLog() to know they are intact.
  */
 import { join } from 'node:path';
-import { patternMatches } from '../../bus/index.js';
+import { patternMatches } from 'udsbus';
 import { parseTopic } from '../../schemas/topics.js';
 import { listLogFiles, readLines } from './files.js';
 import { parseRecordLine, type AuditRecord, type RecordKind } from './record.js';

@@ -13,7 +13,7 @@
  * Plain (non-durable) sources are best effort: while blocked their messages are buffered up to
  * maxPending and the rest are counted in a `loss` record.
  */
-import type { Client } from '../../bus/index.js';
+import type { Client } from 'udsbus';
 import type { Alert } from '../../schemas/payloads.js';
 import { validatorFor } from '../../schemas/validate.js';
 import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';

@@ -4,7 +4,7 @@
  * busSource() is the real one; tests (and other transports) can provide their own.
  */
 import type { Subscription } from 'rxjs';
-import type { Client, Message, SubscribeOptions } from '../../bus/index.js';
+import type { Client, Message, SubscribeOptions } from 'udsbus';
 
 export type SourceMessage = {
   topic: string;

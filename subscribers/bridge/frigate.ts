@@ -6,7 +6,7 @@
  */
 import type { MqttClient } from 'mqtt';
 import type { Subscription } from 'rxjs';
-import type { Client } from '../../bus/index.js';
+import type { Client } from 'udsbus';
 
 export function startFrigate(o: { bus: Client; mq: MqttClient; prefix: string; clearMs: number }): { stop(): void; online(): void; offline(): Promise<void> } {
   const subs: Subscription[] = [];

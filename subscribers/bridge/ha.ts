@@ -7,7 +7,7 @@
  */
 import type { MqttClient } from 'mqtt';
 import type { Subscription } from 'rxjs';
-import type { Client } from '../../bus/index.js';
+import type { Client } from 'udsbus';
 import type { Logger } from '../common/logger.js';
 import { levelToToken } from './topics.js';
 

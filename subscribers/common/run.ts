@@ -3,8 +3,8 @@
  * reconnect), start, log "ready", and stop cleanly on SIGINT/SIGTERM. `udsbus run <name>` calls
  * this; a custom subscriber process can use it the same way.
  */
-import { connect, type Client } from '../../bus/index.js';
-import { defaultSocketPath } from '../../bus/paths.js';
+import { connect, type Client } from 'udsbus';
+import { defaultSocketPath } from 'udsbus/paths';
 import { ConfigError } from './config.js';
 import { createLogger, errFields, type Logger } from './logger.js';
 

@@ -7,7 +7,7 @@
  * Everything is bounded (rings for events, alerts, denials; a cap on tracked topics), so a busy or
  * hostile bus cannot grow the dashboard's memory without limit.
  */
-import type { Message } from '../../bus/index.js';
+import type { Message } from 'udsbus';
 import { toJsonSafe } from '../common/json-safe.js';
 
 export type CameraRow = {

@@ -14,7 +14,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { Client } from '../../bus/index.js';
+import type { Client } from 'udsbus';
 import type { Alert, RecordingClip } from '../../schemas/payloads.js';
 import { topics } from '../../schemas/topics.js';
 import { validatorFor } from '../../schemas/validate.js';

@@ -18,7 +18,7 @@
  * await rec.stop();
  */
 import type { Subscription } from 'rxjs';
-import type { Client, Message } from '../../bus/index.js';
+import type { Client, Message } from 'udsbus';
 import type { Alert, CameraEvent, CameraStatus, RecordingStarted, RecordingStopped } from '../../schemas/payloads.js';
 import { parseTopic, topics } from '../../schemas/topics.js';
 import { validatorFor } from '../../schemas/validate.js';

@@ -5,7 +5,7 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Client } from '../../bus/index.js';
+import type { Client } from 'udsbus';
 import { topics } from '../../schemas/topics.js';
 import { validatorFor } from '../../schemas/validate.js';
 import { spawnSupervised, type ExitInfo, type Supervised } from '../common/child.js';

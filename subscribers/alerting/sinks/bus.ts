@@ -1,5 +1,5 @@
 /** Bus sink: publish the alert on alert.<ruleId>, validated against the alert schema first. */
-import type { Client } from '../../../bus/index.js';
+import type { Client } from 'udsbus';
 import { topics } from '../../../schemas/topics.js';
 import { validatorFor } from '../../../schemas/validate.js';
 import type { AlertSink, Delivery, DeliveryResult } from './types.js';
