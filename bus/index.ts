@@ -23,5 +23,6 @@ export type { StartBrokerOptions, BrokerHandle } from './broker/server.js';
 export { Broker } from './broker/broker.js';
 export type { BrokerOptions } from './broker/broker.js';
 export * from './core.js';
-export { defaultSocketPath } from './paths.js';
+export { defaultSocketPath, lookupDefaultSocket, socketCandidates, systemSocketPath, SYSTEM_SOCKET } from './paths.js';
 export { memoryPair } from './memory.js';
+export type { ExpectBrokerUid } from './client/broker-identity.js';

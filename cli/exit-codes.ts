@@ -7,7 +7,7 @@ export const Exit = {
   OK: 0,
   /** Usage error (bad option, invalid topic or pattern) or any other failure. */
   ERROR: 1,
-  /** Could not connect: no broker on the path, permission denied, not a socket, no such file. */
+  /** Could not connect: no broker on the path, permission denied, not a socket, no such file, or a broker run by a uid not trusted (--expect-broker-uid). */
   CONNECT: 2,
   /** `tap --timeout`: no message for that long. */
   IDLE: 3,
@@ -24,7 +24,7 @@ export type ExitCode = (typeof Exit)[keyof typeof Exit];
 const TEXT: Record<ExitCode, string> = {
   0: 'success (tap: --count reached, --retained-only done, or stopped with Ctrl-C)',
   1: 'usage error or other failure',
-  2: 'cannot connect to the broker (not running, permission denied, not a socket)',
+  2: 'cannot connect to the broker (not running, permission denied, not a socket, run by an untrusted uid)',
   3: 'idle: no message within tap --timeout',
   4: 'no responders: nobody subscribes to the request topic',
   5: 'no reply (or no answer from the broker) within --timeout',

@@ -131,7 +131,7 @@ describe('packaging/systemd', () => {
   const key = (text: string, k: string) => [...text.matchAll(new RegExp(`^${k}=(.*)$`, 'gm'))].map((m) => m[1]);
 
   it('the socket unit owns the system socket path, mode 0660 and group udsbus; the service is Type=notify with NotifyAccess=main and reloads with SIGHUP', async () => {
-    const { SYSTEM_SOCKET } = await import('../cli/socket-lookup.js');
+    const { SYSTEM_SOCKET } = await import('../bus/paths.js');
     const sock = unit('udsbus.socket');
     expect(key(sock, 'ListenStream')).toEqual([SYSTEM_SOCKET]);
     expect(key(sock, 'SocketMode')).toEqual(['0660']);

@@ -4,7 +4,7 @@
  */
 import { Option, type Command } from 'commander';
 import type { DashboardConfig } from '../../subscribers/dashboard/config.js';
-import { die, socketOption } from '../common.js';
+import { die, socketOption, brokerTrustOption } from '../common.js';
 import type { Component, RunOptions } from './run.js';
 
 type Flags = { config?: string; listen?: string; unix?: string; recordings?: string; index?: string; audit?: string; tokenFile?: string; actions?: boolean };
@@ -73,6 +73,7 @@ export function registerDashboard(program: Command): void {
     .command('dashboard')
     .description('serve a live web view of cameras, events, clips, topics and clients (same as "udsbus run dashboard")')
     .addOption(socketOption())
+    .addOption(brokerTrustOption())
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (env UDSBUS_LOG_LEVEL; default info)');
   options(cmd).action(async (o: Flags & { socket: string; logLevel?: string }, c: Command) => {
     const fromUser = c.getOptionValueSource('socket') !== 'default' || process.env['UDSBUS_SOCKET'] !== undefined;
