@@ -17,6 +17,11 @@ export const Exit = {
   REQUEST_TIMEOUT: 5,
   /** `req`: the server answered with an error reply (`{ok: false, error: {code, message}}`). */
   REMOTE_ERROR: 6,
+  /**
+   * Invalid configuration: a config file, a setting given as an option or UDSBUS_* variable, or
+   * an ACL file (`broker`, `config check`, `run`, `bridge`, `dashboard`). Nothing was started.
+   */
+  CONFIG: 7,
 } as const;
 
 export type ExitCode = (typeof Exit)[keyof typeof Exit];
@@ -29,6 +34,7 @@ const TEXT: Record<ExitCode, string> = {
   4: 'no responders: nobody subscribes to the request topic',
   5: 'no reply (or no answer from the broker) within --timeout',
   6: 'the server replied with an error',
+  7: 'invalid configuration (config file, option or UDSBUS_* value, ACL file); nothing was started',
 };
 
 /** The "Exit codes:" block for a command's --help, listing the codes it can return. */

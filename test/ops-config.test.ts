@@ -88,7 +88,7 @@ describe('udsbus config check and the broker', () => {
     const bad = join(dir, 'bad.jsonc');
     writeFileSync(bad, '{\n  "maxConnections": -1,\n  "colour": "red"\n}\n');
     const r = await runToEnd(['config', 'check', bad]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(7);
     expect(r.stderr).toContain(`${bad}:2:3: /maxConnections:`);
     expect(r.stderr).toContain(`${bad}:3:3: /colour: Unexpected property`);
   });
@@ -115,13 +115,13 @@ describe('udsbus config check and the broker', () => {
     expect(await started(['--config', file, '--max-connections', '9'], { UDSBUS_MAX_CONNECTIONS: '7' })).toMatchObject({ maxConnections: 9 });
   });
 
-  it('the broker refuses to start on an invalid file, naming file:line, exit 1', async () => {
+  it('the broker refuses to start on an invalid file, naming file:line, exit 7 (invalid configuration)', async () => {
     const { dir, cleanup } = tempDir('udsbus-cfg-');
     cleanups.push(cleanup);
     const file = join(dir, 'broker.jsonc');
     writeFileSync(file, '{\n  "keepAlive": 5\n}');
     const r = await runToEnd(['broker', '--config', file]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(7);
     expect(r.stderr).toContain(`${file}:2:3: /keepAlive: unknown setting (did you mean "keepalive"?)`);
   });
 });
