@@ -12,10 +12,7 @@ export function socketOption(): Option {
  * command, components' included, checks the same.
  */
 export function brokerTrustOption(): Option {
-  return new Option('--expect-broker-uid <uid,...|any>', "uids the broker may run as; 'any' skips the check (env UDSBUS_EXPECT_BROKER_UID)").default(
-    undefined,
-    'your own uid, root and the system broker user udsbus',
-  );
+  return new Option('--expect-broker-uid <uid,...|any>', "uids the broker may run as (default: your own, root's and the udsbus user's); 'any' skips the check (env UDSBUS_EXPECT_BROKER_UID)");
 }
 
 /** Print one line to stderr and exit with `code`. */

@@ -7,6 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BrokerUntrustedError, connect, startBroker, type Client } from '../bus/index.js';
 import { checkBroker, resolveTrust, type Trust } from '../bus/client/broker-identity.js';
@@ -193,6 +194,33 @@ describe.skipIf(!canRun)('the library finds the system broker', () => {
     const b = await startBroker({ socket: system, mode: 0o666, statsIntervalMs: 0 });
     cleanups.push(() => b.close());
     expect(await nobodyConnects(dir, { UDSBUS_SYSTEM_SOCKET: system })).toBe('ok');
+  });
+
+  it('the CLI uses the same lookup: udsbus pub as nobody without --socket reaches the system broker', async () => {
+    const dir = sharedDir();
+    const system = join(dir, 'system.sock');
+    const b = await startBroker({ socket: system, mode: 0o666, statsIntervalMs: 0 });
+    cleanups.push(() => b.close());
+    const watcher = await connect({ socket: system });
+    cleanups.push(() => watcher.close());
+    const got = firstValueFrom(watcher.subscribe('demo.lookup'));
+    await watcher.flush();
+    const runtime = join(dir, 'runtime');
+    mkdirSync(runtime, { mode: 0o755 });
+    const { UDSBUS_SOCKET: _ignored, ...rest } = process.env;
+    const child = spawn(process.execPath, [CLI, 'pub', 'demo.lookup', '1'], {
+      uid: NOBODY,
+      gid: NOBODY,
+      env: { ...rest, XDG_RUNTIME_DIR: runtime, UDSBUS_SYSTEM_SOCKET: system },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code, stderr).toBe(0);
+    const m = await got;
+    expect(m.payload).toBe(1);
+    expect(m.from?.uid).toBe(NOBODY);
   });
 
   it('when neither socket exists, the error names every path tried', async () => {
