@@ -169,6 +169,20 @@ describe.skipIf(!canRun)('a client verifies the broker it connects to', () => {
   });
 });
 
+describe.skipIf(!canRun)('udsbus doctor', () => {
+  it("fails the broker check for another user's broker, naming its uid and the flag; passes with the flag", async () => {
+    const socket = join(sharedDir(), 'bus.sock');
+    await nobodysBroker(socket);
+    const r = await runCli(['doctor', '--socket', socket, '--group', 'root']);
+    expect(r.code).toBe(1);
+    const line = r.stdout.split('\n').find((l) => /^\S+\s+broker /.test(l)) ?? '';
+    expect(line).toMatch(/^FAIL broker .*runs as nobody \(uid 65534\), which clients do not trust by default/);
+    expect(r.stdout).toContain('--expect-broker-uid 65534');
+    const ok = await runCli(['doctor', '--socket', socket, '--group', 'root', '--expect-broker-uid', '65534']);
+    expect(ok.stdout.split('\n').find((l) => /^\S+\s+broker /.test(l))).toMatch(/^ok\s+broker\s+answers in/);
+  });
+});
+
 describe.skipIf(!canRun)('the library finds the system broker', () => {
   /** A client process as nobody with no socket option; prints "ok" or the error. */
   function nobodyConnects(dir: string, env: NodeJS.ProcessEnv): Promise<string> {
