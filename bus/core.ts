@@ -6,7 +6,7 @@
  */
 export { checkTopic, checkPattern, isReservedTopic, describeTopicProblem, isTokenChar, isValidToken } from './topics/grammar.js';
 export { patternMatches, covers } from './topics/match.js';
-export { ErrorCodes, UdsbusError, TimeoutError, NoRespondersError, RemoteError, errorName } from './protocol/errors.js';
+export { ErrorCodes, UdsbusError, TimeoutError, NoRespondersError, RemoteError, BrokerUntrustedError, errorName } from './protocol/errors.js';
 export type { ErrorName } from './protocol/errors.js';
 export { DEFAULT_LIMITS, PROTOCOL_VERSION } from './protocol/limits.js';
 export type { Limits } from './protocol/limits.js';

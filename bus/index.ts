@@ -24,5 +24,6 @@ export { Broker } from './broker/broker.js';
 export type { BrokerOptions } from './broker/broker.js';
 export type { BrokerEvents, ConnectionView, DenialRecord } from './broker/events.js';
 export * from './core.js';
-export { defaultSocketPath } from './paths.js';
+export { defaultSocketPath, lookupDefaultSocket, socketCandidates, systemSocketPath, SYSTEM_SOCKET } from './paths.js';
 export { memoryPair } from './memory.js';
+export { checkBroker, resolveTrust, type ExpectBrokerUid, type Trust } from './client/broker-identity.js';

@@ -1,9 +1,18 @@
 /** Helpers shared by the CLI commands. */
 import { Option } from 'commander';
-import { lookupDefaultSocket, SYSTEM_SOCKET } from './socket-lookup.js';
+import { lookupDefaultSocket, systemSocketPath } from '../bus/paths.js';
 
 export function socketOption(): Option {
-  return new Option('-s, --socket <path>', 'broker socket path (env UDSBUS_SOCKET)').default(lookupDefaultSocket(), `$UDSBUS_SOCKET, else your own broker's socket, else the system socket ${SYSTEM_SOCKET}`);
+  return new Option('-s, --socket <path>', 'broker socket path (env UDSBUS_SOCKET)').default(lookupDefaultSocket(), `$UDSBUS_SOCKET, else your own broker's socket, else the system socket ${systemSocketPath()}`);
+}
+
+/**
+ * `--expect-broker-uid`: which uids the broker may run as (the client's `expectBrokerUid`);
+ * main.ts hands it to the library as $UDSBUS_EXPECT_BROKER_UID so every connection of the
+ * command, components' included, checks the same.
+ */
+export function brokerTrustOption(): Option {
+  return new Option('--expect-broker-uid <uid,...|any>', "uids the broker may run as (default: your own, root's and the udsbus user's); 'any' skips the check (env UDSBUS_EXPECT_BROKER_UID)");
 }
 
 /** Print one line to stderr and exit with `code`. */

@@ -7,10 +7,10 @@ import { execFileSync } from 'node:child_process';
 import { dirname } from 'node:path';
 import { userInfo } from 'node:os';
 import { connect, type Client, type ConnectOptions } from 'udsbus';
-import { UdsbusError } from 'udsbus/core';
+import { BrokerUntrustedError, UdsbusError } from 'udsbus/core';
 import { die } from './common.js';
 import { Exit } from './exit-codes.js';
-import { otherCandidates } from './socket-lookup.js';
+import { otherCandidates } from 'udsbus/paths';
 
 /** Connect or exit 2 with an explanation. */
 export async function connectOrExit(socket: string, name: string, opts: Omit<ConnectOptions, 'socket' | 'name'> = {}): Promise<Client> {
@@ -23,6 +23,7 @@ export async function connectOrExit(socket: string, name: string, opts: Omit<Con
 
 /** One line: what went wrong with `path` and what to do next. */
 export function explainConnectFailure(err: unknown, path: string): string {
+  if (err instanceof BrokerUntrustedError) return untrusted(err, path);
   const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
   const code = cause?.code ?? (err as NodeJS.ErrnoException).code;
   const start = `start one with "udsbus broker --socket ${path}", or point --socket / UDSBUS_SOCKET at the broker's socket`;
@@ -59,6 +60,13 @@ export function explainConnectFailure(err: unknown, path: string): string {
     if (err.fatal) return `the broker on ${path} refused the connection: ${err.message}`;
   }
   return `cannot connect to ${path}: ${(err as Error).message}; check that the broker is running (udsbus broker --socket ${path})`;
+}
+
+/** The broker runs as a uid this command does not trust: name it and the flag that trusts it. */
+function untrusted(err: BrokerUntrustedError, path: string): string {
+  if (err.brokerUid === undefined) return `refusing the broker on ${path}: ${err.message.replace(/^BROKER_UNTRUSTED: /, '')}`;
+  const trusted = err.trusted.map((u) => userName(u)).join(', ');
+  return `refusing the broker on ${path}: it runs as ${userName(err.brokerUid)}, and this command trusts only ${trusted}; another user may have started a broker on your socket path. If you trust it, pass --expect-broker-uid ${err.brokerUid} (or --expect-broker-uid any; env UDSBUS_EXPECT_BROKER_UID)`;
 }
 
 function notASocket(path: string, st: Stats): string {

@@ -24,7 +24,14 @@ program
   .description('A local event bus for camera systems over a Unix domain socket.')
   .version('0.1.0')
   .showHelpAfterError('(run with --help for usage)')
-  .addHelpText('after', `\nEvery command takes --socket PATH (or the UDSBUS_SOCKET environment variable).\n${exitCodesHelp()}`);
+  .addHelpText('after', `\nEvery command takes --socket PATH (or the UDSBUS_SOCKET environment variable) and refuses a broker\nrun by another user unless --expect-broker-uid UID|any (or UDSBUS_EXPECT_BROKER_UID) says so.\n${exitCodesHelp()}`);
+
+// --expect-broker-uid (cli/common.ts) reaches every connection the command makes through the
+// variable the library reads.
+program.hook('preAction', (_root, action) => {
+  const uids = action.opts()['expectBrokerUid'];
+  if (typeof uids === 'string') process.env['UDSBUS_EXPECT_BROKER_UID'] = uids;
+});
 
 registerBroker(program);
 registerPub(program);

@@ -55,6 +55,13 @@ function limitsOf(s: BrokerSettings): Partial<Limits> {
   return l;
 }
 
+/** The `udsbus` command's exit codes (cli/exit-codes.ts) that the service uses. */
+const EXIT_ERROR = 1;
+/** Cannot listen: socket in use, unsafe directory, permission denied. */
+const EXIT_CANNOT_START = 2;
+/** Invalid configuration: file, env, option value, ACL file. */
+const EXIT_CONFIG = 7;
+
 let flushLog: () => void = () => {};
 
 function fail(message: string, code: number): never {
@@ -66,7 +73,7 @@ function fail(message: string, code: number): never {
 export async function runBrokerService(input: ServiceInput): Promise<void> {
   const env = input.env ?? process.env;
   const resolved = await resolveSettings(input);
-  if (!resolved.ok) fail(resolved.message, 1);
+  if (!resolved.ok) fail(resolved.message, EXIT_CONFIG);
   let s = resolved.settings;
   const modeText = s.mode ?? '0660';
   const mode = Number.parseInt(modeText, 8);
@@ -107,7 +114,8 @@ export async function runBrokerService(input: ServiceInput): Promise<void> {
     log.fatal({ evt: 'start.failed', socket, code: (err as { code?: string }).code, err: message }, `cannot start: ${message}`);
     sd.notify(`STATUS=cannot start: ${message}`, `ERRNO=${Math.abs((err as { errno?: number }).errno ?? 0) || 1}`);
     await logger.drain();
-    fail(message, 2);
+    // An ACL file that does not parse, or one this install cannot enforce, is configuration.
+    fail(message, err instanceof SocketPathError && err.code === 'ACL' ? EXIT_CONFIG : EXIT_CANNOT_START);
   }
   for (const r of handle.broker.durables?.recovered ?? []) {
     const text = `durable "${r.name}": cut ${r.cutBytes} bytes of a torn or corrupt tail (${r.reason ?? 'recovered'})`;
@@ -130,7 +138,7 @@ export async function runBrokerService(input: ServiceInput): Promise<void> {
       log.fatal({ evt: 'start.failed', metrics: s.metrics, err: (err as Error).message }, `cannot serve metrics: ${(err as Error).message}`);
       await handle.close();
       await logger.drain();
-      fail(`cannot serve metrics on ${s.metrics}: ${(err as Error).message}`, 2);
+      fail(`cannot serve metrics on ${s.metrics}: ${(err as Error).message}`, EXIT_CANNOT_START);
     }
   }
   // Signals are handled from here on, before READY: systemd may stop us the moment we say it.
@@ -154,7 +162,7 @@ export async function runBrokerService(input: ServiceInput): Promise<void> {
         await metrics?.close();
         await handle.close();
       } catch (err) {
-        code = 1;
+        code = EXIT_ERROR;
         log.error({ evt: 'stop.failed', err: (err as Error).message }, 'error while stopping');
       }
       sd.stopWatchdog();
@@ -247,7 +255,7 @@ export async function runBrokerService(input: ServiceInput): Promise<void> {
 async function strictFor(patterns: string[]) {
   const { validatorFor } = await import('../schemas/validate.js');
   const { checkPattern } = await import('udsbus/core');
-  for (const p of patterns) if (checkPattern(p, DEFAULT_LIMITS) !== null) fail(`strict: invalid pattern "${p}"`, 1);
+  for (const p of patterns) if (checkPattern(p, DEFAULT_LIMITS) !== null) fail(`strict: invalid pattern "${p}"`, EXIT_CONFIG);
   return {
     patterns,
     validate: (topic: string, payload: unknown) => {

@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { userInfo } from 'node:os';
 import { requireAddon } from './addon.js';
 import { loadPeerCred } from 'udsbus/peercred';
+import { checkBroker as verifyBrokerUid, resolveTrust } from 'udsbus';
 import { VERSION } from './version.js';
 
 export type Status = 'ok' | 'warn' | 'fail' | 'skip';
@@ -128,7 +129,7 @@ export function checkAccess(i: DoctorInput): Check {
 }
 
 /** Say hello over JSON lines (PROTOCOL.md §1) and read the welcome: liveness, version, boot id. */
-export function probeBroker(socket: string, timeoutMs: number): Promise<{ ok: true; server: string; boot: string; ms: number } | { ok: false; code: string; message: string }> {
+export function probeBroker(socket: string, timeoutMs: number): Promise<{ ok: true; server: string; boot: string; ms: number } | { ok: false; code: string; message: string; brokerUid?: number | undefined }> {
   return new Promise((resolve) => {
     const t0 = Date.now();
     const s = createConnection(socket);
@@ -143,7 +144,17 @@ export function probeBroker(socket: string, timeoutMs: number): Promise<{ ok: tr
     };
     const timer = setTimeout(() => finish({ ok: false, code: 'TIMEOUT', message: `no welcome within ${timeoutMs} ms` }), timeoutMs);
     s.setEncoding('utf8');
-    s.on('connect', () => s.write(`${JSON.stringify({ op: 'hello', v: 1, name: 'udsbus-doctor' })}\n`));
+    s.on('connect', () => {
+      // The same check every client makes (SECURITY.md, "Which broker"): an untrusted broker hears nothing.
+      const trust = resolveTrust(undefined);
+      const untrusted = trust instanceof Error ? trust : verifyBrokerUid(s, socket, trust);
+      if (untrusted !== undefined) {
+        const uid = untrusted.brokerUid;
+        finish({ ok: false, code: 'BROKER_UNTRUSTED', message: uid === undefined ? untrusted.message : `the broker runs as ${userName(uid)} (uid ${uid}), which clients do not trust by default (trusted: ${untrusted.trusted.join(', ')})`, brokerUid: uid });
+        return;
+      }
+      s.write(`${JSON.stringify({ op: 'hello', v: 1, name: 'udsbus-doctor' })}\n`);
+    });
     s.on('data', (d: string) => {
       buf += d;
       const nl = buf.indexOf('\n');
@@ -179,6 +190,13 @@ export async function checkBroker(i: DoctorInput): Promise<Check> {
     case 'EACCES':
     case 'EPERM':
       return { status: 'fail', check: 'broker', detail: 'permission denied connecting', fix: 'see the access line above' };
+    case 'BROKER_UNTRUSTED':
+      return {
+        status: 'fail',
+        check: 'broker',
+        detail: r.message,
+        fix: `if another user started it on your socket path, stop using that path; if you trust it, pass --expect-broker-uid ${r.brokerUid ?? 'UID'} (or set UDSBUS_EXPECT_BROKER_UID) to every command`,
+      };
     case 'PERMISSION_DENIED':
     case 'QUOTA_EXCEEDED':
     case 'TOO_MANY_CONNECTIONS':
@@ -228,7 +246,7 @@ export function checkAddon(): Check {
   } catch {
     /* reported below */
   }
-  if (!pc.available) return { status: 'warn', check: 'addon', detail: `udsbus-peercred unavailable: ${pc.reason}`, fix: 'npm rebuild udsbus-peercred (needs gcc, make, python3); without it "from" is anonymous, --acl is refused and readiness goes through systemd-notify (NotifyAccess=all)' };
+  if (!pc.available) return { status: 'warn', check: 'addon', detail: `udsbus-peercred unavailable: ${pc.reason}`, fix: 'do what the reason says; without the addon "from" is anonymous, --acl is refused, clients check the broker by its socket file\'s owner only, and readiness goes through systemd-notify (NotifyAccess=all)' };
   if (!notify) return { status: 'warn', check: 'addon', detail: 'udsbus-peercred loads but is too old to send sd_notify', fix: 'npm rebuild udsbus-peercred' };
   return { status: 'ok', check: 'addon', detail: 'udsbus-peercred loaded: peer credentials and sd_notify available' };
 }

@@ -25,7 +25,7 @@ function component(description: string, example: string, run: (file: string, o: 
     options: (cmd) =>
       cmd
         .requiredOption('-c, --config <file>', `configuration file (JSON; see ${example} and docs/subscribers.md)`)
-        .addHelpText('after', '\nExit codes:\n  0  stopped by SIGINT/SIGTERM\n  1  invalid config (file:line: /path: reason) or a failure\n  2  cannot connect to the broker'),
+        .addHelpText('after', '\nExit codes:\n  0  stopped by SIGINT/SIGTERM\n  1  a failure\n  2  cannot connect to the broker\n  7  invalid config (file:line: /path: reason)'),
     // --socket / UDSBUS_SOCKET win; otherwise the config's "socket", then the default.
     run: (o) => run(String(o['config']), { socket: o.socket, logLevel: o.logLevel }),
   };

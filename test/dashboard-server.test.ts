@@ -279,7 +279,7 @@ describe('udsbus dashboard (the command)', () => {
       expect(help.stdout).toMatch(/Exit codes:\n {2}0 {2}/);
       expect((await runCli(['run', 'dashboard', '--help'])).stdout).toContain('--recordings <dir>');
       const refused = await runCli(['dashboard', '--socket', bus.socket, '--listen', '0.0.0.0:0']);
-      expect(refused.code).toBe(1);
+      expect(refused.code).toBe(7);
       expect(refused.stderr).toContain('is not loopback');
       const child = spawnCli(['dashboard', '--socket', bus.socket, '--log-level', 'warn']);
       try {

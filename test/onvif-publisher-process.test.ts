@@ -107,18 +107,18 @@ describe('udsbus run onvif', () => {
     expect(unknown.stderr).toMatch(/unknown component "nonesuch": choose one of onvif/);
 
     const none = await runCli(['run', 'onvif', '--socket', rig.bus.socket]);
-    expect(none.code).toBe(1);
+    expect(none.code).toBe(7);
     expect(none.stderr).toMatch(/no cameras: give --config FILE, --camera URL/);
 
     const bad = join(rig.bus.dir, 'bad.json');
     writeFileSync(bad, JSON.stringify({ cameras: [{ host: 'x', pasword: 'oops' }] }));
     const typo = await runCli(['run', 'onvif', '--socket', rig.bus.socket, '--config', bad]);
-    expect(typo.code).toBe(1);
+    expect(typo.code).toBe(7);
     expect(typo.stderr).toMatch(/cameras\[0\]: unknown key "pasword"/);
     expect(typo.stderr).not.toContain('oops');
 
     const missingEnv = await runCli(['run', 'onvif', '--socket', rig.bus.socket, '--camera', 'http://admin@127.0.0.1:1/onvif/device_service', '--password-env', 'NOPE_NOT_SET']);
-    expect(missingEnv.code).toBe(1);
+    expect(missingEnv.code).toBe(7);
     expect(missingEnv.stderr).toContain('NOPE_NOT_SET');
 
     const noBroker = await runCli(['run', 'onvif', '--socket', join(rig.bus.dir, 'nothing.sock'), '--camera', 'http://127.0.0.1:1/onvif/device_service']);

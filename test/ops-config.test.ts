@@ -88,7 +88,7 @@ describe('udsbus config check and the broker', () => {
     const bad = join(dir, 'bad.jsonc');
     writeFileSync(bad, '{\n  "maxConnections": -1,\n  "colour": "red"\n}\n');
     const r = await runToEnd(['config', 'check', bad]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(7);
     expect(r.stderr).toContain(`${bad}:2:3: /maxConnections:`);
     expect(r.stderr).toContain(`${bad}:3:3: /colour: Unexpected property`);
   });
@@ -115,13 +115,13 @@ describe('udsbus config check and the broker', () => {
     expect(await started(['--config', file, '--max-connections', '9'], { UDSBUS_MAX_CONNECTIONS: '7' })).toMatchObject({ maxConnections: 9 });
   });
 
-  it('the broker refuses to start on an invalid file, naming file:line, exit 1', async () => {
+  it('the broker refuses to start on an invalid file, naming file:line, exit 7 (invalid configuration)', async () => {
     const { dir, cleanup } = tempDir('udsbus-cfg-');
     cleanups.push(cleanup);
     const file = join(dir, 'broker.jsonc');
     writeFileSync(file, '{\n  "keepAlive": 5\n}');
     const r = await runToEnd(['broker', '--config', file]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(7);
     expect(r.stderr).toContain(`${file}:2:3: /keepAlive: unknown setting (did you mean "keepalive"?)`);
   });
 });
@@ -131,7 +131,7 @@ describe('packaging/systemd', () => {
   const key = (text: string, k: string) => [...text.matchAll(new RegExp(`^${k}=(.*)$`, 'gm'))].map((m) => m[1]);
 
   it('the socket unit owns the system socket path, mode 0660 and group udsbus; the service is Type=notify with NotifyAccess=main and reloads with SIGHUP', async () => {
-    const { SYSTEM_SOCKET } = await import('../cli/socket-lookup.js');
+    const { SYSTEM_SOCKET } = await import('../bus/paths.js');
     const sock = unit('udsbus.socket');
     expect(key(sock, 'ListenStream')).toEqual([SYSTEM_SOCKET]);
     expect(key(sock, 'SocketMode')).toEqual(['0660']);

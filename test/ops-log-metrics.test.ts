@@ -119,7 +119,7 @@ describe('broker log and metrics, real broker process', () => {
     const { dir, cleanup } = tempDir('udsbus-ops-');
     cleanups.push(cleanup);
     const r = await runToEnd(['broker', '-q', '--socket', join(dir, 'bus.sock'), '--metrics', '0.0.0.0:0']);
-    expect(r.code).toBe(1); // refused while reading the settings, before anything listens
+    expect(r.code).toBe(7); // invalid configuration: refused while reading the settings, before anything listens
     expect(r.stderr).toMatch(/metrics: "0\.0\.0\.0" is not a loopback address/);
   });
 });

@@ -41,16 +41,16 @@ describe('subscriber configs', () => {
     expect(missing).toEqual([]);
   });
 
-  it('udsbus run <subscriber> refuses an invalid config with file:line, JSON path and reason (exit 1)', async () => {
+  it('udsbus run <subscriber> refuses an invalid config with file:line, JSON path and reason (exit 7)', async () => {
     const { dir, cleanup } = tempDir('udsbus-runcfg-');
     try {
       const file = join(dir, 'alerting.json');
       writeFileSync(file, '{\n  "rules": [\n    { "id": "m", "topic": "camera.event.*.motion", "cooldownMs": "1m" }\n  ]\n}\n');
       const r = await runCli(['run', 'alerting', '--config', file, '--socket', join(dir, 'no.sock')]);
-      expect(r.code).toBe(1);
+      expect(r.code).toBe(7);
       expect(r.stderr).toContain(`${file}:3:52: /rules/0/cooldownMs: Expected integer`);
       const missing = await runCli(['run', 'audit', '--config', join(dir, 'nope.json'), '--socket', join(dir, 'no.sock')]);
-      expect(missing).toMatchObject({ code: 1, stderr: expect.stringContaining('nope.json: /: cannot read the file: ENOENT') });
+      expect(missing).toMatchObject({ code: 7, stderr: expect.stringContaining('nope.json: /: cannot read the file: ENOENT') });
     } finally {
       cleanup();
     }

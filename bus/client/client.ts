@@ -49,6 +49,7 @@ export class Client extends EventEmitter<ClientEvents> {
         maxReconnectAttempts: opts.maxReconnectAttempts ?? Infinity,
         outageBufferBytes: opts.outageBufferBytes ?? 1024 * 1024,
         connectTimeoutMs: opts.connectTimeoutMs ?? 5000,
+        expectBrokerUid: opts.expectBrokerUid,
       },
       {
         resubscribe: () => {

@@ -6,14 +6,15 @@
  * own business it hands to its `TransportHooks`.
  */
 import { statSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { decodeFrame, encodeFrame, encodeValue, type DecodedFrame } from '../protocol/codec.js';
-import { UdsbusError } from '../protocol/errors.js';
+import { BrokerUntrustedError, UdsbusError } from '../protocol/errors.js';
 import { DEFAULT_LIMITS, PROTOCOL_VERSION, type Limits } from '../protocol/limits.js';
 import { FrameParser } from '../protocol/parser.js';
 import { ReadCache, readMsgFrame, type MsgFrame } from '../protocol/msg-reader.js';
-import { defaultSocketPath } from '../paths.js';
+import { lookupDefaultSocket, socketCandidates } from '../paths.js';
+import { checkBroker, checkUnverifiable, resolveTrust, type ExpectBrokerUid } from './broker-identity.js';
 
 export type TransportOptions = {
   socket?: string | undefined;
@@ -30,6 +31,7 @@ export type TransportOptions = {
   maxReconnectAttempts: number;
   outageBufferBytes: number;
   connectTimeoutMs: number;
+  expectBrokerUid?: ExpectBrokerUid | undefined;
 };
 
 export type CloseInfo = { reason: 'closed' | 'gave-up' | 'fatal'; error?: UdsbusError | Error };
@@ -90,17 +92,22 @@ export class Transport {
     return ++this.idSeq;
   }
 
-  get path(): string {
-    return this.opts.socket ?? defaultSocketPath();
-  }
+  /** The socket of the last dial: the `socket` option, else the default lookup's pick then. */
+  path = '';
 
   // ---- connecting -------------------------------------------------------------------------
 
   dial(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const o = this.opts;
+      const trust = resolveTrust(o.expectBrokerUid);
+      if (trust instanceof Error) return reject(trust);
+      const unverifiable = o.dial !== undefined ? checkUnverifiable('a dialled stream', trust) : o.tcp ? checkUnverifiable('TCP', trust) : undefined;
+      if (unverifiable !== undefined) return reject(unverifiable);
+      // The default lookup runs on every dial: the broker it finds may start after the client.
+      const path = (this.path = o.socket ?? lookupDefaultSocket());
       const sock: Duplex =
-        o.dial !== undefined ? o.dial() : o.tcp ? createConnection({ host: o.tcp.host, port: o.tcp.port, noDelay: true }) : createConnection(this.path);
+        o.dial !== undefined ? o.dial() : o.tcp ? createConnection({ host: o.tcp.host, port: o.tcp.port, noDelay: true }) : createConnection(path);
       this.sock = sock;
       let settled = false;
       // Only a connection that completed its handshake may trigger a reconnect when it closes;
@@ -138,9 +145,17 @@ export class Transport {
         if (o.will) frame.will = { topic: o.will.topic, payload: encodeValue(o.will.payload), retain: o.will.retain === true };
         sock.write(encodeFrame(frame));
       };
-      // A socket says hello once connected; a dialled stream is connected already.
+      // A socket says hello once connected; a dialled stream is connected already. On a Unix
+      // socket the broker's uid is checked first, before a byte of ours leaves.
       if (o.dial !== undefined) hello();
-      else sock.on('connect', hello);
+      else if (o.tcp) sock.on('connect', hello);
+      else {
+        sock.on('connect', () => {
+          const untrusted = checkBroker(sock as Socket, path, trust);
+          if (untrusted !== undefined) fail(untrusted);
+          else hello();
+        });
+      }
       sock.on('data', (chunk: Buffer) => {
         this.lastRecv = Date.now();
         parser.push(chunk);
@@ -151,7 +166,7 @@ export class Transport {
         this.hooks.drain();
       });
       sock.on('error', (err) => {
-        if (!settled) fail(explainConnectError(err as NodeJS.ErrnoException, this.path));
+        if (!settled) fail(explainConnectError(err as NodeJS.ErrnoException, path, o.socket === undefined && o.tcp === undefined));
       });
       sock.on('close', () => {
         if (!settled) fail(new UdsbusError('DISCONNECTED', 'the broker closed the connection during the handshake'));
@@ -222,7 +237,11 @@ export class Transport {
     const delay = Math.round(base * (0.5 + Math.random() / 2));
     this.attempts++;
     this.reconnectTimer = setTimeout(() => {
-      this.dial().catch(() => this.scheduleReconnect());
+      this.dial().catch((err: unknown) => {
+        // A refused broker is worth saying on every attempt; a broker that is not up yet is not.
+        if (err instanceof BrokerUntrustedError) this.hooks.error(err);
+        this.scheduleReconnect();
+      });
     }, delay);
   }
 
@@ -397,9 +416,15 @@ export class Transport {
   }
 }
 
-function explainConnectError(err: NodeJS.ErrnoException, path: string): Error {
+function explainConnectError(err: NodeJS.ErrnoException, path: string, lookedUp: boolean): Error {
   switch (err.code) {
     case 'ENOENT':
+      if (lookedUp) {
+        const tried = socketCandidates();
+        if (tried.length > 1) {
+          return new UdsbusError('DISCONNECTED', `no broker socket at any of ${tried.join(', ')} (your own broker, then the system broker): start one with "udsbus broker", start the system broker, or pass the socket option / set UDSBUS_SOCKET`, { cause: err });
+        }
+      }
       return new UdsbusError('DISCONNECTED', `no broker socket at ${path}: start one with "udsbus broker --socket ${path}" or set UDSBUS_SOCKET`, { cause: err });
     case 'ECONNREFUSED':
       return new UdsbusError('DISCONNECTED', `no broker is listening on ${path} (stale socket file?): start one with "udsbus broker --socket ${path}"`, { cause: err });

@@ -2,14 +2,35 @@
 import type { Duplex } from 'node:stream';
 import type { Policy } from '../protocol/wire-types.js';
 import type { CloseInfo } from './transport.js';
+import type { ExpectBrokerUid } from './broker-identity.js';
 
 export type { Policy } from '../protocol/wire-types.js';
 export type { CloseInfo } from './transport.js';
+export type { ExpectBrokerUid } from './broker-identity.js';
 
 
 export type ConnectOptions = {
-  /** Unix socket path (default: UDSBUS_SOCKET, then the per-user default). */
+  /**
+   * Unix socket path. Default: `$UDSBUS_SOCKET`; else the first of your own broker's socket
+   * (`$XDG_RUNTIME_DIR/udsbus/bus.sock`, or `/tmp/udsbus-<uid>/bus.sock`) and the system socket
+   * (`/run/udsbus/bus.sock`, `$UDSBUS_SYSTEM_SOCKET`) that exists, looked up on every (re)connect;
+   * when neither exists, the error names both.
+   */
   socket?: string;
+  /**
+   * Which uids the broker may run as, checked on a Unix socket right after connect() and before
+   * the client sends a byte (SECURITY.md, "Which broker"). Default: your own uid, root (0) and the
+   * system broker's user `udsbus` when /etc/passwd has it. A number or list replaces that set;
+   * `'any'` turns the check off. A broker outside the set is refused with `BROKER_UNTRUSTED`
+   * (connect() rejects; while reconnecting, each refused attempt is an `error` event). TCP and
+   * `dial` connections carry no credentials: the default is not checked there, and an explicit
+   * uid is refused rather than skipped.
+   *
+   * @example
+   * // A broker that the service user 'nvr' (uid 990) runs on a shared path:
+   * const bus = await connect({ socket: '/srv/nvr/bus.sock', expectBrokerUid: 990 });
+   */
+  expectBrokerUid?: ExpectBrokerUid;
   /** Connect over TCP instead (the broker's optional `--tcp` listener). */
   tcp?: { host: string; port: number };
   /**

@@ -30,6 +30,7 @@ export const ErrorCodes = {
   NO_RESPONDERS: 40,
   TIMEOUT: 41,
   DISCONNECTED: 42,
+  BROKER_UNTRUSTED: 43,
   PERMISSION_DENIED: 50,
   SCHEMA_INVALID: 51,
   QUOTA_EXCEEDED: 52,
@@ -96,6 +97,26 @@ export class NoRespondersError extends UdsbusError {
   constructor(text: string, id?: number) {
     super('NO_RESPONDERS', text, { id });
     this.name = 'NoRespondersError';
+  }
+}
+
+/**
+ * The client refused the broker before sending a byte: the process that listens on the socket
+ * runs as a uid the client does not trust (option `expectBrokerUid`, SECURITY.md), or the client
+ * could not find out which uid that is. Never sent on the wire.
+ */
+export class BrokerUntrustedError extends UdsbusError {
+  constructor(
+    text: string,
+    /** The socket path the client connected to. */
+    readonly path: string,
+    /** The broker's uid, when it could be found out. */
+    readonly brokerUid: number | undefined,
+    /** The uids the client trusts. */
+    readonly trusted: readonly number[],
+  ) {
+    super('BROKER_UNTRUSTED', text);
+    this.name = 'BrokerUntrustedError';
   }
 }
 

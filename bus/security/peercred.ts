@@ -12,7 +12,9 @@
  *     const cred = peercred.get(socket); // undefined for TCP / fd-less sockets
  *   }
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { Socket } from 'node:net';
 
 /** Credentials the peer had when it called connect() (or listen()). */
@@ -91,12 +93,47 @@ function isAddon(mod: unknown): mod is PeerCredAddon {
   return typeof m['getPeerCred'] === 'function' && typeof m['peerCredOfSocket'] === 'function';
 }
 
-function describeLoadError(specifier: string, err: unknown): string {
+/**
+ * Why the addon did not load, told truthfully, because the fix differs: a package npm never
+ * installed, a package installed without its native part (build skipped or failed), and a
+ * binary that exists but does not load (built for another Node, another architecture).
+ */
+export function describeLoadError(specifier: string, err: unknown): string {
   const e = err as { code?: unknown; message?: unknown } | null;
   const code = typeof e?.code === 'string' ? e.code : undefined;
   const message = typeof e?.message === 'string' ? e.message : String(err);
+  const first = message.split('\n')[0] ?? message;
+  const rebuild = `rebuild it with "npm rebuild ${ADDON}" (node-gyp: needs a C compiler, make, python3 and Node's headers; offline add --nodedir=/usr when they are in /usr/include/node)`;
   if (code === 'MODULE_NOT_FOUND' && message.includes(`'${specifier}'`)) {
-    return `optional dependency ${specifier} is not installed (building it needs a C compiler, make and python3)`;
+    return (
+      `optional dependency ${specifier} is not installed: npm skipped it (installed with --omit=optional, or its build failed and npm removed it); ` +
+      `reinstall with optional dependencies (npm install --include=optional) where a C compiler, make and python3 are present, and read npm's log if it fails`
+    );
   }
-  return `failed to load ${specifier}${code ? ` (${code})` : ''}: ${message.split('\n')[0] ?? message}`;
+  const dir = packageDir(specifier);
+  if (code === 'ERR_PEERCRED_NOT_BUILT') {
+    const where = dir === undefined ? specifier : `${specifier} (${dir})`;
+    if (dir !== undefined && !existsSync(join(dir, 'binding.gyp'))) {
+      return `${where} is installed without its sources (no binding.gyp) and without a built binary; reinstall udsbus with optional dependencies`;
+    }
+    const how =
+      dir !== undefined && existsSync(join(dir, 'build'))
+        ? 'its native build ran and failed (a build/ directory without peercred.node)'
+        : 'its native build never ran (installed with --ignore-scripts, or the install script was not allowed)';
+    return `${where} is installed but not built: ${how}; ${rebuild}`;
+  }
+  const hint =
+    code === 'ERR_DLOPEN_FAILED' || /NODE_MODULE_VERSION|invalid ELF|wrong ELF class|cannot open shared object/.test(message)
+      ? `: the binary was probably built for another Node version or architecture; ${rebuild}`
+      : '';
+  return `${specifier}${dir === undefined ? '' : ` (${dir})`} failed to load${code ? ` (${code})` : ''}: ${first}${hint}`;
+}
+
+/** The installed package's directory, when it can be resolved. */
+function packageDir(specifier: string): string | undefined {
+  try {
+    return dirname(createRequire(import.meta.url).resolve(specifier));
+  } catch {
+    return undefined;
+  }
 }

@@ -17,7 +17,7 @@ async function loadBench(): Promise<typeof import('../../bench/index.js')> {
     throw err;
   }
 }
-import { die, parseIntOption, socketOption } from '../common.js';
+import { die, parseIntOption, socketOption, brokerTrustOption } from '../common.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';
 
 export function registerBench(program: Command): void {
@@ -25,6 +25,7 @@ export function registerBench(program: Command): void {
     .command('bench')
     .description('benchmark a running broker: fan-out, latency, request/reply, slow consumer')
     .addOption(socketOption())
+    .addOption(brokerTrustOption())
     .option('--tcp <host:port>', "the broker's TCP listener, to compare UDS with TCP")
     .option('--scenario <names>', `comma-separated: ${SCENARIOS.join(', ')} (default: all but scale and matrix)`)
     .option('--quick', 'smoke sizes: a few seconds')

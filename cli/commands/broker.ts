@@ -1,6 +1,7 @@
 /** `udsbus broker`: run the broker until SIGTERM/SIGINT (the service logic is in ops/broker-service.ts). */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { BROKER_SETTINGS, CONFIG_ENV, envName, type BrokerSettings } from '../../ops/broker-config.js';
+import { Exit } from '../exit-codes.js';
 
 /** One option per setting; each value also comes from UDSBUS_<KEY> or the config file. */
 export function brokerOptions(): Option[] {
@@ -26,6 +27,8 @@ export function registerBroker(program: Command): void {
     .description('run the broker on a Unix domain socket (or on the socket systemd passes it)')
     .option('-c, --config <file>', `config file (JSON with comments; docs/configuration.md) [env ${CONFIG_ENV}]`);
   for (const o of brokerOptions()) cmd.addOption(o);
+  // A bad option value is the same mistake as a bad value in the file or environment: exit 7.
+  cmd.exitOverride((err) => process.exit(err.code === 'commander.invalidArgument' ? Exit.CONFIG : err.exitCode));
   cmd
     .addHelpText(
       'after',
@@ -43,7 +46,13 @@ Examples:
   udsbus broker --socket /tmp/bus.sock
   sudo udsbus broker --group video --mode 0660      # /run/udsbus/bus.sock, group video
   udsbus broker --config /etc/udsbus/broker.jsonc
-  udsbus broker --socket /tmp/bus.sock --tcp 127.0.0.1:4222 --metrics 127.0.0.1:9464`,
+  udsbus broker --socket /tmp/bus.sock --tcp 127.0.0.1:4222 --metrics 127.0.0.1:9464
+
+Exit codes:
+  0  stopped by SIGTERM/SIGINT after flushing
+  1  usage error or other failure
+  2  cannot listen: socket in use, unsafe socket directory, permission denied, metrics address taken
+  7  invalid configuration: config file, option or UDSBUS_* value, or ACL file (or --acl without peer credentials)`,
     )
     .action(async (o: Record<string, unknown>, c: Command) => {
       const cli: Record<string, unknown> = {};

@@ -14,7 +14,8 @@ export function registerConfig(program: Command): void {
     .addHelpText(
       'after',
       `
-Exit status 0 when the file is valid, 1 with one line per problem on stderr otherwise.
+Exit status 0 when the file is valid, 7 (invalid configuration) with one line per problem on
+stderr otherwise.
 
 Examples:
   udsbus config check /etc/udsbus/broker.jsonc
@@ -25,7 +26,7 @@ Examples:
       const r = await resolveSettings({ configFile: file, cli: {}, env: o.env ? process.env : {} });
       if (!r.ok) {
         process.stderr.write(`udsbus: ${r.message}\n`);
-        process.exit(Exit.ERROR);
+        process.exit(Exit.CONFIG);
       }
       if (o.json) {
         process.stdout.write(`${JSON.stringify(r.settings)}\n`);

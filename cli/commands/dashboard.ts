@@ -4,7 +4,8 @@
  */
 import { Option, type Command } from 'commander';
 import type { DashboardConfig } from '../../subscribers/dashboard/config.js';
-import { die, socketOption } from '../common.js';
+import { die, socketOption, brokerTrustOption } from '../common.js';
+import { Exit } from '../exit-codes.js';
 import type { Component, RunOptions } from './run.js';
 
 type Flags = { config?: string; listen?: string; unix?: string; recordings?: string; index?: string; audit?: string; tokenFile?: string; actions?: boolean };
@@ -21,7 +22,7 @@ function options(cmd: Command): Command {
     .addOption(new Option('--actions', 'allow camera actions (PTZ, snapshot URI) from the page; default read-only'))
     .addHelpText(
       'after',
-      '\nPrints "dashboard: URL" on stdout; open it in a browser (docs/dashboard.md).\n\nExamples:\n  udsbus dashboard\n  udsbus dashboard --listen 127.0.0.1:8650 --index /var/lib/udsbus/recording/sessions.jsonl --recordings /var/lib/udsbus/recording\n  udsbus dashboard --unix /run/udsbus/dashboard.sock --audit /var/lib/udsbus/audit\n  udsbus run dashboard --config /etc/udsbus/dashboard.json\n\nExit codes:\n  0  stopped by SIGINT/SIGTERM\n  1  invalid config or a failure\n  2  cannot connect to the broker',
+      '\nPrints "dashboard: URL" on stdout; open it in a browser (docs/dashboard.md).\n\nExamples:\n  udsbus dashboard\n  udsbus dashboard --listen 127.0.0.1:8650 --index /var/lib/udsbus/recording/sessions.jsonl --recordings /var/lib/udsbus/recording\n  udsbus dashboard --unix /run/udsbus/dashboard.sock --audit /var/lib/udsbus/audit\n  udsbus run dashboard --config /etc/udsbus/dashboard.json\n\nExit codes:\n  0  stopped by SIGINT/SIGTERM\n  1  a failure\n  2  cannot connect to the broker\n  7  invalid config',
     );
 }
 
@@ -55,7 +56,7 @@ async function run(o: RunOptions & Flags): Promise<void> {
   try {
     config = await configFrom(o);
   } catch (err) {
-    die((err as Error).message);
+    die((err as Error).message, Exit.CONFIG);
   }
   const { runDashboardWith } = await import('../../subscribers/dashboard/run.js');
   await runDashboardWith(config, o.config ?? 'command line', { socket: o.socket, logLevel: o.logLevel });
@@ -73,6 +74,7 @@ export function registerDashboard(program: Command): void {
     .command('dashboard')
     .description('serve a live web view of cameras, events, clips, topics and clients (same as "udsbus run dashboard")')
     .addOption(socketOption())
+    .addOption(brokerTrustOption())
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (env UDSBUS_LOG_LEVEL; default info)');
   options(cmd).action(async (o: Flags & { socket: string; logLevel?: string }, c: Command) => {
     const fromUser = c.getOptionValueSource('socket') !== 'default' || process.env['UDSBUS_SOCKET'] !== undefined;

@@ -1,15 +1,16 @@
 /** `udsbus doctor`: is the bus reachable from here, and if not, what to do — one line per check. */
 import { Option, type Command } from 'commander';
-import { die } from '../common.js';
+import { brokerTrustOption, die } from '../common.js';
 import { Exit } from '../exit-codes.js';
 import { secondsOption } from '../options.js';
-import { lookupDefaultSocket, socketCandidates } from '../socket-lookup.js';
+import { lookupDefaultSocket, socketCandidates } from '../../bus/paths.js';
 
 export function registerDoctor(program: Command): void {
   program
     .command('doctor')
     .description('check the socket path, mode, owner, your group membership, the broker and its version, the data directory and the native addon; one line each, with what to do')
     .addOption(new Option('-s, --socket <path>', 'broker socket path (default: as every command finds it)'))
+    .addOption(brokerTrustOption())
     .option('-c, --config <file>', "the broker's config file: its socket and data directory are checked")
     .option('--data <dir>', "the broker's data directory (durable subscriptions)")
     .option('--group <group>', 'the group that should own the socket', 'udsbus')

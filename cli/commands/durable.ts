@@ -1,6 +1,6 @@
 /** `udsbus durable list|info|purge|delete`: manage durable subscriptions on a running broker. */
 import type { Command } from 'commander';
-import { die, socketOption } from '../common.js';
+import { die, socketOption, brokerTrustOption } from '../common.js';
 
 export function registerDurable(program: Command): void {
   program
@@ -9,6 +9,7 @@ export function registerDurable(program: Command): void {
     .argument('<action>', 'list | info | purge | delete')
     .argument('[name]', 'durable name (all but list)')
     .addOption(socketOption())
+    .addOption(brokerTrustOption())
     .option('--json', 'print JSON')
     .addHelpText('after', `
 Examples:

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { PublishOptions } from 'udsbus';
 import { DEFAULT_LIMITS } from 'udsbus/core';
 import { checkTopic, describeTopicProblem, isReservedTopic } from 'udsbus/core';
-import { die, socketOption } from '../common.js';
+import { die, socketOption, brokerTrustOption } from '../common.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';
 import { count, header, positive } from '../options.js';
 import { parsePayloadArg } from '../render.js';
@@ -27,6 +27,7 @@ export function registerPub(program: Command): void {
     .argument('<topic>', 'topic, e.g. camera.event.cam-01.motion')
     .argument('[json]', 'the payload; omit it (and --stdin/--file) for an empty payload')
     .addOption(socketOption())
+    .addOption(brokerTrustOption())
     .option('--stdin', 'read the payload from standard input')
     .option('-f, --file <path>', 'read the payload from a file')
     .option('--string', 'send the text as a string even if it is valid JSON')

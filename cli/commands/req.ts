@@ -5,7 +5,7 @@ import type { Message } from 'udsbus';
 import { NoRespondersError, TimeoutError } from 'udsbus/core';
 import { DEFAULT_LIMITS } from 'udsbus/core';
 import { checkTopic, describeTopicProblem } from 'udsbus/core';
-import { die, socketOption } from '../common.js';
+import { die, socketOption, brokerTrustOption } from '../common.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';
 import { header, secondsOption } from '../options.js';
 import { parsePayloadArg, toJson } from '../render.js';
@@ -28,6 +28,7 @@ export function registerReq(program: Command): void {
     .argument('<topic>', 'request topic, e.g. camera.rpc.cam-01.info or $SYS.req.stats')
     .argument('[json]', 'the request payload (JSON; other text is sent as a string)')
     .addOption(socketOption())
+    .addOption(brokerTrustOption())
     .addOption(secondsOption('-t, --timeout <seconds>', 'how long to wait for the reply', 5000))
     .option('--stdin', 'read the request payload from standard input')
     .option('-f, --file <path>', 'read the request payload from a file')

@@ -9,7 +9,7 @@
  * their modules (ONVIF, XML, pino, MQTT) would otherwise sit in every process, the broker's too.
  */
 import { Option, type Command } from 'commander';
-import { die, socketOption } from '../common.js';
+import { die, socketOption, brokerTrustOption } from '../common.js';
 
 /** Options every component gets: `--socket` and `--log-level`. */
 export interface RunOptions {
@@ -83,6 +83,7 @@ async function addComponents(run: Command): Promise<void> {
       .helpOption('-h, --help', 'display help for command')
       .description(component.description)
       .addOption(socketOption())
+      .addOption(brokerTrustOption())
       .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (env UDSBUS_LOG_LEVEL; default info)');
     component.options(cmd).action(async (o: Record<string, unknown>) => {
       const fromUser = cmd.getOptionValueSource('socket') !== 'default' || process.env['UDSBUS_SOCKET'] !== undefined;

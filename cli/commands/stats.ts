@@ -7,7 +7,7 @@ import type { BrokerStats, ClientStats } from 'udsbus';
 import type { Client } from 'udsbus';
 import { NoRespondersError, TimeoutError } from 'udsbus/core';
 import type { DurableBacklog } from '../../ops/metrics.js';
-import { die, socketOption } from '../common.js';
+import { die, socketOption, brokerTrustOption } from '../common.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';
 import { count, secondsOption } from '../options.js';
 import { colourFor, formatBytes, formatDuration, table, toJson, type Palette } from '../render.js';
@@ -30,6 +30,7 @@ export function registerStats(program: Command): void {
     .command('stats')
     .description("show the broker's counters ($SYS.req.stats) and, with --clients, every connection ($SYS.req.clients)")
     .addOption(socketOption())
+    .addOption(brokerTrustOption())
     .option('--json', 'one JSON object per sample: the stats, "time", and "clients" with --clients')
     .option('--prom', 'Prometheus text format (as the broker\'s --metrics endpoint serves, less what only the broker process counts: closes by reason, ACL denials)')
     .option('-c, --clients', 'also list the connections: name, pid/uid, messages, queue, drops, subscriptions')

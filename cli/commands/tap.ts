@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import type { Client, Message, Origin } from 'udsbus';
 import { DEFAULT_LIMITS } from 'udsbus/core';
 import { checkPattern, covers, describeTopicProblem, patternMatches } from 'udsbus/core';
-import { die, socketOption } from '../common.js';
+import { die, socketOption, brokerTrustOption } from '../common.js';
 import type { Lifeline } from '../reconnect.js';
 import { Exit, exitCodesHelp } from '../exit-codes.js';
 import { Dedupe, collectWhere, matchesWhere, reducePatterns, type Where } from '../filter.js';
@@ -43,6 +43,7 @@ export function registerTap(program: Command): void {
     .description('watch messages on the bus: one line per message (time, topic, size, payload) or --json lines')
     .argument('[patterns...]', 'topic patterns (default ">": everything except $SYS topics)')
     .addOption(socketOption())
+    .addOption(brokerTrustOption())
     .option('--json', 'one JSON object per message per line, for jq (fields below)')
     .option('--raw', 'show the payload bytes in hex instead of decoding them (with --json: an extra "raw" field)')
     .option('--full', 'never shorten long payloads or byte strings')

@@ -16,8 +16,10 @@ interface RunOptions {
   [option: string]: unknown;
 }
 
+/** The udsbus command's codes (cli/exit-codes.ts). */
 const EXIT_FAILURE = 1;
 const EXIT_CONNECT = 2;
+const EXIT_CONFIG = 7;
 const STOP_DEADLINE_MS = 10_000;
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -103,8 +105,9 @@ and publisher.onvif.<name>; serves camera.rpc.<id>.<action> (SCHEMAS.md, docs/on
 
 Exit codes:
   0  stopped with Ctrl-C or SIGTERM (a clean stop)
-  1  bad configuration or other failure
-  2  cannot connect to the broker`,
+  1  a failure
+  2  cannot connect to the broker
+  7  bad configuration (config file or options)`,
       );
   },
 
@@ -115,15 +118,16 @@ Exit codes:
       options = optionsFromCommandLine(o, (msg) => log.warn({}, msg));
     } catch (err) {
       process.stderr.write(`udsbus run onvif: ${(err as Error).message}\n`);
-      process.exit(EXIT_FAILURE);
+      process.exit(EXIT_CONFIG);
     }
     let pub: OnvifPublisherHandle;
     try {
       pub = await startOnvifPublisher({ ...options, logger: log });
     } catch (err) {
       if (err instanceof TypeError) {
+        // The publisher's own check of its options: configuration too.
         process.stderr.write(`udsbus run onvif: ${err.message}\n`);
-        process.exit(EXIT_FAILURE);
+        process.exit(EXIT_CONFIG);
       }
       log.fatal({ ...errFields(err), socket: options.socket }, 'cannot connect to the broker');
       process.stderr.write(`udsbus run onvif: cannot connect to ${options.socket}: ${(err as Error).message}\n`);

@@ -4,7 +4,7 @@
  * this; a custom subscriber process can use it the same way.
  */
 import { connect, type Client } from 'udsbus';
-import { defaultSocketPath } from 'udsbus/paths';
+import { lookupDefaultSocket } from 'udsbus/paths';
 import { ConfigError } from './config.js';
 import { createLogger, errFields, type Logger } from './logger.js';
 
@@ -24,9 +24,10 @@ export type RunOptions = {
   logLevel?: string | undefined;
 };
 
-/** Exit codes, matching the udsbus CLI: 1 config/other failure, 2 cannot connect. */
+/** Exit codes, matching the udsbus CLI (cli/exit-codes.ts): 1 failure, 2 cannot connect, 7 invalid config. */
 const EXIT_FAILURE = 1;
 const EXIT_CONNECT = 2;
+const EXIT_CONFIG = 7;
 
 /** Run a subscriber until SIGINT/SIGTERM; never returns normally (exits the process). */
 export async function runService<C extends { socket?: string; name?: string; logLevel?: string }>(
@@ -39,10 +40,10 @@ export async function runService<C extends { socket?: string; name?: string; log
     config = def.load(configFile);
   } catch (err) {
     process.stderr.write(`udsbus run ${def.name}: ${err instanceof ConfigError ? err.message : (err as Error).message}\n`);
-    process.exit(EXIT_FAILURE);
+    process.exit(EXIT_CONFIG);
   }
   const log = createLogger(`udsbus-${def.name}`, opts.logLevel ?? config.logLevel);
-  const socket = opts.socket ?? config.socket ?? defaultSocketPath();
+  const socket = opts.socket ?? config.socket ?? lookupDefaultSocket();
   let client: Client;
   try {
     client = await connect({ socket, name: config.name ?? def.name });
