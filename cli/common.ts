@@ -1,6 +1,6 @@
 /** Helpers shared by the CLI commands. */
 import { Option } from 'commander';
-import { lookupDefaultSocket, systemSocketPath } from '../bus/paths.js';
+import { lookupDefaultSocket, systemSocketPath } from 'udsbus/paths';
 
 export function socketOption(): Option {
   return new Option('-s, --socket <path>', 'broker socket path (env UDSBUS_SOCKET)').default(lookupDefaultSocket(), `$UDSBUS_SOCKET, else your own broker's socket, else the system socket ${systemSocketPath()}`);

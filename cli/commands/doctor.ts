@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import { brokerTrustOption, die } from '../common.js';
 import { Exit } from '../exit-codes.js';
 import { secondsOption } from '../options.js';
-import { lookupDefaultSocket, socketCandidates } from '../../bus/paths.js';
+import { lookupDefaultSocket, socketCandidates } from 'udsbus/paths';
 
 export function registerDoctor(program: Command): void {
   program
