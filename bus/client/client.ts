@@ -3,17 +3,17 @@
  * eventemitter3 for lifecycle, request/reply, and automatic reconnect with re-subscription.
  * This class is the face; the work is done in three parts: transport.ts (socket, framing,
  * reconnect, outage buffer), subscriptions.ts (Observables, loss, acks) and requests.ts
- * (request, serve, confirms).
+ * (request, serve, confirms); inbound.ts routes what arrives, received.ts is the message.
  */
 import { EventEmitter } from 'eventemitter3';
 import type { Observable, Subscription } from 'rxjs';
-import { checkPortableCbor } from '../protocol/cbor-check.js';
-import { decodeCheckedValue, encodeValue, problemText, type DecodedFrame } from '../protocol/codec.js';
-import type { MsgFrame } from '../protocol/msg-reader.js';
+import { encodeValue } from '../protocol/codec.js';
 import { UdsbusError } from '../protocol/errors.js';
 import type { Limits } from '../protocol/limits.js';
 import { checkTopic, describeTopicProblem, isReservedTopic } from '../topics/grammar.js';
 import { encodePub } from './frames.js';
+import { Inbound } from './inbound.js';
+import { transportSettings } from './settings.js';
 import { Requests, type RequestOptions } from './requests.js';
 import { Subscriptions } from './subscriptions.js';
 import { Transport, type CloseInfo } from './transport.js';
@@ -25,6 +25,7 @@ export class Client extends EventEmitter<ClientEvents> {
   private readonly transport: Transport;
   private readonly subs: Subscriptions;
   private readonly requests: Requests;
+  private readonly inbound: Inbound;
   private readonly validate: ConnectOptions['validate'];
   private closeInfo: CloseInfo | undefined;
   private readonly closedPromise: Promise<CloseInfo>;
@@ -35,29 +36,14 @@ export class Client extends EventEmitter<ClientEvents> {
     this.validate = opts.validate;
     this.closedPromise = new Promise((resolve) => (this.resolveClosed = resolve));
     this.transport = new Transport(
-      {
-        socket: opts.socket,
-        tcp: opts.tcp,
-        dial: opts.dial,
-        name: opts.name ?? '',
-        flow: opts.flow,
-        keepaliveMs: opts.keepaliveMs,
-        will: opts.will,
-        reconnect: opts.reconnect ?? true,
-        reconnectInitialMs: opts.reconnectInitialMs ?? 50,
-        reconnectMaxMs: opts.reconnectMaxMs ?? 2000,
-        maxReconnectAttempts: opts.maxReconnectAttempts ?? Infinity,
-        outageBufferBytes: opts.outageBufferBytes ?? 1024 * 1024,
-        connectTimeoutMs: opts.connectTimeoutMs ?? 5000,
-        expectBrokerUid: opts.expectBrokerUid,
-      },
+      transportSettings(opts),
       {
         resubscribe: () => {
           this.requests.resubscribe();
           this.subs.resubscribe();
         },
-        frame: (f) => this.onFrame(f),
-        msg: (m) => this.onMsg(m),
+        frame: (f) => this.inbound.frame(f),
+        msg: (m) => this.inbound.msg(m),
         opened: ({ reconnecting, attempt, brokerRestarted }) => {
           if (reconnecting) this.emit('reconnect', { cid: this.transport.cid, attempt, brokerRestarted });
           this.emit('connect', { cid: this.transport.cid });
@@ -81,6 +67,7 @@ export class Client extends EventEmitter<ClientEvents> {
       publish: (topic, payload, o) => void this.publish(topic, payload, o),
       error: (err) => this.emit('error', err),
     });
+    this.inbound = new Inbound(this.subs, this.requests, () => this.transport.limits.maxNesting, (err) => this.emit('error', err));
   }
 
   /** This connection's id at the broker (changes on reconnect). */
@@ -110,52 +97,6 @@ export class Client extends EventEmitter<ClientEvents> {
   /** @internal First connection; connect() below is the public entry. */
   async open(): Promise<void> {
     await this.transport.dial();
-  }
-
-  // ---- input ------------------------------------------------------------------------------
-
-  private onFrame(f: DecodedFrame): void {
-    switch (f.op) {
-      case 'msg':
-        return this.onMsg(f);
-      case 'ok':
-        if (typeof f.id === 'number') this.requests.onOk(f.id);
-        return;
-      case 'loss':
-        return this.subs.onLoss(f);
-      case 'err':
-        return this.onErr(f);
-      default:
-        return; // unknown ops from a newer broker are ignored
-    }
-  }
-
-  private onMsg(f: DecodedFrame | MsgFrame): void {
-    const sid = f.sid as number;
-    const bytes = f.payload as Uint8Array;
-    // Checked now (one pass, no allocation), decoded only when the application reads `payload`.
-    const maxNesting = this.transport.limits.maxNesting;
-    const problem = bytes.length === 0 ? null : checkPortableCbor(bytes, 0, bytes.length, maxNesting);
-    if (problem !== null) {
-      this.emit('error', new UdsbusError(problem, `payload rejected: ${problemText(problem)}`));
-      return;
-    }
-    if (sid === this.requests.inboxSid) {
-      this.requests.onReply(f.topic as string, () => new Received(f, bytes, 0));
-      return;
-    }
-    this.subs.deliver(sid, (lost) => new Received(f, bytes, lost));
-  }
-
-  private onErr(f: DecodedFrame): void {
-    const err = new UdsbusError(f.code as number, String(f.text ?? ''), {
-      id: f.id as number | undefined,
-      sid: f.sid as number | undefined,
-      fatal: f.fatal === true,
-    });
-    if (typeof f.id === 'number' && this.requests.onError(f.id, err)) return;
-    if (typeof f.sid === 'number' && this.subs.onError(f.sid, err)) return;
-    this.emit('error', err);
   }
 
   // ---- output -----------------------------------------------------------------------------
@@ -267,57 +208,6 @@ export class Client extends EventEmitter<ClientEvents> {
     this.subs.complete();
     this.emit('closed', info);
     this.resolveClosed(info);
-  }
-}
-
-/**
- * A delivered message. The payload's bytes were checked on arrival; they are decoded on the first
- * read of `payload` (and kept), so a subscriber that only counts, forwards or stores bytes never
- * pays for decoding.
- */
-class Received implements Message {
-  readonly topic: string;
-  readonly bytes: Uint8Array;
-  readonly sid: number;
-  readonly seq: number;
-  readonly retained: boolean;
-  readonly reply: string | undefined;
-  readonly hdr: Readonly<Record<string, string>> | undefined;
-  readonly from: Origin | undefined;
-  readonly mid: number | undefined;
-  readonly redelivered: boolean;
-  private decoded = false;
-  private value: unknown;
-
-  constructor(
-    f: DecodedFrame | MsgFrame,
-    bytes: Uint8Array,
-    readonly lost: number,
-  ) {
-    this.topic = f.topic as string;
-    this.bytes = bytes;
-    this.sid = f.sid as number;
-    this.seq = (f.seq as number | undefined) ?? 0;
-    this.retained = f.retained === true;
-    this.reply = f.reply as string | undefined;
-    this.hdr = f.hdr as Record<string, string> | undefined;
-    this.from = f.from as Origin | undefined;
-    this.mid = f.mid as number | undefined;
-    this.redelivered = f.redelivered === true;
-  }
-
-  get payload(): unknown {
-    if (!this.decoded) {
-      // Checked in onMsg with this connection's maxNesting before the message was made.
-      this.value = decodeCheckedValue(this.bytes);
-      this.decoded = true;
-    }
-    return this.value;
-  }
-
-  /** Plain data for logs and JSON: the payload as its value. */
-  toJSON(): Record<string, unknown> {
-    return { topic: this.topic, payload: this.payload, sid: this.sid, seq: this.seq, retained: this.retained, reply: this.reply, hdr: this.hdr, lost: this.lost, from: this.from, mid: this.mid, redelivered: this.redelivered };
   }
 }
 
