@@ -41,6 +41,17 @@ export type Counters = {
   errors: Partial<Record<ErrorName, number>>;
 };
 
+export function newCounters(): Counters {
+  return {
+    connectionsTotal: 0,
+    msgsIn: 0,
+    bytesIn: 0,
+    msgsOut: 0,
+    drops: { 'drop-oldest': 0, 'drop-newest': 0, 'latest-per-topic': 0, disconnect: 0 },
+    errors: {},
+  };
+}
+
 export interface SysHost<C extends ConnView> {
   readonly startedAt: number;
   readonly counters: Counters;
