@@ -62,7 +62,7 @@ export type ConnectOptions = {
   connectTimeoutMs?: number;
   /** Default request() timeout (ms). */
   requestTimeoutMs?: number;
-  /** Check payloads before publishing (e.g. `validatorFor` from udsbus/schemas). */
+  /** Check payloads before publishing (e.g. `validatorFor` from udsbus-nvr/schemas). */
   validate?: (topic: string, payload: unknown) => readonly string[] | undefined;
 };
 
