@@ -40,7 +40,7 @@ function component(description: string, example: string, schema: TObject, run: (
         .requiredOption('-c, --config <file>', `configuration file (JSON; see ${example} and docs/subscribers.md)`)
         .addHelpText(
           'after',
-          '\nEvery top-level key of the file can be overridden by UDSBUS_<KEY> (camelCase → UPPER_SNAKE; strings as they are, other values as JSON),\nand --socket / --log-level override both. SIGHUP re-reads the file (docs/configuration.md, "Components").\n',
+          '\nEvery top-level key of the file can be overridden by UDSBUS_<KEY> (camelCase → UPPER_SNAKE; strings as they are, other values as JSON),\nand --socket / --log-level override both. SIGHUP re-reads the file (docs/configuration.md, "Components").',
         )
         .addHelpText('after', '\nExit codes:\n  0  stopped by SIGINT/SIGTERM\n  1  invalid config (file:line: /path: reason) or a failure\n  2  cannot connect to the broker'),
     // --socket / UDSBUS_SOCKET win; otherwise the config's "socket", then the default.

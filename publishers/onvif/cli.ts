@@ -118,6 +118,10 @@ Examples:
   CAM_PW=secret udsbus run onvif --camera http://admin@192.168.1.10/onvif/device_service --password-env CAM_PW
   udsbus run onvif --camera http://admin@10.0.0.5:8080/onvif/device_service --password-file ~/.cam-pw
 
+Every top-level key of the config file can also be set by UDSBUS_<KEY> (UDSBUS_CAMERAS='[…]':
+strings as they are, other values as JSON); flags > environment > file. SIGHUP re-reads them and
+applies logLevel; other changes need a restart (docs/configuration.md, "Components").
+
 Publishes camera.discovered.<id>, camera.status.<id>, camera.lost.<id>, camera.event.<id>.<kind>
 and publisher.onvif.<name>; serves camera.rpc.<id>.<action> (SCHEMAS.md, docs/onvif-publisher.md).
 
