@@ -7,7 +7,7 @@
  * naming the variable. Every wait is on an event, bounded.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -205,6 +205,14 @@ describe('every component shares the service behaviour', () => {
       expect(flags.filter((f) => !(f in mapped)), `${name}: flags without a config key`).toEqual([]);
       for (const path of Object.values(mapped)) expect(keys, `${name}: ${path}`).toContain(path.split(/[.[]/)[0]);
       expect(keys.map(envName), name).toContain('UDSBUS_LOG_LEVEL');
+    }
+  });
+
+  it('docs/configuration.md names every component variable', async () => {
+    const doc = readFileSync(join(ROOT, 'docs/configuration.md'), 'utf8');
+    for (const [name, load] of Object.entries(COMPONENTS)) {
+      const missing = (await (await load()).configKeys()).map(envName).filter((v) => !doc.includes(`\`${v}\``));
+      expect(missing, name).toEqual([]);
     }
   });
 
