@@ -165,6 +165,35 @@ describe.skipIf(!hasPython)('components under (simulated) systemd', () => {
     expect(quiet.err.all.filter((l) => l.includes('"level":30'))).toEqual([]);
   });
 
+  it('onvif: READY once connected with its cameras counted, SIGHUP applies logLevel from the file and names rpcQueue as needing a restart, STOPPING on SIGTERM', async () => {
+    const { startRig, idOf } = await import('./onvif-publisher/helpers.js');
+    const rig = await startRig(1, { name: 'svc', password: 'Svc-Secret-1' });
+    cleanups.push(() => rig.close());
+    const sim = rig.sims[0]!;
+    const notifyPath = join(rig.bus.dir, 'notify.sock');
+    const notify = await notifyListener(notifyPath);
+    const config = join(rig.bus.dir, 'onvif.jsonc');
+    const write = (logLevel: string, rpcQueue: string) =>
+      writeFileSync(config, `{\n  // comments are fine\n  "logLevel": "${logLevel}",\n  "rpcQueue": "${rpcQueue}",\n  "cameras": [{ "host": "127.0.0.1", "port": ${sim.port}, "username": "${sim.username}", "passwordEnv": "CAM_PW" }],\n}\n`);
+    write('warn', 'q1');
+    const { child, err } = component(['onvif', '--config', config, '--socket', rig.bus.socket], { NOTIFY_SOCKET: notifyPath, CAM_PW: sim.password });
+    const ready = JSON.parse(await notify.waitFor(hasKey('READY=1'), 15_000, 'READY=1')) as string[];
+    expect(ready).toContain(`STATUS=connected to ${rig.bus.socket}; 1 cameras configured`);
+    await rig.rec.status(idOf(sim), { state: 'online' }, 20_000);
+    expect(err.all.some((l) => l.includes('"level":30'))).toBe(false); // warn, from the file
+
+    write('info', 'q2');
+    child.kill('SIGHUP');
+    const reload = JSON.parse(await err.waitFor(evt('reload'), 10_000, 'the reload line')) as { applied: string[]; needsRestart: string[] };
+    expect(reload).toMatchObject({ applied: ['logLevel'], needsRestart: ['rpcQueue'] });
+    await notify.waitForCount(hasKey('READY=1'), 2, 5_000);
+    child.kill('SIGTERM');
+    expect(await exited(child)).toBe(0);
+    await notify.waitFor(hasKey('STOPPING=1'), 5_000, 'STOPPING=1');
+    await err.waitFor(msg('stopping'), 5_000, 'the info line "stopping", now that the level is info');
+    expect(err.all.join('\n')).not.toContain('Svc-Secret-1');
+  });
+
   it('a bad UDSBUS_* value is refused before connecting, naming the variable (exit 1)', async () => {
     const b = await bus();
     const config = join(b.dir, 'recording.json');
