@@ -190,7 +190,6 @@ Exit codes:
     process.on('SIGTERM', () => void shutdown('SIGTERM'));
     void pub.client.closed().then((info) => {
       if (stopping) return;
-      stopping = true;
       life.stopping(`connection to the broker closed for good (${info.reason})`);
       log.fatal({ reason: info.reason, error: info.error?.message }, 'connection to the broker closed for good');
       void pub.stop().finally(() => process.exit(EXIT_FAILURE));
