@@ -81,14 +81,18 @@ export function checkSocketPath(i: DoctorInput): Check {
   return { status: 'ok', check: 'socket', detail: `${base} is a socket` };
 }
 
-/** Mode: 0660 (or 0600) — never world-writable, since a connection can publish to any camera topic. */
+/**
+ * Mode: 0660 (or 0600). Connecting to a Unix socket needs write permission on it (connect(2)),
+ * and only that: o+w lets every user on the machine connect — and publish to any camera topic —
+ * while o+r alone (0644, 0664) grants nobody anything.
+ */
 export function checkMode(i: DoctorInput): Check {
   const st = lstatOr(i.socket);
   if (st === undefined || !st.isSocket()) return { status: 'skip', check: 'mode', detail: 'no socket to check' };
   const m = st.mode & 0o777;
-  if ((m & 0o006) !== 0) return { status: 'warn', check: 'mode', detail: `${octal(m)}: every user on the machine may connect`, fix: 'set SocketMode=0660 in udsbus.socket (or udsbus broker --mode 0660) and give access through the group' };
-  if ((m & 0o600) !== 0o600) return { status: 'fail', check: 'mode', detail: `${octal(m)}: even the owner may not connect`, fix: 'use mode 0660' };
-  return { status: 'ok', check: 'mode', detail: `${octal(m)}${(m & 0o060) === 0o060 ? ' (owner and group)' : ' (owner only)'}` };
+  if ((m & 0o002) !== 0) return { status: 'warn', check: 'mode', detail: `${octal(m)}: every user on the machine may connect (others may write)`, fix: 'set SocketMode=0660 in udsbus.socket (or udsbus broker --mode 0660) and give access through the group' };
+  if ((m & 0o200) === 0) return { status: 'fail', check: 'mode', detail: `${octal(m)}: even the owner may not connect (connecting needs write permission)`, fix: 'use mode 0660' };
+  return { status: 'ok', check: 'mode', detail: `${octal(m)}${(m & 0o020) !== 0 ? ' (owner and group)' : ' (owner only)'}` };
 }
 
 /** Owner and group: on an appliance root:udsbus, like Docker's root:docker. */
@@ -104,7 +108,7 @@ export function checkOwner(i: DoctorInput): Check {
   return { status: 'ok', check: 'owner', detail: `owner ${owner}, group ${group}` };
 }
 
-/** May this user connect? Owner, member of the group with g+rw, or root. */
+/** May this user connect (write permission on the socket)? Owner, member of the group with g+w, o+w, or root. */
 export function checkAccess(i: DoctorInput): Check {
   const st = lstatOr(i.socket);
   if (st === undefined || !st.isSocket()) return { status: 'skip', check: 'access', detail: 'no socket to check' };
@@ -113,13 +117,13 @@ export function checkAccess(i: DoctorInput): Check {
   const group = groupName(st.gid);
   const m = st.mode & 0o777;
   if (u.uid === 0) return { status: 'ok', check: 'access', detail: `${who} is root` };
-  if (u.uid === st.uid) return (m & 0o600) === 0o600 ? { status: 'ok', check: 'access', detail: `${who} owns the socket` } : { status: 'fail', check: 'access', detail: `${who} owns the socket but mode ${octal(m)} denies the owner`, fix: 'use mode 0660' };
+  if (u.uid === st.uid) return (m & 0o200) !== 0 ? { status: 'ok', check: 'access', detail: `${who} owns the socket` } : { status: 'fail', check: 'access', detail: `${who} owns the socket but mode ${octal(m)} denies the owner`, fix: 'use mode 0660' };
   if (u.groups.includes(st.gid)) {
-    return (m & 0o060) === 0o060
+    return (m & 0o020) !== 0
       ? { status: 'ok', check: 'access', detail: `${who} is in group ${group}` }
-      : { status: 'fail', check: 'access', detail: `${who} is in group ${group} but mode ${octal(m)} gives the group no access`, fix: 'set SocketMode=0660 (or --mode 0660)' };
+      : { status: 'fail', check: 'access', detail: `${who} is in group ${group} but mode ${octal(m)} does not let the group write (connecting needs write permission)`, fix: 'set SocketMode=0660 (or --mode 0660)' };
   }
-  if ((m & 0o006) === 0o006) return { status: 'ok', check: 'access', detail: `${who} may connect: the socket is open to everyone` };
+  if ((m & 0o002) !== 0) return { status: 'ok', check: 'access', detail: `${who} may connect: the socket is open to everyone` };
   // Added to the group but not logged in again: the group database says yes, this process says no.
   const members = getent('group', st.gid)?.[3]?.split(',') ?? [];
   if (members.includes(u.name)) {

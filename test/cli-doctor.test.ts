@@ -17,12 +17,13 @@ afterEach(async () => {
 });
 
 async function broker(args: string[]): Promise<CliProcess> {
-  const b = startCli(['broker', '-q', '--log-level', 'warn', ...args]);
+  // Log level info: readiness is the "start" line (at warn it never comes and the wait times out).
+  const b = startCli(['broker', '-q', ...args]);
   cleanups.push(async () => {
     b.kill('SIGKILL');
     await b.exited;
   });
-  await b.waitOut((l) => l.includes('"evt":"start"') || l.includes('"level":60'), 15_000).catch(() => undefined);
+  await b.waitOut((l) => l.includes('"evt":"start"') || l.includes('"level":60'), 15_000);
   return b;
 }
 
@@ -89,6 +90,18 @@ describe('udsbus doctor', () => {
     expect(checks.map((c) => c.check)).toEqual(['socket', 'mode', 'owner', 'access', 'broker', 'data', 'addon']);
     expect(checks[0]).toMatchObject({ status: 'fail', check: 'socket' });
     expect(checks[0]!.fix).toMatch(/systemctl start udsbus.socket/);
+  });
+
+  it('mode: connecting needs write permission, so 0644 is owner-only (ok) and only o+w (0666) is open to every user (warn)', async () => {
+    const dir = setup();
+    const line = async (mode: string) => {
+      const socket = join(dir, `bus-${mode}.sock`);
+      await broker(['--socket', socket, '--mode', mode]);
+      return lineOf((await runToEnd(['doctor', '--socket', socket])).stdout, 'mode');
+    };
+    expect(await line('0644')).toBe('ok   mode    0644 (owner only)');
+    expect(await line('0664')).toBe('ok   mode    0664 (owner and group)');
+    expect(await line('0666')).toBe('WARN mode    0666: every user on the machine may connect (others may write) → set SocketMode=0660 in udsbus.socket (or udsbus broker --mode 0660) and give access through the group');
   });
 
   // Needs a machine without a system broker: the lookup would (rightly) find it.

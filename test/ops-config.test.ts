@@ -142,7 +142,26 @@ describe('packaging/systemd', () => {
     expect(key(svc, 'ExecReload')).toEqual(['/bin/kill -HUP $MAINPID']);
     expect(key(svc, 'ExecStart')[0]).toMatch(/^\/usr\/bin\/udsbus broker --config \/etc\/udsbus\/broker\.jsonc/);
     expect(unit('udsbus.sysusers.conf')).toMatch(/^g udsbus -$/m);
-    expect(key(unit('udsbus@.service'), 'ExecStart')[0]).toBe('/usr/bin/udsbus run %i --config /etc/udsbus/%i.json --socket /run/udsbus/bus.sock');
+    const component = unit('udsbus@.service');
+    expect(key(component, 'ExecStart')[0]).toBe('/usr/bin/udsbus run %i --config /etc/udsbus/%i.json --socket /run/udsbus/bus.sock');
+    // Components report readiness and reload like the broker (test/ops-components.test.ts runs them).
+    expect(key(component, 'Type')).toEqual(['notify']);
+    expect(key(component, 'NotifyAccess')).toEqual(['main']);
+    expect(key(component, 'ExecReload')).toEqual(['/bin/kill -HUP $MAINPID']);
+    expect(key(component, 'WatchdogSec')).toEqual(key(svc, 'WatchdogSec'));
+  });
+
+  it('the unit files shown in the README say what the files in packaging/systemd say', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## On an appliance'));
+    const block = /```ini\n([\s\S]*?)```/.exec(section)![1]!;
+    const shown = block.split(/^# (?=udsbus)/m).filter((p) => p.trim() !== '');
+    expect(shown.map((p) => p.split('\n')[0])).toEqual(['udsbus.socket', 'udsbus.service', 'udsbus@.service']);
+    for (const part of shown) {
+      const [name, ...lines] = part.split('\n');
+      const file = unit(name!).split('\n');
+      for (const l of lines.filter((x) => /^[A-Za-z]+=/.test(x))) expect(file, `${name}: ${l}`).toContain(l);
+    }
   });
 
   it('the packaged broker.jsonc passes udsbus config check', async () => {

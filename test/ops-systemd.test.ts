@@ -110,6 +110,10 @@ describe.skipIf(missing.length > 0)('systemd socket activation and sd_notify', (
     // The socket unit owns the file: the broker must not remove it.
     expect(lstatSync(socket).isSocket()).toBe(true);
     await out.waitFor((l) => l.includes('"evt":"stop"'));
+    // In the order they happened: "stopping" (at SIGTERM) before "stop" (the last line).
+    const evts = out.all.map((l) => /"evt":"(stopping|stop)"/.exec(l)?.[1]).filter((e) => e !== undefined);
+    expect(evts).toEqual(['stopping', 'stop']);
+    expect(out.all.at(-1)).toContain('"evt":"stop"');
     // Connection lines with reason codes were logged.
     const closes = out.all.filter((l) => l.includes('"evt":"conn.close"')).map((l) => JSON.parse(l) as { client: string; reason: string });
     expect(closes).toEqual(expect.arrayContaining([expect.objectContaining({ client: 'woke-it', reason: 'bye' })]));

@@ -22,20 +22,28 @@ function options(cmd: Command): Command {
     .addOption(new Option('--actions', 'allow camera actions (PTZ, snapshot URI) from the page; default read-only'))
     .addHelpText(
       'after',
-      '\nPrints "dashboard: URL" on stdout; open it in a browser (docs/dashboard.md).\n\nExamples:\n  udsbus dashboard\n  udsbus dashboard --listen 127.0.0.1:8650 --index /var/lib/udsbus/recording/sessions.jsonl --recordings /var/lib/udsbus/recording\n  udsbus dashboard --unix /run/udsbus/dashboard.sock --audit /var/lib/udsbus/audit\n  udsbus run dashboard --config /etc/udsbus/dashboard.json\n\nExit codes:\n  0  stopped by SIGINT/SIGTERM\n  1  a failure\n  2  cannot connect to the broker\n  7  invalid config',
+      '\nPrints "dashboard: URL" on stdout; open it in a browser (docs/dashboard.md).\nEvery top-level key of the config file can also be set by UDSBUS_<KEY> (strings as they are, other values as JSON); flags > environment > file.\n\nExamples:\n  udsbus dashboard\n  udsbus dashboard --listen 127.0.0.1:8650 --index /var/lib/udsbus/recording/sessions.jsonl --recordings /var/lib/udsbus/recording\n  udsbus dashboard --unix /run/udsbus/dashboard.sock --audit /var/lib/udsbus/audit\n  udsbus run dashboard --config /etc/udsbus/dashboard.json\n\nExit codes:\n  0  stopped by SIGINT/SIGTERM\n  1  a failure\n  2  cannot connect to the broker\n  7  invalid config',
     );
 }
 
 // The dashboard's modules (HTTP, schemas, config) load only when it runs: cli/main.ts registers
-// this command in every process, the broker's too.
-async function configFrom(o: Flags): Promise<DashboardConfig> {
+// this command in every process, the broker's too. The loader it returns reads the file, lays
+// UDSBUS_* variables over it, then the flags (flag > environment > file); SIGHUP calls it again.
+async function configLoader(o: Flags): Promise<(label: string, env: NodeJS.ProcessEnv) => DashboardConfig> {
   const { checkDashboardConfig, DashboardConfig, loadDashboardConfig } = await import('../../subscribers/dashboard/config.js');
   const { validateConfig } = await import('../../subscribers/common/config.js');
-  const base: DashboardConfig = o.config === undefined ? {} : loadDashboardConfig(o.config);
+  const { withEnv } = await import('../../subscribers/common/env.js');
+  return (label, env) => {
+    const base = withEnv(o.config === undefined ? {} : loadDashboardConfig(o.config), DashboardConfig, checkDashboardConfig, label, env);
+    return withFlags(o, base, (c) => validateConfig(c, label, DashboardConfig, checkDashboardConfig));
+  };
+}
+
+function withFlags(o: Flags, base: DashboardConfig, validate: (c: unknown) => DashboardConfig): DashboardConfig {
   const c: Record<string, unknown> = { ...base };
   if (o.listen !== undefined) {
     const m = /^(.*):(\d+)$/.exec(o.listen);
-    if (m === null) die(`--listen wants host:port, got "${o.listen}"`);
+    if (m === null) throw new Error(`--listen wants host:port, got "${o.listen}"`);
     c['listen'] = { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
   }
   if (o.unix !== undefined) c['listen'] = { path: o.unix };
@@ -48,24 +56,27 @@ async function configFrom(o: Flags): Promise<DashboardConfig> {
     c['tokenFile'] = o.tokenFile;
   }
   if (o.actions === true) c['actions'] = true;
-  return validateConfig(c, o.config ?? 'command line', DashboardConfig, checkDashboardConfig);
+  return validate(c);
 }
 
 async function run(o: RunOptions & Flags): Promise<void> {
-  let config: DashboardConfig;
+  const label = o.config ?? 'command line';
+  const load = await configLoader(o);
   try {
-    config = await configFrom(o);
+    load(label, process.env); // refuse a bad file, variable or flag here, with the CLI's message
   } catch (err) {
     die((err as Error).message, Exit.CONFIG);
   }
   const { runDashboardWith } = await import('../../subscribers/dashboard/run.js');
-  await runDashboardWith(config, o.config ?? 'command line', { socket: o.socket, logLevel: o.logLevel });
+  await runDashboardWith(load, label, { socket: o.socket, logLevel: o.logLevel });
 }
 
 /** The entry of `udsbus run dashboard`. */
 export const dashboardComponent: Component = {
   description: 'dashboard: a live web view of cameras, events, clips, topics and clients',
   options,
+  flagKeys: { listen: 'listen', unix: 'listen.path', recordings: 'recordings.dir', index: 'recordings.indexFile', audit: 'auditDir', tokenFile: 'tokenFile', actions: 'actions' },
+  configKeys: async () => Object.keys((await import('../../subscribers/dashboard/config.js')).DashboardConfig.properties),
   run: (o) => run(o as RunOptions & Flags),
 };
 

@@ -28,6 +28,14 @@ export interface Component {
   options(cmd: Command): Command;
   /** Runs the component until a signal stops it; exits the process. */
   run(opts: RunOptions): Promise<void>;
+  /**
+   * The config-file key each of its own flags sets (a JSON path, top-level key first; `--config`
+   * names the file and has none): every flag is also settable in the file, and through its
+   * top-level key in `UDSBUS_<KEY>`. `--socket` and `--log-level` are `socket` and `logLevel`.
+   */
+  flagKeys: Readonly<Record<string, string>>;
+  /** The top-level keys of its config file, each also a `UDSBUS_<KEY>` variable. */
+  configKeys(): Promise<readonly string[]>;
 }
 
 export const COMPONENTS: Record<string, () => Promise<Component>> = {
@@ -75,7 +83,8 @@ export function registerRun(program: Command): void {
   });
 }
 
-async function addComponents(run: Command): Promise<void> {
+/** Adds every component as a subcommand of `run` (exported for the test that checks their flags). */
+export async function addComponents(run: Command): Promise<void> {
   for (const [name, load] of Object.entries(COMPONENTS)) {
     const component = await load();
     const cmd = run

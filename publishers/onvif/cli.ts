@@ -3,8 +3,10 @@
  * here so the publisher's options live with the publisher. JSON log lines go to stderr.
  */
 import type { Command } from 'commander';
+import { LOG_LEVELS } from '../../ops/broker-config.js';
+import { changedKeys, lifecycle } from '../../subscribers/common/lifecycle.js';
 import { createLogger, errFields } from '../../subscribers/common/logger.js';
-import { ConfigError, cameraFromUrl, loadConfig, resolvePassword } from './config.js';
+import { CONFIG_KEYS, ConfigError, cameraFromUrl, loadConfig, resolvePassword } from './config.js';
 import type { OnvifPublisherOptions } from './options.js';
 import { startOnvifPublisher, type OnvifPublisherHandle } from './publisher.js';
 
@@ -31,8 +33,16 @@ function optString(o: RunOptions, k: string): string | undefined {
 
 /** Command-line options → publisher options (config file first, then the flags). */
 export function optionsFromCommandLine(o: RunOptions, warn: (msg: string) => void): OnvifPublisherOptions {
+  return commandLineConfig(o, warn, process.env, false).options;
+}
+
+/**
+ * The publisher's options and log level: config file, then `UDSBUS_<KEY>` variables (with
+ * `withEnv`, as `udsbus run onvif` does), then the flags.
+ */
+export function commandLineConfig(o: RunOptions, warn: (msg: string) => void, env: NodeJS.ProcessEnv = process.env, withEnv = true): { options: OnvifPublisherOptions; logLevel: string | undefined } {
   const configFile = optString(o, 'config');
-  const loaded = configFile !== undefined ? loadConfig(configFile) : { options: {} as OnvifPublisherOptions, warnings: [] };
+  const loaded = configFile !== undefined || withEnv ? loadConfig(configFile, env, withEnv) : { options: {} as OnvifPublisherOptions, warnings: [], logLevel: undefined };
   for (const w of loaded.warnings) warn(w);
   const options: OnvifPublisherOptions = { ...loaded.options };
 
@@ -71,11 +81,21 @@ export function optionsFromCommandLine(o: RunOptions, warn: (msg: string) => voi
   if ((options.cameras ?? []).length === 0 && !discovering) {
     throw new ConfigError('no cameras: give --config FILE, --camera URL, or turn on discovery (--ws-discovery, --ssdp)');
   }
-  return options;
+  return { options, logLevel: o.logLevel ?? loaded.logLevel };
 }
 
 export const onvifComponent = {
   description: 'ONVIF camera publisher: camera events, status and actions (camera.*) on the bus',
+  flagKeys: {
+    camera: 'cameras',
+    username: 'cameras[].username',
+    passwordEnv: 'cameras[].passwordEnv',
+    passwordFile: 'cameras[].passwordFile',
+    wsDiscovery: 'discovery.wsDiscovery',
+    ssdp: 'discovery.ssdp',
+    name: 'name',
+  } as Readonly<Record<string, string>>,
+  configKeys: async (): Promise<readonly string[]> => CONFIG_KEYS,
 
   options(cmd: Command): Command {
     return cmd
@@ -100,6 +120,10 @@ Examples:
   CAM_PW=secret udsbus run onvif --camera http://admin@192.168.1.10/onvif/device_service --password-env CAM_PW
   udsbus run onvif --camera http://admin@10.0.0.5:8080/onvif/device_service --password-file ~/.cam-pw
 
+Every top-level key of the config file can also be set by UDSBUS_<KEY> (UDSBUS_CAMERAS='[…]':
+strings as they are, other values as JSON); flags > environment > file. SIGHUP re-reads them and
+applies logLevel; other changes need a restart (docs/configuration.md, "Components").
+
 Publishes camera.discovered.<id>, camera.status.<id>, camera.lost.<id>, camera.event.<id>.<kind>
 and publisher.onvif.<name>; serves camera.rpc.<id>.<action> (SCHEMAS.md, docs/onvif-publisher.md).
 
@@ -112,14 +136,22 @@ Exit codes:
   },
 
   async run(o: RunOptions): Promise<void> {
-    const log = createLogger('udsbus-onvif', o.logLevel);
+    if (o.logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(o.logLevel)) {
+      process.stderr.write(`udsbus run onvif: --log-level must be one of ${LOG_LEVELS.join(', ')}, got "${o.logLevel}"\n`);
+      process.exit(EXIT_CONFIG);
+    }
     let options: OnvifPublisherOptions;
+    let logLevel: string | undefined;
+    const warnings: string[] = [];
     try {
-      options = optionsFromCommandLine(o, (msg) => log.warn({}, msg));
+      ({ options, logLevel } = commandLineConfig(o, (msg) => warnings.push(msg)));
     } catch (err) {
       process.stderr.write(`udsbus run onvif: ${(err as Error).message}\n`);
       process.exit(EXIT_CONFIG);
     }
+    const log = createLogger('udsbus-onvif', logLevel ?? 'info');
+    for (const w of warnings) log.warn({}, w);
+    const life = lifecycle(log);
     let pub: OnvifPublisherHandle;
     try {
       pub = await startOnvifPublisher({ ...options, logger: log });
@@ -130,10 +162,12 @@ Exit codes:
         process.exit(EXIT_CONFIG);
       }
       log.fatal({ ...errFields(err), socket: options.socket }, 'cannot connect to the broker');
+      life.sd.notify(`STATUS=cannot connect to ${options.socket}: ${(err as Error).message}`);
       process.stderr.write(`udsbus run onvif: cannot connect to ${options.socket}: ${(err as Error).message}\n`);
       process.exit(EXIT_CONNECT);
     }
-    log.info({ socket: options.socket, pid: process.pid, cameras: options.cameras?.length ?? 0 }, 'ready');
+    pub.client.on('disconnect', () => life.status(`disconnected from ${options.socket}; reconnecting`));
+    pub.client.on('reconnect', () => life.status(`connected to ${options.socket}`));
 
     let stopping = false;
     const shutdown = async (signal: string): Promise<void> => {
@@ -141,6 +175,7 @@ Exit codes:
         process.exit(130); // a second Ctrl-C: do not wait any longer
       }
       stopping = true;
+      life.stopping(`stopping (${signal})`);
       log.info({ signal }, 'stopping');
       // stop() does not wait for long polls, but never let anything hold the process.
       setTimeout(() => {
@@ -159,8 +194,30 @@ Exit codes:
     process.on('SIGTERM', () => void shutdown('SIGTERM'));
     void pub.client.closed().then((info) => {
       if (stopping) return;
+      life.stopping(`connection to the broker closed for good (${info.reason})`);
       log.fatal({ reason: info.reason, error: info.error?.message }, 'connection to the broker closed for good');
       void pub.stop().finally(() => process.exit(EXIT_FAILURE));
     });
+    // SIGHUP: logLevel is applied; the cameras, discovery and the rest belong to sessions the
+    // publisher holds open, so a change to them is reported as needing a restart.
+    let running = { ...options, logLevel };
+    life.onReload(async () => {
+      let next: typeof running;
+      try {
+        const c = commandLineConfig(o, () => {});
+        next = { ...c.options, logLevel: c.logLevel };
+      } catch (err) {
+        return { failed: (err as Error).message };
+      }
+      const changed = changedKeys(running, next);
+      const applied = changed.filter((k) => k === 'logLevel');
+      if (applied.length > 0) {
+        log.level = next.logLevel ?? 'info';
+        running = { ...running, logLevel: next.logLevel };
+      }
+      return { applied, needsRestart: changed.filter((k) => k !== 'logLevel') };
+    });
+    log.info({ socket: options.socket, pid: process.pid, cameras: options.cameras?.length ?? 0, notify: life.sd.via }, 'ready');
+    life.ready(`connected to ${options.socket}; ${options.cameras?.length ?? 0} cameras configured`);
   },
 };

@@ -6,6 +6,10 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { Type } from '@sinclair/typebox';
+import stripJsonComments from 'strip-json-comments';
+import { LOG_LEVELS } from '../../ops/broker-config.js';
+import { envLayer, LogLevelSchema } from '../../subscribers/common/env.js';
 import type { CameraSpec, Credentials, DiscoveryOptions, OnvifPublisherOptions, SsdpOptions, Timing, WsDiscoveryOptions } from './options.js';
 import { DEFAULT_TIMING } from './options.js';
 import { CAMERA_EVENT_KINDS, type CameraEventKind } from '../../schemas/topics.js';
@@ -16,6 +20,8 @@ export class ConfigError extends Error {
 
 export interface LoadedConfig {
   options: OnvifPublisherOptions;
+  /** The file's (or UDSBUS_LOG_LEVEL's) log level; the process's logger is not a publisher option. */
+  logLevel?: string | undefined;
   /** Things worth telling the operator (e.g. a world-readable file holding passwords). */
   warnings: string[];
 }
@@ -187,7 +193,9 @@ function discovery(v: unknown, baseDir: string, env: NodeJS.ProcessEnv): Discove
 /** Parses a configuration object (the file's JSON); `baseDir` resolves relative passwordFiles. */
 export function parseConfig(json: unknown, baseDir = process.cwd(), env: NodeJS.ProcessEnv = process.env): OnvifPublisherOptions {
   if (!isObj(json)) throw new ConfigError('the configuration must be a JSON object');
-  keys(json, ['$schema', 'name', 'socket', 'cameras', 'discovery', 'timing', 'rpcQueue', 'notify', 'snapshots'], 'config');
+  keys(json, ['$schema', ...Object.keys(TOP_LEVEL.properties)], 'config');
+  const level = str(json, 'logLevel', 'config');
+  if (level !== undefined && !(LOG_LEVELS as readonly string[]).includes(level)) throw new ConfigError(`config.logLevel must be one of ${LOG_LEVELS.join(', ')}`);
   const out: OnvifPublisherOptions = {};
   const name = str(json, 'name', 'config');
   if (name !== undefined) out.name = name;
@@ -241,23 +249,59 @@ export function parseConfig(json: unknown, baseDir = process.cwd(), env: NodeJS.
   return out;
 }
 
-/** Reads and parses a configuration file. */
-export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+/**
+ * The file's top-level keys, for `UDSBUS_<KEY>` overrides (subscribers/common/env.ts): strings
+ * as they are, the rest as JSON. parseConfig checks the values in depth.
+ */
+const TOP_LEVEL = Type.Object({
+  name: Type.String({ minLength: 1 }),
+  socket: Type.String({ minLength: 1 }),
+  logLevel: LogLevelSchema,
+  rpcQueue: Type.String({ minLength: 1 }),
+  cameras: Type.Array(Type.Unknown()),
+  discovery: Type.Record(Type.String(), Type.Unknown()),
+  timing: Type.Record(Type.String(), Type.Unknown()),
+  notify: Type.Record(Type.String(), Type.Unknown()),
+  snapshots: Type.Record(Type.String(), Type.Unknown()),
+});
+
+/** The top-level keys of the config file. */
+export const CONFIG_KEYS: readonly string[] = Object.keys(TOP_LEVEL.properties);
+
+/**
+ * Reads and parses a configuration file (JSON; comments and trailing commas allowed), with
+ * `UDSBUS_<KEY>` variables over it when `withEnv` is set (flag > environment > file); no file and
+ * `withEnv`: the environment alone.
+ */
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env, withEnv = false): LoadedConfig {
+  let text = '{}';
+  if (file !== undefined) {
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
   }
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(stripJsonComments(text, { whitespace: true, trailingCommas: true }));
   } catch (err) {
     throw new ConfigError(`config ${file} is not valid JSON: ${(err as Error).message}`);
   }
-  const options = parseConfig(json, dirname(resolve(file)), env);
+  const layer = withEnv ? envLayer(TOP_LEVEL, env) : { values: {}, sources: {}, problems: [] };
+  if (layer.problems.length > 0) throw new ConfigError(`invalid environment:\n${layer.problems.map((p) => `  ${p}`).join('\n')}`);
+  if (Object.keys(layer.values).length > 0) json = { ...(isObj(json) ? json : {}), ...layer.values };
+  let options: OnvifPublisherOptions;
+  try {
+    options = parseConfig(json, file === undefined ? process.cwd() : dirname(resolve(file)), env);
+  } catch (err) {
+    const from = Object.values(layer.sources);
+    if (!(err instanceof ConfigError) || from.length === 0) throw err;
+    throw new ConfigError(`${err.message} (with ${from.join(', ')} from the environment)`);
+  }
+  const logLevel = isObj(json) && typeof json['logLevel'] === 'string' ? json['logLevel'] : undefined;
   const warnings: string[] = [];
-  if (/"password"\s*:/.test(text)) {
+  if (file !== undefined && /"password"\s*:/.test(text)) {
     try {
       if ((statSync(file).mode & 0o004) !== 0) {
         warnings.push(`${file} holds passwords and is readable by every user; chmod 600 it, or use passwordFile / passwordEnv`);
@@ -266,7 +310,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
       // unreadable metadata: nothing to add
     }
   }
-  return { options, warnings };
+  return { options, warnings, logLevel };
 }
 
 /**

@@ -14,6 +14,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { isValidPattern, isValidToken } from '../../schemas/topics.js';
+import { LogLevelSchema } from '../common/env.js';
 import { loadJsonConfig, type SemanticCheck } from '../common/config.js';
 import { placeholdersIn } from '../common/template.js';
 
@@ -105,7 +106,7 @@ export const AlertingConfig = Type.Object(
   {
     socket: Type.Optional(Type.String({ minLength: 1 })),
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-    logLevel: Type.Optional(Type.String()),
+    logLevel: Type.Optional(LogLevelSchema),
     timezone: Type.Optional(Type.String({ minLength: 1, description: 'IANA zone for time windows (default: the system\'s local time).' })),
     storm: Type.Optional(Storm),
     sinks: Type.Optional(Type.Record(Type.String(), Sink)),

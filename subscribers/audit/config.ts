@@ -1,6 +1,7 @@
 /** The audit subscriber's config file. */
 import { Type, type Static } from '@sinclair/typebox';
 import { isValidPattern, isValidToken } from '../../schemas/topics.js';
+import { LogLevelSchema } from '../common/env.js';
 import { loadJsonConfig, type SemanticCheck } from '../common/config.js';
 
 const Ms = (description: string, minimum = 0) => Type.Integer({ minimum, description });
@@ -22,7 +23,7 @@ export const AuditConfig = Type.Object(
   {
     socket: Type.Optional(Type.String({ minLength: 1 })),
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-    logLevel: Type.Optional(Type.String()),
+    logLevel: Type.Optional(LogLevelSchema),
     dir: Type.String({ minLength: 1, description: 'Directory of the audit log files and manifest.json.' }),
     subscriptions: Type.Optional(Type.Array(AuditSubscription, { minItems: 1, description: 'Default: [{"pattern": ">", "durable": "audit"}].' })),
     fsync: Type.Optional(

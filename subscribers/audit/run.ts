@@ -1,11 +1,12 @@
 /** `udsbus run audit --config F`: the audit subscriber as a process. */
-import { runService, type RunOptions, type ServiceDefinition } from '../common/run.js';
-import { loadAuditConfig, type AuditConfig } from './config.js';
+import { fromFile, runService, type RunOptions, type ServiceDefinition } from '../common/run.js';
+import { AuditConfig, checkAuditConfig, loadAuditConfig } from './config.js';
 import { startAudit } from './index.js';
 
 export const auditService: ServiceDefinition<AuditConfig> = {
   name: 'audit',
-  load: loadAuditConfig,
+  // SIGHUP applies logLevel only: the writer holds the hash chain and the durable acknowledgements.
+  load: fromFile(loadAuditConfig, AuditConfig, checkAuditConfig),
   start: (c, { client, logger }) =>
     startAudit({
       client,

@@ -1,6 +1,7 @@
 /** The MQTT bridge's config file (docs/bridge.md). Secrets come from files named here, never argv. */
 import { Type, type Static } from '@sinclair/typebox';
 import { isValidPattern, isValidToken } from '../../schemas/topics.js';
+import { LogLevelSchema } from '../common/env.js';
 import { loadJsonConfig, type SemanticCheck } from '../common/config.js';
 
 const Out = Type.Object(
@@ -34,7 +35,7 @@ export const BridgeConfig = Type.Object(
   {
     socket: Type.Optional(Type.String({ minLength: 1 })),
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-    logLevel: Type.Optional(Type.String()),
+    logLevel: Type.Optional(LogLevelSchema),
     site: Type.String({ minLength: 1, description: 'This site\'s id (a topic token): marks the origin of what the bridge publishes.' }),
     prefix: Type.String({ minLength: 1, description: 'MQTT prefix of this site, e.g. "udsbus/site-a".' }),
     format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('cbor')], { description: 'MQTT payload encoding (default json).' })),

@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { Type, type Static } from '@sinclair/typebox';
+import { LogLevelSchema } from '../common/env.js';
 import { loadJsonConfig, type SemanticCheck } from '../common/config.js';
 
 const Ms = (description: string, minimum = 0) => Type.Integer({ minimum, description });
@@ -31,7 +32,7 @@ export const DashboardConfig = Type.Object(
   {
     socket: Type.Optional(Type.String({ minLength: 1, description: 'Broker socket (default: --socket, UDSBUS_SOCKET, the per-user default).' })),
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Client name shown in $SYS (default "dashboard").' })),
-    logLevel: Type.Optional(Type.String()),
+    logLevel: Type.Optional(LogLevelSchema),
     listen: Type.Optional(DashboardListen),
     token: Type.Optional(Type.String({ minLength: 16, description: 'Access token for TCP (prefer tokenFile). Without one, a random token is made and printed in the URL.' })),
     tokenFile: Type.Optional(Type.String({ minLength: 1, description: 'File holding the access token (first line).' })),

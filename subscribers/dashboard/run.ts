@@ -1,7 +1,7 @@
 /** `udsbus dashboard` / `udsbus run dashboard`: the dashboard as a process. Prints its URL on stdout. */
 import { readFileSync } from 'node:fs';
-import { runService, type RunOptions, type ServiceDefinition } from '../common/run.js';
-import { loadDashboardConfig, type DashboardConfig } from './config.js';
+import { fromFile, runService, type RunOptions, type ServiceDefinition } from '../common/run.js';
+import { checkDashboardConfig, DashboardConfig, loadDashboardConfig } from './config.js';
 import { startDashboard } from './index.js';
 
 function readToken(c: DashboardConfig): string | undefined {
@@ -11,7 +11,10 @@ function readToken(c: DashboardConfig): string | undefined {
   return t;
 }
 
-export function dashboardService(load: (file: string) => DashboardConfig = loadDashboardConfig): ServiceDefinition<DashboardConfig> {
+/** SIGHUP applies logLevel only: the listener and the page's state belong to the running server. */
+export function dashboardService(
+  load: (file: string, env: NodeJS.ProcessEnv) => DashboardConfig = fromFile(loadDashboardConfig, DashboardConfig, checkDashboardConfig),
+): ServiceDefinition<DashboardConfig> {
   return {
     name: 'dashboard',
     load,
@@ -39,7 +42,7 @@ export function runDashboard(configFile: string, opts: RunOptions = {}): Promise
   return runService(dashboardService(), configFile, opts);
 }
 
-/** Run with a config built from command-line flags (no file). */
-export function runDashboardWith(config: DashboardConfig, label: string, opts: RunOptions = {}): Promise<void> {
-  return runService(dashboardService(() => config), label, opts);
+/** Run with a config built by `load` (file, environment, then command-line flags; called again on SIGHUP). */
+export function runDashboardWith(load: (label: string, env: NodeJS.ProcessEnv) => DashboardConfig, label: string, opts: RunOptions = {}): Promise<void> {
+  return runService(dashboardService(load), label, opts);
 }

@@ -1,6 +1,7 @@
 /** The recording subscriber's config file: schema, defaults and the checks a schema cannot make. */
 import { Type, type Static } from '@sinclair/typebox';
 import { isValidToken } from '../../schemas/topics.js';
+import { LogLevelSchema } from '../common/env.js';
 import { loadJsonConfig, type SemanticCheck } from '../common/config.js';
 import { placeholdersIn } from '../common/template.js';
 
@@ -71,7 +72,7 @@ export const RecordingConfig = Type.Object(
     startOnInitial: Type.Optional(Type.Boolean({ description: 'Let Initialized states (initial: true, "motion is ongoing") open sessions (default false).' })),
     recorder: Type.Optional(RecorderConfig),
     clips: Type.Optional(ClipsConfig),
-    logLevel: Type.Optional(Type.String()),
+    logLevel: Type.Optional(LogLevelSchema),
   },
   { additionalProperties: false },
 );

@@ -1,11 +1,13 @@
 /** `udsbus run recording --config F`: the recording subscriber as a process. */
-import { runService, type RunOptions, type ServiceDefinition } from '../common/run.js';
-import { loadRecordingConfig, type RecordingConfig } from './config.js';
+import { fromFile, runService, type RunOptions, type ServiceDefinition } from '../common/run.js';
+import { checkRecordingConfig, loadRecordingConfig, RecordingConfig } from './config.js';
 import { startRecording } from './index.js';
 
 export const recordingService: ServiceDefinition<RecordingConfig> = {
   name: 'recording',
-  load: loadRecordingConfig,
+  // SIGHUP applies logLevel only: sessions in progress hold recorder processes and pinned
+  // segments, which an in-process restart would cut short.
+  load: fromFile(loadRecordingConfig, RecordingConfig, checkRecordingConfig),
   start: (c, { client, logger }) =>
     startRecording({
       client,
