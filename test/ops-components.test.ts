@@ -229,7 +229,8 @@ describe('every component shares the service behaviour', () => {
       const c = await load();
       const keys = await c.configKeys();
       expect(keys, name).toEqual(expect.arrayContaining(['socket', 'logLevel', 'name']));
-      const flags = cmds.get(name)!.options.map((o) => o.attributeName()).filter((a) => a !== 'help' && a !== 'config');
+      // --expect-broker-uid is the connection's, not the component's: UDSBUS_EXPECT_BROKER_UID sets it (SECURITY.md).
+      const flags = cmds.get(name)!.options.map((o) => o.attributeName()).filter((a) => a !== 'help' && a !== 'config' && a !== 'expectBrokerUid');
       const mapped = { socket: 'socket', logLevel: 'logLevel', ...c.flagKeys };
       expect(flags.filter((f) => !(f in mapped)), `${name}: flags without a config key`).toEqual([]);
       for (const path of Object.values(mapped)) expect(keys, `${name}: ${path}`).toContain(path.split(/[.[]/)[0]);
