@@ -109,8 +109,9 @@ export type TaxonomyPayloads = {
 /** Reply payload types (the `{ok, result}` envelope, as sent) of the taxonomy's RPC patterns. */
 export type TaxonomyReplies = { [A in CameraRpcAction as `camera.rpc.*.${A}`]: RpcReplyByAction[A] };
 
-// Importing udsbus/schemas types the client by the taxonomy. The library's module specifier is
-// named here and only here.
+// Importing udsbus/schemas types the client by the taxonomy. This file is the only one that
+// names the library's module for types (here and in the `TopicType` import above): when the
+// library is imported by its package name, change both specifiers together.
 declare module '../bus/index.js' {
   interface TopicPayloads extends TaxonomyPayloads {}
   interface TopicReplies extends TaxonomyReplies {}
