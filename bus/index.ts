@@ -18,6 +18,7 @@ export type {
   Policy,
   Origin,
 } from './client/client.js';
+export type { TopicPayloads, TopicReplies, PayloadFor, ReplyFor, ResultFor, Delivered, TopicType } from './client/topic-types.js';
 export { startBroker, SocketPathError } from './broker/server.js';
 export type { StartBrokerOptions, BrokerHandle } from './broker/server.js';
 export { Broker } from './broker/broker.js';

@@ -49,6 +49,15 @@ export {
   type RpcResultByAction,
 } from './rpc.js';
 export { type SimpleItems, type SimpleValue } from './common.js';
-export { SCHEMA_ENTRIES, schemaForTopic, type PayloadOf, type ReplyOf, type SchemaEntry, type SchemaOptions } from './registry.js';
+export {
+  SCHEMA_ENTRIES,
+  schemaForTopic,
+  type PayloadOf,
+  type ReplyOf,
+  type SchemaEntry,
+  type SchemaOptions,
+  type TaxonomyPayloads,
+  type TaxonomyReplies,
+} from './registry.js';
 export { SchemaError, assertValid, validatorFor, type ValidationResult, type Validator } from './validate.js';
 export { validated } from './rx.js';

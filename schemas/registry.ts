@@ -1,5 +1,6 @@
 /** Which schema applies to which topic: the taxonomy as data, for validators, emitters and docs. */
 import type { TSchema } from '@sinclair/typebox';
+import type { TopicType } from '../bus/index.js';
 import {
   Alert,
   CAMERA_EVENT_SCHEMAS,
@@ -88,34 +89,39 @@ export function schemaForTopic(topic: string, options: SchemaOptions = {}): TSch
   }
 }
 
-/** Payload type of a topic known at compile time (e.g. from the `topics` builders); unknown otherwise. */
-export type PayloadOf<T extends string> = T extends `camera.event.${string}.${infer K}`
-  ? K extends CameraEventKind
-    ? CameraEventByKind[K]
-    : unknown
-  : T extends `camera.rpc.${string}.${infer A}`
-    ? A extends CameraRpcAction
-      ? RpcRequestByAction[A]
-      : unknown
-    : T extends `camera.discovered.${string}`
-      ? CameraDiscovered
-      : T extends `camera.lost.${string}`
-        ? CameraLost
-        : T extends `camera.status.${string}`
-          ? CameraStatus
-          : T extends `alert.${string}`
-            ? Alert
-            : T extends `recording.started.${string}`
-              ? RecordingStarted
-              : T extends `recording.stopped.${string}`
-                ? RecordingStopped
-                : T extends `recording.clip.${string}`
-                  ? RecordingClip
-                  : unknown;
+/**
+ * Payload types of the taxonomy by subscription pattern (camera RPC: the request). The one type
+ * map behind `PayloadOf` and the client's typed `publish`/`subscribe`/`request` (the
+ * augmentation below); SCHEMA_ENTRIES is the same list as values (test/types checks they agree).
+ */
+export type TaxonomyPayloads = {
+  'camera.discovered.*': CameraDiscovered;
+  'camera.lost.*': CameraLost;
+  'camera.status.*': CameraStatus;
+  'alert.*': Alert;
+  'recording.started.*': RecordingStarted;
+  'recording.stopped.*': RecordingStopped;
+  'recording.clip.*': RecordingClip;
+} & { [K in CameraEventKind as `camera.event.*.${K}`]: CameraEventByKind[K] } & {
+  [A in CameraRpcAction as `camera.rpc.*.${A}`]: RpcRequestByAction[A];
+};
+
+/** Reply payload types (the `{ok, result}` envelope, as sent) of the taxonomy's RPC patterns. */
+export type TaxonomyReplies = { [A in CameraRpcAction as `camera.rpc.*.${A}`]: RpcReplyByAction[A] };
+
+// Importing udsbus/schemas types the client by the taxonomy. This file is the only one that
+// names the library's module for types (here and in the `TopicType` import above): when the
+// library is imported by its package name, change both specifiers together.
+declare module '../bus/index.js' {
+  interface TopicPayloads extends TaxonomyPayloads {}
+  interface TopicReplies extends TaxonomyReplies {}
+}
+
+/**
+ * Payload type of a topic or pattern known at compile time (e.g. from the `topics` builders):
+ * the union for a pattern covering several entries, unknown otherwise.
+ */
+export type PayloadOf<T extends string> = TopicType<TaxonomyPayloads, T>;
 
 /** Reply type of a camera.rpc topic known at compile time; unknown otherwise. */
-export type ReplyOf<T extends string> = T extends `camera.rpc.${string}.${infer A}`
-  ? A extends CameraRpcAction
-    ? RpcReplyByAction[A]
-    : unknown
-  : unknown;
+export type ReplyOf<T extends string> = TopicType<TaxonomyReplies, T>;

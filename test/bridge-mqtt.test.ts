@@ -123,7 +123,7 @@ describe.skipIf(missing !== undefined)('bridge <-> Mosquitto', () => {
     const sub = await mqttClient();
     await sub.subscribeAsync('rt/#', { qos: 1 });
     const out = collect(sub, 1, (t) => t.startsWith('rt/camera'));
-    c.publish('camera.event.c1.motion', { v: 1, active: true, n: 1.5, bytes: new Uint8Array([1, 2]) });
+    c.publish<string>('camera.event.c1.motion', { v: 1, active: true, n: 1.5, bytes: new Uint8Array([1, 2]) });
     const [m] = await out.done;
     expect(m!.topic).toBe('rt/camera/event/c1/motion');
     expect(JSON.parse(m!.payload.toString())).toEqual({ v: 1, active: true, n: 1.5, bytes: { $bytes: '0102' } });
@@ -192,7 +192,7 @@ describe.skipIf(missing !== undefined)('bridge <-> Mosquitto', () => {
   it('carries retained both ways', async () => {
     const b = await durableBus();
     const c = await b.client();
-    c.publish('camera.status.c9', { state: 'online' }, { retain: true });
+    c.publish<string>('camera.status.c9', { state: 'online' }, { retain: true });
     await bridge(c, { site: 'ret', prefix: 'ret', out: [{ pattern: 'camera.status.*', durable: false }], in: [{ filter: 'ext/ret/#', busPrefix: 'x' }] });
     // A subscriber arriving later gets it from Mosquitto as retained.
     const late = await mqttClient();
@@ -318,7 +318,7 @@ describe.skipIf(missing !== undefined)('bridge <-> Mosquitto', () => {
       await online;
       const c = await b.client();
       const got = new Promise<string>((r) => watch.on('message', (t) => t.startsWith('proc/camera') && r(t)));
-      c.publish('camera.event.c1.motion', { active: true });
+      c.publish<string>('camera.event.c1.motion', { active: true });
       expect(await got).toBe('proc/camera/event/c1/motion');
       const offline = stateIs('offline');
       proc.child.kill('SIGKILL'); // no clean stop: Mosquitto publishes the will
@@ -337,7 +337,7 @@ describe.skipIf(missing !== undefined)('bridge <-> Mosquitto', () => {
     const configs = collect(ha, 3, (t) => t.endsWith('/config'));
     await ha.subscribeAsync('homeassistant/#', { qos: 1, rap: true });
     await ha.subscribeAsync('ha/ha/#', { qos: 1 });
-    c.publish('camera.discovered.front-door', { v: 1, cameraId: 'front-door', name: 'Front door', manufacturer: 'ACME', model: 'IPC-1', firmware: '5.7.3' }, { retain: true });
+    c.publish<string>('camera.discovered.front-door', { v: 1, cameraId: 'front-door', name: 'Front door', manufacturer: 'ACME', model: 'IPC-1', firmware: '5.7.3' }, { retain: true });
     const got = await configs.done;
     const check = TypeCompiler.Compile(HA_BINARY_SENSOR);
     for (const g of got) {
@@ -350,9 +350,9 @@ describe.skipIf(missing !== undefined)('bridge <-> Mosquitto', () => {
     expect(motion).toMatchObject({ device_class: 'motion', state_topic: 'ha/ha/front-door/motion', device: { identifiers: ['udsbus_ha_front-door'], manufacturer: 'ACME' } });
 
     const states = collect(ha, 3, (t) => t === 'ha/ha/front-door/availability' || t === 'ha/ha/front-door/motion' || t.includes('input_'));
-    c.publish('camera.status.front-door', { v: 1, cameraId: 'front-door', state: 'online' }, { retain: true });
-    c.publish('camera.event.front-door.motion', { v: 1, cameraId: 'front-door', kind: 'motion', active: true });
-    c.publish('camera.event.front-door.input', { v: 1, cameraId: 'front-door', kind: 'input', input: 'DI_1', active: true });
+    c.publish<string>('camera.status.front-door', { v: 1, cameraId: 'front-door', state: 'online' }, { retain: true });
+    c.publish<string>('camera.event.front-door.motion', { v: 1, cameraId: 'front-door', kind: 'motion', active: true });
+    c.publish<string>('camera.event.front-door.input', { v: 1, cameraId: 'front-door', kind: 'input', input: 'DI_1', active: true });
     const s = await states.done;
     const byTopic = Object.fromEntries(s.map((x) => [x.topic, x.payload.toString()]));
     expect(byTopic['ha/ha/front-door/availability']).toBe('online');
@@ -367,8 +367,8 @@ describe.skipIf(missing !== undefined)('bridge <-> Mosquitto', () => {
     await f.subscribeAsync('frigate/#', { qos: 1, rap: true });
     const got = collect(f, 5);
     await bridge(c, { site: 'fr', prefix: 'fr', frigate: { clearMs: 50 } });
-    c.publish('camera.event.drive.motion', { v: 1, cameraId: 'drive', kind: 'motion', active: true });
-    c.publish('camera.event.drive.object', { v: 1, cameraId: 'drive', kind: 'object', classes: ['person'], objectId: 'o1', time: '2024-05-01T12:00:00Z' });
+    c.publish<string>('camera.event.drive.motion', { v: 1, cameraId: 'drive', kind: 'motion', active: true });
+    c.publish<string>('camera.event.drive.object', { v: 1, cameraId: 'drive', kind: 'object', classes: ['person'], objectId: 'o1', time: '2024-05-01T12:00:00Z' });
     const all = await got.done; // available, motion, person 1, events, person 0
     const by = (t: string) => all.filter((x) => x.topic === t).map((x) => x.payload.toString());
     expect(by('frigate/available')).toEqual(['online']);
@@ -389,8 +389,8 @@ describe.skipIf(missing !== undefined)('bridge <-> Mosquitto', () => {
     const tap = await bb.client();
     const ev = firstValueFrom(tap.subscribe('site.a.camera.event.>', { retained: false }).pipe(take(2), toArray()));
     await tap.request('$SYS.req.stats');
-    ca.publish('camera.event.c1.motion', { active: true });
-    ca.publish('camera.event.c1.tamper', { active: false });
+    ca.publish<string>('camera.event.c1.motion', { active: true });
+    ca.publish<string>('camera.event.c1.tamper', { active: false });
     const events = await ev;
     expect(events.map((e) => e.topic)).toEqual(['site.a.camera.event.c1.motion', 'site.a.camera.event.c1.tamper']);
     expect(events[0]!.hdr).toMatchObject({ bridge: 'b', 'origin-site': 'a' });

@@ -72,8 +72,8 @@ for (const [name, make] of [
       const got = takeN(sub.subscribe('camera.event.*.motion'), 3);
       await sub.flush();
       const pub = await rig.client({ name: 'pub' });
-      pub.publish('camera.event.cam-01.tamper', { no: true });
-      for (let i = 1; i <= 3; i++) pub.publish(`camera.event.cam-0${i}.motion`, { i });
+      pub.publish<string>('camera.event.cam-01.tamper', { no: true });
+      for (let i = 1; i <= 3; i++) pub.publish<string>(`camera.event.cam-0${i}.motion`, { i });
       const msgs = await got;
       expect(msgs.map((m) => m.payload)).toEqual([{ i: 1 }, { i: 2 }, { i: 3 }]);
       expect(msgs[0]!.from?.name).toBe('pub');
@@ -93,11 +93,11 @@ for (const [name, make] of [
     it('replays retained state and fires the will of a connection that dies without bye', async () => {
       rig = await make();
       const worker = await rig.client({ name: 'worker', reconnect: false, will: { topic: 'camera.status.cam-01', payload: 'offline', retain: true } });
-      worker.publish('camera.status.cam-01', 'online', { retain: true, owned: true });
+      worker.publish<string>('camera.status.cam-01', 'online', { retain: true, owned: true });
       await worker.flush();
       const late = await rig.client();
       expect((await takeN(late.subscribe('camera.status.*'), 1)).map((m) => [m.payload, m.retained])).toEqual([['online', true]]);
-      const offline = firstMatching(late.subscribe('camera.status.cam-01', { retained: false }), (m) => m.payload === 'offline');
+      const offline = firstMatching(late.subscribe<unknown>('camera.status.cam-01', { retained: false }), (m) => m.payload === 'offline');
       await late.flush();
       worker.destroyConnection();
       expect((await offline).payload).toBe('offline');

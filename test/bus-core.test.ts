@@ -20,9 +20,9 @@ describe('publish/subscribe', () => {
     const others: string[] = [];
     const o = other.subscribe((m) => others.push(m.topic));
     await sub.flush();
-    pub.publish('camera.event.cam-01.motion', { active: true });
-    pub.publish('camera.event.cam-02.tamper', { active: true });
-    pub.publish('camera.event.cam-02.motion', { active: false });
+    pub.publish<string>('camera.event.cam-01.motion', { active: true });
+    pub.publish<string>('camera.event.cam-02.tamper', { active: true });
+    pub.publish<string>('camera.event.cam-02.motion', { active: false });
     const s = await star;
     expect(s.map((m) => [m.topic, m.payload])).toEqual([
       ['camera.event.cam-01.motion', { active: true }],
@@ -171,9 +171,9 @@ describe('request/reply', () => {
 describe('retained and presence', () => {
   it('delivers retained state to late subscribers first, and an empty retained publish clears it', async () => {
     const pub = await bus.client();
-    pub.publish('camera.discovered.cam-01', { id: 'cam-01' }, { retain: true });
-    pub.publish('camera.discovered.cam-02', { id: 'cam-02' }, { retain: true });
-    pub.publish('camera.discovered.cam-02', { id: 'cam-02', v: 2 }, { retain: true });
+    pub.publish<string>('camera.discovered.cam-01', { id: 'cam-01' }, { retain: true });
+    pub.publish<string>('camera.discovered.cam-02', { id: 'cam-02' }, { retain: true });
+    pub.publish<string>('camera.discovered.cam-02', { id: 'cam-02', v: 2 }, { retain: true });
     await pub.flush();
     const late = await bus.client();
     const got = await takeN(late.subscribe('camera.discovered.*'), 2);
@@ -196,8 +196,8 @@ describe('retained and presence', () => {
     const disc = firstMatching(watcher.subscribe('$SYS.client.disconnected'), (m) => (m.payload as { name: string }).name === 'worker');
     await watcher.flush();
     const worker = await bus.client({ name: 'worker', will: { topic: 'camera.status.cam-01', payload: { state: 'offline' }, retain: true }, reconnect: false });
-    worker.publish('camera.status.cam-01', { state: 'online' }, { retain: true, owned: true });
-    worker.publish('camera.status.cam-02', { state: 'online' }, { retain: true, owned: true });
+    worker.publish<string>('camera.status.cam-01', { state: 'online' }, { retain: true, owned: true });
+    worker.publish<string>('camera.status.cam-02', { state: 'online' }, { retain: true, owned: true });
     await worker.flush();
     // Kill the connection without a bye.
     worker.destroyConnection();
@@ -211,7 +211,7 @@ describe('retained and presence', () => {
     expect(status).toContainEqual(['camera.status.cam-01', { state: 'offline' }]);
 
     const polite = await bus.client({ name: 'polite', will: { topic: 'camera.status.cam-03', payload: { state: 'offline' } } });
-    polite.publish('camera.status.cam-03', { state: 'online' }, { retain: true, owned: true });
+    polite.publish<string>('camera.status.cam-03', { state: 'online' }, { retain: true, owned: true });
     await polite.flush();
     const disc2 = firstMatching(watcher.subscribe('$SYS.client.disconnected'), (m) => (m.payload as { name: string }).name === 'polite');
     await watcher.flush();
@@ -230,7 +230,7 @@ describe('lifecycle', () => {
     const disc = firstMatching(watcher.subscribe('$SYS.client.disconnected'), (m) => (m.payload as { name: string }).name === 'hasty');
     await watcher.flush();
     const hasty = await bus.client({ name: 'hasty', will: { topic: 'camera.status.cam-09', payload: { state: 'offline' } }, reconnect: false });
-    hasty.publish('camera.event.cam-09.motion', { active: true });
+    hasty.publish<string>('camera.event.cam-09.motion', { active: true });
     await hasty.close();
     expect((await disc).payload).toMatchObject({ reason: 'bye', clean: true });
     await watcher.flush();

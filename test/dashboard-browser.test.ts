@@ -99,8 +99,8 @@ describe.skipIf(missing !== undefined)('dashboard in headless chromium', () => {
 
     pub = await bus.client({ name: 'publisher' });
     for (let i = 1; i <= CAMERAS; i++) {
-      pub.publish(`camera.discovered.${camId(i)}`, discovered(i), { retain: true });
-      pub.publish(`camera.status.${camId(i)}`, status(i), { retain: true });
+      pub.publish<string>(`camera.discovered.${camId(i)}`, discovered(i), { retain: true });
+      pub.publish<string>(`camera.status.${camId(i)}`, status(i), { retain: true });
     }
     await pub.flush();
     const client = await bus.client({ name: 'dashboard' });
@@ -147,10 +147,10 @@ describe.skipIf(missing !== undefined)('dashboard in headless chromium', () => {
       console.log(`dashboard first paint with ${CAMERAS} cameras, reload ${i + 1}: cameras rendered ${again.toFixed(0)} ms after navigation start`);
     }
 
-    pub.publish('camera.discovered.cam-51', discovered(51), { retain: true });
+    pub.publish<string>('camera.discovered.cam-51', discovered(51), { retain: true });
     await page.waitForSelector('[data-camera-id="cam-51"]', { timeout: 2_000 });
     expect(await page.textContent('[data-camera-id="cam-51"] .state')).toBe('unknown');
-    pub.publish('camera.status.cam-51', status(51, 'offline'), { retain: true });
+    pub.publish<string>('camera.status.cam-51', status(51, 'offline'), { retain: true });
     await page.waitForSelector('[data-camera-id="cam-51"] .state[data-state="offline"]', { timeout: 2_000 });
     expect(await page.locator('#camera-grid .camera').count()).toBe(CAMERAS + 1);
   });
@@ -160,7 +160,7 @@ describe.skipIf(missing !== undefined)('dashboard in headless chromium', () => {
     const selector = '#event-list li[data-event-topic="camera.event.cam-07.motion"]';
     expect(await page.locator(selector).count()).toBe(0);
     const t = Date.now();
-    pub.publish('camera.event.cam-07.motion', motion(7, true));
+    pub.publish<string>('camera.event.cam-07.motion', motion(7, true));
     await page.waitForSelector(selector, { timeout: 1_000 });
     const ms = Date.now() - t;
     console.log(`dashboard: event in the DOM ${ms} ms after its publish`);
@@ -173,7 +173,7 @@ describe.skipIf(missing !== undefined)('dashboard in headless chromium', () => {
     expect(await page.textContent(`${selector} .sev`)).toBe('motion-night');
 
     // The camera filter hides other cameras' events.
-    pub.publish('camera.event.cam-08.motion', motion(8, true));
+    pub.publish<string>('camera.event.cam-08.motion', motion(8, true));
     await page.waitForSelector('#event-list li[data-event-topic="camera.event.cam-08.motion"]', { timeout: 2_000 });
     await page.selectOption('#f-camera', 'cam-07');
     await page.waitForSelector('#event-list li[data-event-topic="camera.event.cam-08.motion"]', { state: 'detached', timeout: 2_000 });
@@ -251,7 +251,7 @@ describe.skipIf(missing !== undefined)('dashboard in headless chromium', () => {
     await opened();
     // Some live traffic so the sparklines and timeline have something to show.
     for (let k = 0; k < 3; k++) {
-      for (let i = 1; i <= 12; i++) pub.publish(`camera.event.${camId(i)}.motion`, motion(i, k % 2 === 0));
+      for (let i = 1; i <= 12; i++) pub.publish<string>(`camera.event.${camId(i)}.motion`, motion(i, k % 2 === 0));
       await new Promise((r) => setTimeout(r, 400));
     }
     await page.waitForTimeout(1_200);

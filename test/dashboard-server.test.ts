@@ -149,8 +149,8 @@ describe('dashboard over HTTP', () => {
 
   it('a clip announced on the bus is served once it is inside the directory', async () => {
     writeFileSync(join(rec, 'b.mp4'), 'clip-b');
-    pub.publish('recording.clip.cam-01', { v: 1, sessionId: 'bus-clip', cameraId: 'cam-01', path: join(rec, 'b.mp4'), durationMs: 1000 });
-    pub.publish('recording.clip.cam-01', { v: 1, sessionId: 'bus-escape', cameraId: 'cam-01', path: '/etc/hostname' });
+    pub.publish<string>('recording.clip.cam-01', { v: 1, sessionId: 'bus-clip', cameraId: 'cam-01', path: join(rec, 'b.mp4'), durationMs: 1000 });
+    pub.publish<string>('recording.clip.cam-01', { v: 1, sessionId: 'bus-escape', cameraId: 'cam-01', path: '/etc/hostname' });
     await pub.flush();
     await expect.poll(async () => (await get({ port }, '/clips/bus-clip', { headers: auth })).body).toBe('clip-b');
     expect((await get({ port }, '/clips/bus-escape', { headers: auth })).status).toBe(404);
@@ -159,7 +159,7 @@ describe('dashboard over HTTP', () => {
   it('streams a snapshot, then deltas, over SSE', async () => {
     const got = sse(port, '/api/stream', auth, (t) => t.includes('camera.event.cam-01.tamper'));
     await new Promise((r) => setTimeout(r, 200));
-    pub.publish('camera.event.cam-01.tamper', { v: 1, cameraId: 'cam-01', kind: 'tamper', active: true, time: new Date().toISOString() });
+    pub.publish<string>('camera.event.cam-01.tamper', { v: 1, cameraId: 'cam-01', kind: 'tamper', active: true, time: new Date().toISOString() });
     const text = await got;
     expect(text).toMatch(/^retry: 1000\nevent: snapshot\ndata: /);
     expect(text).toContain('"cameraId":"cam-01"');
@@ -177,7 +177,7 @@ describe('dashboard over HTTP', () => {
     await expect.poll(() => dash.counts().pages).toBe(before.pages + 1);
     const rule = 'r'.repeat(4000);
     for (let round = 0; round < 40 && dash.counts().cutOff === before.cutOff; round++) {
-      for (let i = 0; i < 250; i++) pub.publish('camera.event.cam-01.object', { v: 1, cameraId: 'cam-01', kind: 'object', rule, time: new Date().toISOString() });
+      for (let i = 0; i < 250; i++) pub.publish<string>('camera.event.cam-01.object', { v: 1, cameraId: 'cam-01', kind: 'object', rule, time: new Date().toISOString() });
       await pub.flush();
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -72,7 +72,7 @@ describe('durable subscriptions', () => {
     const N = 100_000;
     const pending: Promise<void>[] = [];
     for (let i = 0; i < N; i++) {
-      pending.push(pub.publish(`camera.event.cam-${i % 10}.motion`, { i }, { confirm: true }));
+      pending.push(pub.publish<string>(`camera.event.cam-${i % 10}.motion`, { i }, { confirm: true }));
       if (pending.length >= 2000) await Promise.all(pending.splice(0));
     }
     await Promise.all(pending);

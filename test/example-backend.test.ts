@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { startSimulatedCamera, type SimulatedCamera } from '../publishers/onvif/simulator/index.js';
 import { validatorFor } from '../schemas/index.js';
 import { ROOT, startTestBus, takeN, tempDir, type TestBus } from './helpers/harness.js';
-import { GO_ENV, goBuild, goSkipReason, pythonSkipReason, SYSTEM_PYTHON } from './conformance/runner.js';
+import { goBuild, goSkipReason, pythonSkipReason, SYSTEM_PYTHON } from './conformance/runner.js';
 
 const skip = pythonSkipReason() ?? goSkipReason();
 if (skip) console.warn(`example-backend: skipping the examples: ${skip}`);
@@ -210,7 +210,7 @@ describe.skipIf(skip !== undefined)('docs/clients.md: the snippets work as writt
       await new Promise((r) => setTimeout(r, 50));
     }
     await build;
-    const pub = launch(bin, ['front-door'], { UDSBUS_SOCKET: bus.socket, ...GO_ENV });
+    const pub = launch(bin, ['front-door'], { UDSBUS_SOCKET: bus.socket });
     const code = await new Promise((resolve) => pub.once('close', resolve));
     expect(code, outputs.get(pub)).toBe(0);
     const [event] = await seen;

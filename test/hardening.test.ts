@@ -167,7 +167,7 @@ describe('quotas and limits count what they store', { timeout: 60_000 }, () => {
     cleanups.push(() => broker.close());
     const c = await connect({ socket, reconnect: false });
     cleanups.push(() => c.close());
-    await c.publish('camera.status.a', 1, { retain: true, hdr: { big: 'h'.repeat(10_000) }, confirm: true });
+    await c.publish<string>('camera.status.a', 1, { retain: true, hdr: { big: 'h'.repeat(10_000) }, confirm: true });
     expect(broker.broker.getStats().retainedBytes).toBeGreaterThan(10_000);
 
     const store = new RetainedStore(100_000, 1 << 30);

@@ -69,7 +69,7 @@ describe('newline-delimited JSON mode', () => {
     const cbor = await bus.client();
     const fromJson = takeN(cbor.subscribe('shell.>'), 1);
     await cbor.flush();
-    cbor.publish('camera.event.cam-01.motion', { active: true, raw: Buffer.from([0xde, 0xad]) });
+    cbor.publish<string>('camera.event.cam-01.motion', { active: true, raw: Buffer.from([0xde, 0xad]) });
     const m = await j.next((f) => f.op === 'msg');
     expect(m).toEqual({
       op: 'msg',

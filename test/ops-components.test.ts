@@ -76,7 +76,7 @@ function component(args: string[], env: NodeJS.ProcessEnv): { child: ChildProces
   return { child, err: new Lines(child.stderr) };
 }
 
-const motion = (cameraId: string) => ({ v: 1, cameraId, kind: 'motion', active: true, initial: false, time: new Date().toISOString(), source: {}, data: {} });
+const motion = (cameraId: string) => ({ v: 1, cameraId, kind: 'motion', active: true, initial: false, time: new Date().toISOString(), receivedAt: new Date().toISOString(), onvifTopic: 'tns1:RuleEngine/CellMotionDetector/Motion', source: {}, data: {} }) as const;
 
 describe.skipIf(!hasPython)('components under (simulated) systemd', () => {
   it('alerting: READY after connecting, WATCHDOG, SIGHUP applies logLevel and new rules between RELOADING and READY, an invalid file is refused while it keeps running, STOPPING on SIGTERM', async () => {

@@ -48,7 +48,7 @@ describe('strict mode through a real broker', () => {
     expect(err).toMatchObject({ name: 'SCHEMA_INVALID', code: 51, id: 1 });
     expect(String(err.text)).toMatch(/\/active: Expected boolean/);
     const good = await bus.client();
-    good.publish(topics.cameraEvent('cam-01', 'motion'), motion('cam-01', true));
+    good.publish<string>(topics.cameraEvent('cam-01', 'motion'), motion('cam-01', true));
     const [m] = await got;
     expect((m!.payload as { active: boolean }).active).toBe(true);
     const stats = await good.request<{ errors: Record<string, number> }>('$SYS.req.stats');
@@ -71,7 +71,7 @@ describe('validated typed Observables', () => {
     const got = takeN(c.subscribe('camera.event.>').pipe(validated((m, errors) => invalid.push(`${m.topic}: ${errors[0]}`))), 1);
     await c.flush();
     // The broker is strict on camera.>: go around it with a second bus without strict mode.
-    c.publish(topics.cameraEvent('cam-02', 'motion'), motion('cam-02', false));
+    c.publish<string>(topics.cameraEvent('cam-02', 'motion'), motion('cam-02', false));
     expect((await got)[0]!.payload).toMatchObject({ active: false });
     expect(invalid).toEqual([]);
   });

@@ -168,9 +168,9 @@ describe.runIf(canRun)('access rules by kernel-verified uid and group', { timeou
     await nobody.do({ cmd: 'sub', pattern: '$SYS.>' });
     const root = await rootClient(s.socket, 'publisher');
     root.publish('audit.secret', 1);
-    root.publish('camera.event.cam-01.motion', 2);
-    root.publish('recording.started.cam-01', 3);
-    root.publish('camera.status.cam-01', 4);
+    root.publish<string>('camera.event.cam-01.motion', 2);
+    root.publish<string>('recording.started.cam-01', 3);
+    root.publish<string>('camera.status.cam-01', 4);
     await root.flush();
     const m = await nobody.do({ cmd: 'messages' });
     expect((m.got as Array<{ topic: string }>).map((x) => x.topic)).toEqual(['camera.event.cam-01.motion', 'camera.status.cam-01']);
@@ -216,7 +216,7 @@ describe.runIf(canRun)('access rules by kernel-verified uid and group', { timeou
     expect(three).toHaveLength(3);
     await expect(asUser(s.script, s.socket, 'n4')).rejects.toThrow(/QUOTA_EXCEEDED/);
     const other = await rootClient(s.socket, 'root-pub');
-    other.publish('camera.status.cam-02', 'fine');
+    other.publish<string>('camera.status.cam-02', 'fine');
     expect((await rootGot)[0]!.payload).toBe('fine');
   });
 
@@ -229,7 +229,7 @@ describe.runIf(canRun)('access rules by kernel-verified uid and group', { timeou
     const nobody = await asUser(s.script, s.socket, 'plugin');
     await nobody.do({ cmd: 'sub', pattern: '>' });
     const root = await rootClient(s.socket, 'pub');
-    root.publish('alert.night', 1);
+    root.publish<string>('alert.night', 1);
     await root.flush();
     const before = await nobody.do({ cmd: 'messages' });
     expect(before.got).toEqual([]);
@@ -237,7 +237,7 @@ describe.runIf(canRun)('access rules by kernel-verified uid and group', { timeou
     const reloaded = waitForLine(child.stderr!, (l) => l.includes('access rules reloaded'));
     child.kill('SIGHUP');
     await reloaded;
-    root.publish('alert.night', 2);
+    root.publish<string>('alert.night', 2);
     await root.flush();
     const after = await nobody.do({ cmd: 'messages' });
     expect((after.got as Array<{ topic: string }>).map((x) => x.topic)).toEqual(['alert.night']);
@@ -388,6 +388,6 @@ quota user ${NOBODY} subscriptions=3
     for (let i = 0; i < 8; i++) results.push((await nobody.do({ cmd: 'pub', topic: `camera.status.c${i}`, payload: 1, opts: { retain: true } })).ok === true);
     expect(results.filter(Boolean).length).toBe(5);
     const admin = await rootClient(s.socket, 'admin');
-    await expect(admin.publish('camera.status.root', 1, { retain: true, confirm: true })).resolves.toBeUndefined();
+    await expect(admin.publish<string>('camera.status.root', 1, { retain: true, confirm: true })).resolves.toBeUndefined();
   });
 });

@@ -64,10 +64,10 @@ describe('audit over a durable subscription (in process)', () => {
     const logDir = join(dir, 'audit');
     const cap = captureLogger();
     let audit = await startAudit({ client: await client(socket, 'audit-1'), dir: logDir, logger: cap.logger });
-    for (let i = 0; i < 100; i++) pub.publish(`camera.event.cam-0${i % 2}.line`, line(`cam-0${i % 2}`));
+    for (let i = 0; i < 100; i++) pub.publish<string>(`camera.event.cam-0${i % 2}.line`, line(`cam-0${i % 2}`));
     await waitFor(() => audit.stats().written === 100, 'the first 100');
     await audit.stop();
-    for (let i = 0; i < 50; i++) pub.publish('camera.event.cam-01.motion', motion('cam-01', i % 2 === 0));
+    for (let i = 0; i < 50; i++) pub.publish<string>('camera.event.cam-01.motion', motion('cam-01', i % 2 === 0));
     await pub.flush();
     audit = await startAudit({ client: await client(socket, 'audit-2'), dir: logDir, logger: cap.logger });
     await waitFor(() => audit.stats().written === 50, 'the 50 published while stopped');

@@ -389,7 +389,7 @@ describe.skipIf(ffmpeg === undefined)('SIGKILL of the recorder process (ffmpeg, 
     const ringDir = join(dir, '.ring', 'cam-01');
     // Wait for two finished segments on disk (the first of a connection is dropped).
     for (let i = 0; i < 200 && (!existsSync(ringDir) || readdirSync(ringDir).length < 3); i++) await new Promise((r) => setTimeout(r, 100));
-    pub.publish('camera.event.cam-01.motion', motion('cam-01', true));
+    pub.publish<string>('camera.event.cam-01.motion', motion('cam-01', true));
     const started = await out.next((m) => m.topic === 'recording.started.cam-01', 10_000);
     const sessionId = (started.payload as { sessionId: string }).sessionId;
     await new Promise((r) => setTimeout(r, 1_500)); // recording, with the clip not yet cut

@@ -17,6 +17,7 @@ import { transportSettings } from './settings.js';
 import { Requests, type RequestOptions } from './requests.js';
 import { Subscriptions } from './subscriptions.js';
 import { Transport, type CloseInfo } from './transport.js';
+import type { Delivered, PayloadFor, ReplyFor, ResultFor } from './topic-types.js';
 import type { ClientEvents, ConnectOptions, Message, Origin, PublishOptions, SubscribeOptions } from './types.js';
 
 export type { ClientEvents, CloseInfo, ConnectOptions, LossEvent, Message, Origin, Policy, PublishOptions, SubscribeOptions } from './types.js';
@@ -114,10 +115,14 @@ export class Client extends EventEmitter<ClientEvents> {
    * before publishing much more. Throws at once for an invalid topic, a payload that cannot be
    * encoded portably, or a full outage buffer — never later, never silently.
    *
+   * The payload's type follows the topic when it is registered in `TopicPayloads` (see
+   * topic-types.ts); anything else takes any value. No payload at all is an empty message (with
+   * `retain: true`, it clears the retained one).
+   *
    * @example client.publish('camera.event.cam-01.motion', { active: true })
    */
-  publish(topic: string, payload?: unknown, opts?: PublishOptions & { confirm?: false }): boolean;
-  publish(topic: string, payload: unknown, opts: PublishOptions & { confirm: true }): Promise<void>;
+  publish<S extends string>(topic: S, payload?: PayloadFor<S>, opts?: PublishOptions & { confirm?: false }): boolean;
+  publish<S extends string>(topic: S, payload: PayloadFor<S>, opts: PublishOptions & { confirm: true }): Promise<void>;
   publish(topic: string, payload?: unknown, opts: PublishOptions = {}): boolean | Promise<void> {
     this.checkTopicOrThrow(topic);
     if (this.validate && payload !== undefined) {
@@ -149,10 +154,14 @@ export class Client extends EventEmitter<ClientEvents> {
    * to leave sends UNSUB; observers with the same pattern and options share one subscription.
    * If two subscriptions of this client match a message, each receives it.
    *
+   * The payload's type is the registered type of the pattern (the union when it covers several
+   * registered patterns) or undefined for an empty message, and unknown for an unregistered or
+   * non-literal pattern; an explicit `T` overrides it.
+   *
    * @example client.subscribe('camera.event.*.motion').subscribe((m) => console.log(m.topic, m.payload))
    */
-  subscribe<T = unknown>(pattern: string, opts: SubscribeOptions = {}): Observable<Message<T>> {
-    return this.subs.observable<T>(pattern, opts);
+  subscribe<T = never, S extends string = string>(pattern: S, opts: SubscribeOptions = {}): Observable<Message<Delivered<T, S>>> {
+    return this.subs.observable<Delivered<T, S>>(pattern, opts);
   }
 
   /**
@@ -168,15 +177,18 @@ export class Client extends EventEmitter<ClientEvents> {
    * NoRespondersError at once when nobody serves the topic, or with RemoteError when the server
    * answered with a structured error.
    *
+   * For a topic registered in `TopicPayloads`/`TopicReplies` the request and the result are
+   * typed (the result is the reply envelope's `result`); an explicit `T` overrides the result.
+   *
    * @example const uri = await client.request('camera.rpc.cam-01.stream-uri', {}, { timeout: 2000 })
    */
-  request<T = unknown>(topic: string, payload?: unknown, opts: RequestOptions = {}): Promise<T> {
-    return this.requests.request<T>(topic, payload, opts);
+  request<T = never, S extends string = string>(topic: S, payload?: PayloadFor<S>, opts: RequestOptions = {}): Promise<[T] extends [never] ? ResultFor<S> : T> {
+    return this.requests.request(topic, payload, opts);
   }
 
-  /** Like request(), resolving with the whole reply message. */
-  requestMessage(topic: string, payload?: unknown, opts: RequestOptions = {}): Promise<Message> {
-    return this.requests.requestMessage(topic, payload, opts);
+  /** Like request(), resolving with the whole reply message (its payload typed as sent). */
+  requestMessage<S extends string>(topic: S, payload?: PayloadFor<S>, opts: RequestOptions = {}): Promise<Message<ReplyFor<S>>> {
+    return this.requests.requestMessage(topic, payload, opts) as Promise<Message<ReplyFor<S>>>;
   }
 
   /**

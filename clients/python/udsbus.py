@@ -205,8 +205,8 @@ EMPTY = _Empty()
 
 def _need_cbor2() -> None:
     if cbor2 is None:
-        raise UdsbusError(4, "UNSUPPORTED_CBOR", "cbor2 is not importable here: install python3-cbor2 (Debian's is "
-                          "importable by /usr/bin/python3 only) or connect with encoding='json'")
+        raise UdsbusError(4, "UNSUPPORTED_CBOR", "cbor2 is not importable here: pip install 'udsbus[cbor]' (or Debian's "
+                          "python3-cbor2, importable by /usr/bin/python3 only) or connect with encoding='json'")
 
 
 def encode_value(value: Any) -> bytes:

@@ -1,17 +1,14 @@
-module udsbus.local/examples/go-backend
+module github.com/udsbus/udsbus/examples/go-backend
 
 go 1.19
 
-require udsbus.local/client v0.0.0
+require github.com/udsbus/udsbus/clients/go v0.0.0
 
 require (
 	github.com/fxamacker/cbor/v2 v2.4.0 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
 )
 
-replace udsbus.local/client => ../../clients/go
-
-// Debian's golang-github-fxamacker-cbor-dev; builds offline with GOPROXY=off.
-replace github.com/fxamacker/cbor/v2 => /usr/share/gocode/src/github.com/fxamacker/cbor
-
-replace github.com/x448/float16 => /usr/share/gocode/src/github.com/x448/float16
+// This example builds against the client in this checkout; elsewhere, drop this line and
+// go get github.com/udsbus/udsbus/clients/go.
+replace github.com/udsbus/udsbus/clients/go => ../../clients/go

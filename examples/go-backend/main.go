@@ -33,7 +33,7 @@ import (
 	"syscall"
 	"time"
 
-	udsbus "udsbus.local/client"
+	udsbus "github.com/udsbus/udsbus/clients/go"
 )
 
 func main() {

@@ -9,7 +9,7 @@ import (
 	"os"
 	"time"
 
-	udsbus "udsbus.local/client"
+	udsbus "github.com/udsbus/udsbus/clients/go"
 )
 
 func main() {

@@ -243,7 +243,8 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardH
           const check = validatorFor(topic)?.(body);
           if (check !== undefined && !check.ok) throw new Error(`invalid request: ${check.errors.join('; ')}`);
           log.info({ cameraId, action: name }, 'dashboard: camera action');
-          return client.request(topic, body, { timeout: 10_000 });
+          // The action is known only at run time and the body was checked against its schema above.
+          return client.request<unknown, string>(topic, body, { timeout: 10_000 });
         }
       : undefined;
 

@@ -3,7 +3,7 @@
  * one — and collects their JSON lines. Every wait is bounded; kill() is idempotent.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/harness.js';
 import { runTsScenario, type Line } from './ts-driver.js';
@@ -142,9 +142,27 @@ export type Driver = {
 };
 
 export const SYSTEM_PYTHON = '/usr/bin/python3';
-const GO_CBOR = '/usr/share/gocode/src/github.com/fxamacker/cbor/go.mod';
-// Offline (Debian's sources via replace lines), and no C compiler needed (CI installs no gcc).
-export const GO_ENV = { GOPROXY: 'off', GOFLAGS: '-mod=mod', CGO_ENABLED: '0', GOTOOLCHAIN: 'local' };
+const GOCODE = '/usr/share/gocode/src';
+const GO_CBOR = join(GOCODE, 'github.com/fxamacker/cbor/go.mod');
+/** The modules clients/go needs, and where Debian's golang-github-*-dev packages put them. */
+const DEBIAN_GO_MODULES: Record<string, string> = {
+  'github.com/fxamacker/cbor/v2': join(GOCODE, 'github.com/fxamacker/cbor'),
+  'github.com/x448/float16': join(GOCODE, 'github.com/x448/float16'),
+};
+
+/**
+ * The environment for an offline Go build of `modules`: a go.work written to `dir` that uses them
+ * and replaces their dependencies by Debian's copies, so the go.mod and go.sum files stay what a
+ * user with a module proxy sees (no system paths in them). No proxy, no C compiler (CI installs
+ * no gcc), the local toolchain.
+ */
+export function goOffline(dir: string, modules: string[]): NodeJS.ProcessEnv {
+  mkdirSync(dir, { recursive: true });
+  const work = ['go 1.19', '', ...modules.map((m) => `use ${m}`), ''];
+  for (const [mod, path] of Object.entries(DEBIAN_GO_MODULES)) work.push(`replace ${mod} => ${path}`, '');
+  writeFileSync(join(dir, 'go.work'), work.join('\n'));
+  return { GOWORK: join(dir, 'go.work'), GOPROXY: 'off', GOFLAGS: '', CGO_ENABLED: '0', GOTOOLCHAIN: 'local' };
+}
 
 /** Why Debian's python3 with cbor2 is not usable, or undefined. */
 export function pythonSkipReason(): string | undefined {
@@ -188,13 +206,14 @@ export function runTool(cmd: string, args: string[], cwd: string, env: NodeJS.Pr
   });
 }
 
-/** go build, offline; rejects with the compiler's output. */
+/** go build of the module in `pkgDir`, offline (its go.work beside `out`); rejects with the compiler's output. */
 export async function goBuild(pkgDir: string, target: string, out: string): Promise<void> {
-  await runTool('go', ['build', '-o', out, target], pkgDir, GO_ENV);
+  await runTool('go', ['build', '-o', out, target], pkgDir, goOffline(`${out}.work`, [pkgDir]));
 }
 
 export function drivers(): Driver[] {
   let goBinary = '';
+  let goTestEnv: NodeJS.ProcessEnv = {};
   const python = anyPython();
   return [
     {
@@ -222,10 +241,11 @@ export function drivers(): Driver[] {
       skip: goSkipReason(),
       async setup(tmp) {
         goBinary = join(tmp, 'conformance-go');
+        goTestEnv = goOffline(join(tmp, 'go-test.work'), [join(ROOT, 'clients/go')]);
         await goBuild(join(ROOT, 'clients/go'), './cmd/conformance', goBinary);
       },
       start: (scenario, socket) => Run.child(`go ${scenario}`, goBinary, [scenario], { UDSBUS_SOCKET: socket }),
-      unit: async () => void (await runTool('go', ['test', './...'], join(ROOT, 'clients/go'), GO_ENV)),
+      unit: async () => void (await runTool('go', ['test', './...'], join(ROOT, 'clients/go'), goTestEnv)),
     },
     {
       lang: 'python-json',

@@ -19,7 +19,7 @@ import (
 	"sync"
 	"time"
 
-	udsbus "udsbus.local/client"
+	udsbus "github.com/udsbus/udsbus/clients/go"
 )
 
 const (
