@@ -1,6 +1,6 @@
 /** Which schema applies to which topic: the taxonomy as data, for validators, emitters and docs. */
 import type { TSchema } from '@sinclair/typebox';
-import type { TopicType } from '../bus/index.js';
+import type { TopicType } from 'udsbus';
 import {
   Alert,
   CAMERA_EVENT_SCHEMAS,
@@ -109,10 +109,10 @@ export type TaxonomyPayloads = {
 /** Reply payload types (the `{ok, result}` envelope, as sent) of the taxonomy's RPC patterns. */
 export type TaxonomyReplies = { [A in CameraRpcAction as `camera.rpc.*.${A}`]: RpcReplyByAction[A] };
 
-// Importing udsbus/schemas types the client by the taxonomy. This file is the only one that
+// Importing udsbus-nvr/schemas types the client by the taxonomy. This file is the only one that
 // names the library's module for types (here and in the `TopicType` import above): when the
 // library is imported by its package name, change both specifiers together.
-declare module '../bus/index.js' {
+declare module 'udsbus' {
   interface TopicPayloads extends TaxonomyPayloads {}
   interface TopicReplies extends TaxonomyReplies {}
 }

@@ -42,8 +42,8 @@ function extractExample(readme: string, heading: string): string {
 function absolute(code: string): string {
   return code
     .replaceAll("'../../", `'${ROOT}`)
-    .replaceAll("'udsbus/schemas'", `'${join(ROOT, 'schemas/index.js')}'`)
-    .replaceAll("'udsbus'", `'${join(ROOT, 'bus/index.js')}'`);
+    .replaceAll("'udsbus-nvr/schemas'", `'${join(ROOT, 'schemas/index.js')}'`)
+    .replaceAll("'udsbus/schemas'", `'${join(ROOT, 'schemas/index.js')}'`);
 }
 
 /** Compiles `files` (name -> source) in a fresh project with the repository's compiler options. */
@@ -51,9 +51,12 @@ async function compile(name: string, files: Record<string, string>): Promise<Dia
   const project = mkdtempSync(join(dir, `${name}-`));
   for (const [file, code] of Object.entries(files)) writeFileSync(join(project, file), code);
   writeFileSync(join(project, 'package.json'), '{"type":"module"}');
-  const base = JSON.parse(readFileSync(join(ROOT, 'tsconfig.json'), 'utf8')) as { compilerOptions: Record<string, unknown> };
+  const base = JSON.parse(readFileSync(join(ROOT, 'tsconfig.json'), 'utf8')) as { compilerOptions: Record<string, unknown> & { paths: Record<string, string[]> } };
+  // 'udsbus' (imported by the README example, augmented by schemas/registry.ts) resolves to this
+  // checkout's sources, as in the repository's own tsconfig.
+  const paths = Object.fromEntries(Object.entries(base.compilerOptions.paths).map(([k, v]) => [k, v.map((p) => join(ROOT, p))]));
   writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({
-    compilerOptions: { ...base.compilerOptions, noEmit: true, rootDir: ROOT },
+    compilerOptions: { ...base.compilerOptions, paths, noEmit: true, rootDir: ROOT },
     files: Object.keys(files),
   }));
   const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
