@@ -47,6 +47,11 @@ export type DashboardOptions = {
   indexFile?: string | undefined;
   /** The audit subscriber's log directory. */
   auditDir?: string | undefined;
+  /**
+   * The ONVIF publisher's snapshot spool (its `snapshots.dir`): each camera card shows the latest
+   * snapshot its events referenced, served only from inside this directory.
+   */
+  snapshotsDir?: string | undefined;
   /** Camera actions (PTZ, snapshot URI) from the page. Default false. */
   actions?: boolean | undefined;
   pollMs?: number | undefined;
@@ -248,8 +253,8 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardH
       : undefined;
 
   // ---- the listener
-  const info = { actions: opts.actions === true, clips: opts.recordingsDir !== undefined, audit: opts.auditDir !== undefined };
-  server = new DashboardServer({ model, token, recordingsDir: opts.recordingsDir, action, tap, info });
+  const info = { actions: opts.actions === true, clips: opts.recordingsDir !== undefined, audit: opts.auditDir !== undefined, snapshots: opts.snapshotsDir !== undefined };
+  server = new DashboardServer({ model, token, recordingsDir: opts.recordingsDir, snapshotsDir: opts.snapshotsDir, action, tap, info });
   const http = server.http;
   let address: DashboardHandle['address'];
   let url: string;

@@ -24,6 +24,7 @@ export function dashboardService(load: (file: string) => DashboardConfig = loadD
         recordingsDir: c.recordings?.dir,
         indexFile: c.recordings?.indexFile,
         auditDir: c.auditDir,
+        snapshotsDir: c.snapshotsDir,
         actions: c.actions,
         pollMs: c.pollMs,
         eventsKept: c.eventsKept,
