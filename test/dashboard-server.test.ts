@@ -6,7 +6,7 @@
  * (then validated and sent as camera.rpc requests), the SSE stream, the tap's pattern check, and
  * the `udsbus dashboard` command.
  */
-import { mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ import { ConfigError } from '../subscribers/common/config.js';
 import { createLogger } from '../subscribers/common/logger.js';
 import { loadDashboardConfig } from '../subscribers/dashboard/config.js';
 import { startDashboard, type DashboardHandle } from '../subscribers/dashboard/index.js';
+import { SNAPSHOT_ERRORS } from '../subscribers/dashboard/server.js';
 import { SnapshotSpool, type StoredSnapshot } from '../publishers/onvif/snapshots.js';
 import { SNAPSHOT_JPEG } from '../publishers/onvif/simulator/snapshot.js';
 import { greyJpeg } from './helpers/jpeg.js';
@@ -283,6 +284,11 @@ describe('dashboard access and actions', () => {
     writeFileSync(file, JSON.stringify({ listen: { host: '0.0.0.0', port: 8650 } }, null, 2));
     expect(() => loadDashboardConfig(file)).toThrow(ConfigError);
     expect(() => loadDashboardConfig(file)).toThrow(/dash\.json:\d+:\d+: \/listen\/host: "0\.0\.0\.0" is not loopback/);
+  });
+
+  it('every snapshot error code is documented in docs/dashboard.md', () => {
+    const doc = readFileSync(join(ROOT, 'docs/dashboard.md'), 'utf8');
+    for (const code of Object.keys(SNAPSHOT_ERRORS)) expect(doc, code).toContain(`| \`${code}\` |`);
   });
 
   it('examples/dashboard.config.json is valid', () => {

@@ -22,7 +22,7 @@ function options(cmd: Command): Command {
     .addOption(new Option('--actions', 'allow camera actions (PTZ, snapshot URI) from the page; default read-only'))
     .addHelpText(
       'after',
-      '\nPrints "dashboard: URL" on stdout; open it in a browser (docs/dashboard.md).\n\nExamples:\n  udsbus dashboard\n  udsbus dashboard --listen 127.0.0.1:8650 --index /var/lib/udsbus/recording/sessions.jsonl --recordings /var/lib/udsbus/recording\n  udsbus dashboard --unix /run/udsbus/dashboard.sock --audit /var/lib/udsbus/audit\n  udsbus dashboard --snapshots /var/lib/udsbus/snapshots\n  udsbus run dashboard --config /etc/udsbus/dashboard.json\n\nExit codes:\n  0  stopped by SIGINT/SIGTERM\n  1  invalid config or a failure\n  2  cannot connect to the broker',
+      '\nPrints "dashboard: URL" on stdout; open it in a browser (docs/dashboard.md).\n\nExamples:\n  udsbus dashboard\n  udsbus dashboard --listen 127.0.0.1:8650 --index /var/lib/udsbus/recording/sessions.jsonl --recordings /var/lib/udsbus/recording\n  udsbus dashboard --unix /run/udsbus/dashboard.sock --audit /var/lib/udsbus/audit\n  udsbus dashboard --snapshots /var/spool/udsbus/snapshots\n  udsbus run dashboard --config /etc/udsbus/dashboard.json\n\nExit codes:\n  0  stopped by SIGINT/SIGTERM\n  1  invalid config or a failure\n  2  cannot connect to the broker',
     );
 }
 
