@@ -6,7 +6,8 @@
  * (then validated and sent as camera.rpc requests), the SSE stream, the tap's pattern check, and
  * the `udsbus dashboard` command.
  */
-import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, unlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +17,7 @@ import { createLogger } from '../subscribers/common/logger.js';
 import { loadDashboardConfig } from '../subscribers/dashboard/config.js';
 import { startDashboard, type DashboardHandle } from '../subscribers/dashboard/index.js';
 import { SNAPSHOT_ERRORS } from '../subscribers/dashboard/server.js';
-import { SnapshotSpool, type StoredSnapshot } from '../publishers/onvif/snapshots.js';
+import { parseSnapshotFileName, SnapshotSpool, type StoredSnapshot } from '../publishers/onvif/snapshots.js';
 import { SNAPSHOT_JPEG } from '../publishers/onvif/simulator/snapshot.js';
 import { greyJpeg } from './helpers/jpeg.js';
 import { ROOT, spawnCli, startTestBus, waitForLine, runCli, type TestBus } from './helpers/harness.js';
@@ -284,6 +285,42 @@ describe('dashboard access and actions', () => {
     writeFileSync(file, JSON.stringify({ listen: { host: '0.0.0.0', port: 8650 } }, null, 2));
     expect(() => loadDashboardConfig(file)).toThrow(ConfigError);
     expect(() => loadDashboardConfig(file)).toThrow(/dash\.json:\d+:\d+: \/listen\/host: "0\.0\.0\.0" is not loopback/);
+  });
+
+  it("after a restart, shows each camera's newest snapshot already in the publisher's spool", async () => {
+    const dir = join(bus.dir, 'spool');
+    const spool = new SnapshotSpool({ dir });
+    const older = spool.store('cam_a', greyJpeg(2), new Date('2026-01-01T10:00:00.000Z'));
+    const newer = spool.store('cam_a', greyJpeg(4), new Date('2026-01-01T10:00:05.123Z'));
+    spool.store('cam-b', greyJpeg(1), new Date('2026-01-01T09:00:00.000Z'));
+    const gone = spool.store('cam-c', greyJpeg(1), new Date('2026-01-01T09:00:00.000Z'));
+    unlinkSync(gone.path);
+    writeFileSync(join(dir, 'notes.txt'), 'not a snapshot');
+    expect(parseSnapshotFileName(newer.path.slice(dir.length + 1))).toEqual({ cameraId: 'cam_a', time: '2026-01-01T10:00:05.123Z' });
+    expect(parseSnapshotFileName('cam_a_2026-01-01T10-00-05-123Z.jpg')).toBeUndefined();
+    expect(older.sha256).not.toBe(newer.sha256);
+
+    const pub = await bus.client({ name: 'pub-spool' });
+    pub.publish('camera.discovered.cam_a', { v: 1, cameraId: 'cam_a', name: 'A', address: { host: '192.0.2.9', port: 80 }, xaddr: 'http://192.0.2.9/onvif', discoveredBy: 'static', profiles: [], time: new Date().toISOString() }, { retain: true });
+    await pub.flush();
+    const dash = await startDashboard({ client: await bus.client({ name: 'd-spool' }), snapshotsDir: dir, logger: silent });
+    try {
+      const port = (dash.address as { port: number }).port;
+      const headers = { authorization: `Bearer ${new URL(dash.url).searchParams.get('token')!}` };
+      await expect.poll(() => dash.model.cameras.get('cam_a')?.name).toBe('A');
+      expect(dash.model.cameras.get('cam_a')?.snapshot).toEqual({ time: '2026-01-01T10:00:05.123Z', size: newer.size, sha256: newer.sha256 });
+      const r = await get({ port }, '/snapshots/cam_a', { headers });
+      expect(r.status).toBe(200);
+      expect(Buffer.from(r.body, 'latin1').equals(greyJpeg(4))).toBe(true);
+      // A camera with a spool file but no row yet gets it when its row appears.
+      expect((await get({ port }, '/snapshots/cam-b', { headers })).status).toBe(200);
+      pub.publish('camera.status.cam-b', { v: 1, cameraId: 'cam-b', state: 'online', since: new Date().toISOString(), time: new Date().toISOString() }, { retain: true });
+      await expect.poll(() => dash.model.cameras.get('cam-b')?.snapshot?.sha256).toBe(createHash('sha256').update(greyJpeg(1)).digest('hex'));
+      expect((await get({ port }, '/snapshots/cam-c', { headers })).headers['x-udsbus-error']).toBe('snapshot-none');
+    } finally {
+      await dash.stop();
+      await pub.close();
+    }
   });
 
   it('every snapshot error code is documented in docs/dashboard.md', () => {

@@ -30,6 +30,7 @@ import { IndexTail } from './clips.js';
 import { isLoopback, type DashboardListen } from './config.js';
 import { DashboardModel, preview, type SessionRow } from './model.js';
 import { DashboardServer, type TapLine } from './server.js';
+import { latestSnapshots } from './snapshots.js';
 
 export { loadDashboardConfig, DashboardConfig, isLoopback } from './config.js';
 export { DashboardModel } from './model.js';
@@ -133,6 +134,14 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardH
   };
   readIndex();
 
+  // Each camera's newest snapshot already in the spool, before the retained cameras arrive.
+  if (opts.snapshotsDir !== undefined) {
+    try {
+      for (const [cameraId, s] of latestSnapshots(opts.snapshotsDir)) model.seedSnapshot(cameraId, s.row, s.path);
+    } catch (err) {
+      log.warn({ ...errFields(err), dir: opts.snapshotsDir }, 'dashboard: cannot read the snapshots directory; cards show snapshots from new events only');
+    }
+  }
   on('camera.discovered.*', { policy: 'latest-per-topic' }, (m) => model.cameraMessage(m));
   on('camera.status.*', { policy: 'latest-per-topic' }, (m) => model.cameraMessage(m));
   on('camera.lost.*', { retained: false }, (m) => model.cameraMessage(m));
