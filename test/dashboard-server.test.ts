@@ -393,6 +393,7 @@ describe('udsbus dashboard (the command)', () => {
       expect(help.stdout).toMatch(/Examples:\n {2}udsbus dashboard/);
       expect(help.stdout).toMatch(/Exit codes:\n {2}0 {2}/);
       expect((await runCli(['run', 'dashboard', '--help'])).stdout).toContain('--recordings <dir>');
+      expect(help.stdout).toContain('--snapshots <dir>');
       const refused = await runCli(['dashboard', '--socket', bus.socket, '--listen', '0.0.0.0:0']);
       expect(refused.code).toBe(1);
       expect(refused.stderr).toContain('is not loopback');
