@@ -14,7 +14,7 @@ import type { Logger } from './common/logger.js';
 import { startRecording } from './recording/index.js';
 import { findTool } from './recording/media.js';
 
-type Ctx = { client: Client; logger: Logger };
+type Ctx = { client: Client; logger: Logger; cameras?: { snapshots?: { dir: string } | undefined } };
 type Started = Promise<{ stop(): Promise<void> }>;
 
 /** Components for cli/commands/demo.ts, started in this order after the publisher. */
@@ -69,6 +69,7 @@ export function subscriberDemoComponents(say: (line: string) => void = (l) => vo
         indexFile: join(stateDir(), 'sessions.jsonl'),
         recordingsDir: join(stateDir(), 'clips'),
         auditDir: join(stateDir(), 'audit'),
+        snapshotsDir: ctx.cameras?.snapshots?.dir,
       });
       say(`dashboard: ${dash.url}`);
       return dash;

@@ -2,8 +2,8 @@
  * The dashboard in a real headless chromium against a real broker: 50 retained cameras on first
  * paint (first paint measured and printed, not asserted), a camera that appears later and its
  * status change, an event in the DOM within 1 s of its publish with the alert it caused, a real
- * slow subscriber whose drop counter climbs, a clip that plays (ffmpeg makes a tiny mp4), the
- * live tap, and screenshots for review (/tmp/udsbus-dashboard-21{,-top,-drops,-events,-recordings,-bus,-tap}.png).
+ * slow subscriber whose drop counter climbs, a clip that plays (ffmpeg makes a tiny mp4), a
+ * camera card's snapshot that loads and is replaced by a newer one, the live tap, and screenshots for review (/tmp/udsbus-dashboard-21{,-top,-drops,-events,-recordings,-bus,-tap}.png).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -11,15 +11,18 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '../bus/client/client.js';
+import { SnapshotSpool } from '../publishers/onvif/snapshots.js';
 import { createLogger } from '../subscribers/common/logger.js';
 import { startDashboard, type DashboardHandle } from '../subscribers/dashboard/index.js';
 import { chromiumMissing, launchChromium, type TestBrowser } from './helpers/browser.js';
-import { spawnCli, startTestBus, waitForLine, type RawConn, type TestBus } from './helpers/harness.js';
+import { spawnCli, startTestBus, tempDir, waitForLine, type RawConn, type TestBus } from './helpers/harness.js';
+import { greyJpeg } from './helpers/jpeg.js';
 
 // Functions passed to page.evaluate run in chromium. The few DOM names they use are declared
 // here, so that the project's typecheck does not take in the whole DOM library.
 type Video = { currentTime: number; duration: number; videoWidth: number; error: { message: string } | null };
 type PageElement = { textContent: string | null };
+type Img = { naturalWidth: number; complete: boolean };
 declare const document: {
   querySelectorAll(selector: string): { length: number };
   querySelector(selector: string): PageElement | null;
@@ -72,12 +75,14 @@ describe.skipIf(missing !== undefined)('dashboard in headless chromium', () => {
   let browser: TestBrowser;
   let page: Page;
   let rec: string;
+  let snaps: string;
   let clip = false;
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
     bus = await startTestBus({ statsIntervalMs: 0 });
     rec = join(bus.dir, 'recordings');
+    snaps = join(bus.dir, 'snapshots');
     mkdirSync(join(rec, 'cam-01'), { recursive: true });
     const index = join(rec, 'sessions.jsonl');
     const lines: object[] = [];
@@ -104,7 +109,7 @@ describe.skipIf(missing !== undefined)('dashboard in headless chromium', () => {
     }
     await pub.flush();
     const client = await bus.client({ name: 'dashboard' });
-    dash = await startDashboard({ client, recordingsDir: rec, indexFile: index, pollMs: 250, logger: createLogger('test-dashboard', 'silent') });
+    dash = await startDashboard({ client, recordingsDir: rec, indexFile: index, snapshotsDir: snaps, pollMs: 250, logger: createLogger('test-dashboard', 'silent') });
     browser = await launchChromium();
     page = await browser.context.newPage();
     page.on('pageerror', (err) => pageErrors.push(err.message));
@@ -235,6 +240,44 @@ describe.skipIf(missing !== undefined)('dashboard in headless chromium', () => {
     expect(state.w).toBe(160);
   });
 
+  it("shows a camera's latest snapshot on its card, and the newer one when it arrives", async () => {
+    await opened();
+    const card = '[data-camera-id="cam-03"]';
+    expect(await page.textContent(`${card} .snap.none`)).toBe('no snapshot yet');
+    // What the ONVIF publisher does with a snapshot: a file in its spool, a reference in the event.
+    const spool = new SnapshotSpool({ dir: snaps });
+    const publishSnapshot = (image: Buffer) => pub.publish('camera.event.cam-03.motion' as string, { ...motion(3, true), snapshot: spool.store('cam-03', image, new Date()) });
+    publishSnapshot(greyJpeg(2));
+    await page.locator(`${card} img.snap`).scrollIntoViewIfNeeded({ timeout: 2_000 });
+    await page.waitForFunction(
+      (sel) => {
+        const img = document.querySelector(sel) as unknown as Img | null;
+        return img !== null && img.complete && img.naturalWidth === 16;
+      },
+      `${card} img.snap`,
+      { timeout: 5_000 },
+    );
+    const firstSrc = await page.getAttribute(`${card} img.snap`, 'src');
+    expect(firstSrc).toMatch(/^\/snapshots\/cam-03\?v=[0-9a-f]{16}$/);
+    expect(await page.getAttribute(`${card} img.snap`, 'loading')).toBe('lazy');
+
+    const t = Date.now();
+    publishSnapshot(greyJpeg(5));
+    await page.waitForFunction(
+      (sel) => {
+        const img = document.querySelector(sel) as unknown as Img | null;
+        return img !== null && img.complete && img.naturalWidth === 40;
+      },
+      `${card} img.snap`,
+      { timeout: 5_000 },
+    );
+    console.log(`dashboard: newer snapshot on the card ${Date.now() - t} ms after its event`);
+    expect(await page.getAttribute(`${card} img.snap`, 'src')).not.toBe(firstSrc);
+    // Other cards still say they have none, and no card shows a broken image.
+    expect(await page.textContent('[data-camera-id="cam-04"] .snap.none')).toBe('no snapshot yet');
+    expect(await page.locator('#camera-grid img.snap.broken').count()).toBe(0);
+  });
+
   it('taps a pattern live', async () => {
     await opened();
     await page.fill('#tap-pattern', 'tapme.>');
@@ -266,8 +309,11 @@ describe.skipIf(missing !== undefined)('dashboard in headless chromium', () => {
 
 describe.skipIf(missing !== undefined)('the demo (npm start) in headless chromium', () => {
   it('prints the dashboard URL, and the page shows the simulated cameras live', async () => {
-    const child = spawnCli(['demo']);
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // The demo's state directory (index, clips, audit) is a mkdtemp under TMPDIR: ours, removed after.
+    const tmp = tempDir('udsbus-demo-browser-');
+    const child = spawnCli(['demo'], { TMPDIR: tmp.dir });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    let code: number | null = null;
     let browser: TestBrowser | undefined;
     try {
       const line = await waitForLine(child.stderr!, (l) => l.includes('dashboard: http://127.0.0.1:'), 20_000);
@@ -281,10 +327,24 @@ describe.skipIf(missing !== undefined)('the demo (npm start) in headless chromiu
       // Live: events from the simulated cameras keep arriving in the timeline.
       await page.waitForFunction(() => document.querySelectorAll('#event-list li').length >= 3, undefined, { timeout: 15_000 });
       await page.waitForSelector('#recording-list li[data-session-id]', { timeout: 15_000 });
+      // Snapshots: the publisher fetched them from the simulated cameras with the motion events,
+      // and each card shows its camera's latest (the simulator's 8x8 JPEG).
+      await page.waitForFunction(
+        () => {
+          const imgs = document.querySelectorAll('#camera-grid .camera img.snap') as unknown as { length: number } & ArrayLike<Img>;
+          let loaded = 0;
+          for (let i = 0; i < imgs.length; i++) if (imgs[i]!.complete && imgs[i]!.naturalWidth > 0) loaded++;
+          return loaded === 3;
+        },
+        undefined,
+        { timeout: 15_000 },
+      );
     } finally {
       await browser?.close();
       child.kill('SIGINT');
+      code = await exited;
+      tmp.cleanup();
     }
-    expect(await exited).toBe(0);
+    expect(code).toBe(0);
   }, 60_000);
 });

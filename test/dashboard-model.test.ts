@@ -29,6 +29,29 @@ describe('DashboardModel', () => {
     expect(snap.cameras[0]!.lastEvent.active).toBe(true);
   });
 
+  it("keeps a camera's latest snapshot reference (not its path) and ignores malformed ones", () => {
+    const deltas: Delta[] = [];
+    const m = new DashboardModel({ onDelta: (d) => deltas.push(d) });
+    const sha = (c: string) => c.repeat(64);
+    m.seedSnapshot('cam-01', { time: '2026-01-01T00:00:00.000Z', size: 5, sha256: sha('0') }, '/spool/old.jpg');
+    expect(deltas).toEqual([]); // no row yet: it waits for the camera
+    m.cameraEvent(msg('camera.event.cam-01.motion', { active: true, time: '2026-01-01T00:00:01Z', snapshot: { path: '/spool/a.jpg', size: 10, sha256: sha('a') } }));
+    expect(m.cameras.get('cam-01')?.snapshot).toEqual({ time: '2026-01-01T00:00:01Z', size: 10, sha256: sha('a') });
+    expect(m.snapshotFile('cam-01')).toBe('/spool/a.jpg');
+    expect(JSON.stringify(m.snapshot())).not.toContain('/spool/');
+    // A spool file found later does not replace what an event brought.
+    m.seedSnapshot('cam-01', { time: '2026-01-01T00:00:00.000Z', size: 5, sha256: sha('0') }, '/spool/old.jpg');
+    expect(m.snapshotFile('cam-01')).toBe('/spool/a.jpg');
+    for (const bad of [{ path: '/spool/b.jpg', size: 1, sha256: 'nothex' }, { size: 1, sha256: sha('b') }, { path: '', sha256: sha('b') }, 'x']) {
+      m.cameraEvent(msg('camera.event.cam-01.motion', { active: false, snapshot: bad }));
+    }
+    expect(m.cameras.get('cam-01')?.snapshot?.sha256).toBe(sha('a'));
+    expect(m.snapshotFile('cam-01')).toBe('/spool/a.jpg');
+    // The camera goes away with its snapshot.
+    m.cameraMessage(msg('camera.discovered.cam-01', undefined));
+    expect(m.snapshotFile('cam-01')).toBeUndefined();
+  });
+
   it('rates over 10 s, a 60 s sparkline, one row for all _INBOX replies, and a cap on topics', () => {
     let now = 1_000_000_000_000;
     const m = new DashboardModel({ maxTopics: 5, now: () => now });

@@ -1,11 +1,13 @@
 /**
  * The dashboard's HTTP side without a browser, against a real broker: who may look (token on
  * TCP, file mode on a UDS, no non-loopback listener without a token), which files may be served
- * (clips only from inside the recordings directory, with Range), read-only unless actions are on
+ * (clips only from inside the recordings directory, with Range; camera snapshots only from inside
+ * the snapshots directory, and only JPEGs), read-only unless actions are on
  * (then validated and sent as camera.rpc requests), the SSE stream, the tap's pattern check, and
  * the `udsbus dashboard` command.
  */
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, unlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +16,10 @@ import { ConfigError } from '../subscribers/common/config.js';
 import { createLogger } from '../subscribers/common/logger.js';
 import { loadDashboardConfig } from '../subscribers/dashboard/config.js';
 import { startDashboard, type DashboardHandle } from '../subscribers/dashboard/index.js';
+import { SNAPSHOT_ERRORS } from '../subscribers/dashboard/server.js';
+import { parseSnapshotFileName, SnapshotSpool, type StoredSnapshot } from '../publishers/onvif/snapshots.js';
+import { SNAPSHOT_JPEG } from '../publishers/onvif/simulator/snapshot.js';
+import { greyJpeg } from './helpers/jpeg.js';
 import { ROOT, spawnCli, startTestBus, waitForLine, runCli, type TestBus } from './helpers/harness.js';
 
 const silent = createLogger('test-dashboard', 'silent');
@@ -64,11 +70,13 @@ describe('dashboard over HTTP', () => {
   let token: string;
   let auth: Record<string, string>;
   let rec: string;
+  let snaps: string;
 
   beforeAll(async () => {
     bus = await startTestBus({ statsIntervalMs: 0 });
     rec = join(bus.dir, 'rec');
     mkdirSync(rec);
+    snaps = join(bus.dir, 'snapshots');
     const clip = join(rec, 'a.mp4');
     writeFileSync(clip, Buffer.from('0123456789abcdefghij'));
     writeFileSync(join(bus.dir, 'outside.mp4'), 'secret');
@@ -91,7 +99,7 @@ describe('dashboard over HTTP', () => {
     pub = await bus.client({ name: 'publisher' });
     pub.publish('camera.discovered.cam-01', { v: 1, cameraId: 'cam-01', name: 'Front', address: { host: '192.0.2.1', port: 80 }, xaddr: 'http://192.0.2.1/onvif', discoveredBy: 'static', profiles: [], time: new Date().toISOString() }, { retain: true });
     await pub.flush();
-    dash = await startDashboard({ client: await bus.client({ name: 'dashboard' }), recordingsDir: rec, indexFile: index, logger: silent, pollMs: 200 });
+    dash = await startDashboard({ client: await bus.client({ name: 'dashboard' }), recordingsDir: rec, indexFile: index, snapshotsDir: snaps, logger: silent, pollMs: 200 });
     port = (dash.address as { port: number }).port;
     token = new URL(dash.url).searchParams.get('token')!;
     auth = { authorization: `Bearer ${token}` };
@@ -156,6 +164,68 @@ describe('dashboard over HTTP', () => {
     expect((await get({ port }, '/clips/bus-escape', { headers: auth })).status).toBe(404);
   });
 
+  it('serves the latest snapshot of a camera, as a JPEG, only from inside the snapshots directory', async () => {
+    // The files and references the ONVIF publisher makes (its spool), in an event's shape.
+    const spool = new SnapshotSpool({ dir: snaps });
+    const event = (cameraId: string, snapshot: StoredSnapshot) => ({ v: 1, cameraId, kind: 'motion', active: true, time: new Date().toISOString(), snapshot });
+    const snap = (id: string, headers: Record<string, string> = {}) => get({ port }, `/snapshots/${id}`, { headers: { ...auth, ...headers } });
+    expect(greyJpeg(1).equals(SNAPSHOT_JPEG)).toBe(true); // the test's JPEGs are built like the simulator's
+
+    expect((await get({ port }, '/snapshots/cam-01')).status).toBe(401);
+    const none = await snap('cam-01');
+    expect(none.status).toBe(404);
+    expect(none.headers['x-udsbus-error']).toBe('snapshot-none');
+    expect(none.body).toMatch(/^snapshot-none: no event of camera "cam-01" carried a snapshot yet/);
+
+    const first = spool.store('cam-01', SNAPSHOT_JPEG, new Date());
+    pub.publish('camera.event.cam-01.motion' as string, event('cam-01', first));
+    await expect.poll(async () => (await snap('cam-01')).status).toBe(200);
+    const r = await snap('cam-01');
+    expect(r.headers['content-type']).toBe('image/jpeg');
+    expect(r.headers['x-content-type-options']).toBe('nosniff');
+    expect(Buffer.from(r.body, 'latin1').equals(SNAPSHOT_JPEG)).toBe(true);
+    const etag = r.headers.etag!;
+    expect((await snap('cam-01', { 'if-none-match': etag })).status).toBe(304);
+    // The camera row says that there is a snapshot and which; the page asks for it by camera id.
+    const state = (await get({ port }, '/api/state', { headers: auth })).body;
+    const cam = (JSON.parse(state) as { cameras: Array<{ cameraId: string; snapshot?: unknown }> }).cameras.find((c) => c.cameraId === 'cam-01');
+    expect(cam?.snapshot).toMatchObject({ sha256: first.sha256, size: SNAPSHOT_JPEG.length });
+    expect(JSON.stringify(cam)).not.toContain(snaps);
+
+    // A newer snapshot replaces it.
+    const second = spool.store('cam-01', greyJpeg(3), new Date());
+    pub.publish('camera.event.cam-01.motion' as string, event('cam-01', second));
+    await expect.poll(async () => (await snap('cam-01')).body.length).toBe(greyJpeg(3).length);
+    expect((await snap('cam-01', { 'if-none-match': etag })).status).toBe(200);
+
+    // Anyone on the bus can name a path: only JPEGs inside the directory are served.
+    writeFileSync(join(bus.dir, 'outside.jpg'), Buffer.concat([SNAPSHOT_JPEG, Buffer.from('secret')]));
+    symlinkSync(join(bus.dir, 'outside.jpg'), join(snaps, 'link.jpg'));
+    writeFileSync(join(snaps, 'text.jpg'), 'not a picture');
+    mkdirSync(join(snaps, 'dir.jpg'));
+    const sha256 = 'ab'.repeat(32);
+    const cases: Array<[string, string, string]> = [
+      ['x-abs', '/etc/hostname', 'snapshot-outside'],
+      ['x-rel', '../outside.jpg', 'snapshot-outside'],
+      ['x-link', join(snaps, 'link.jpg'), 'snapshot-outside'],
+      ['x-text', join(snaps, 'text.jpg'), 'snapshot-not-jpeg'],
+      ['x-gone', join(snaps, 'gone.jpg'), 'snapshot-missing'],
+      ['x-dir', join(snaps, 'dir.jpg'), 'snapshot-not-a-file'],
+    ];
+    for (const [id, path] of cases) pub.publish(`camera.event.${id}.motion` as string, event(id, { path, size: 1, sha256 }));
+    await pub.flush();
+    for (const [id, , code] of cases) {
+      await expect.poll(async () => (await snap(id)).headers['x-udsbus-error'], { message: id }).toBe(code);
+      const bad = await snap(id);
+      expect(bad.status, id).toBe(404);
+      expect(bad.headers['content-type']).toBe('text/plain; charset=utf-8');
+      expect(bad.body).toMatch(new RegExp(`^${code}: `));
+      expect(bad.body).not.toContain('secret');
+    }
+    // The page asks by camera id; a path in its place names no camera.
+    expect((await snap('..%2F..%2Fetc%2Fpasswd')).headers['x-udsbus-error']).toBe('snapshot-none');
+  });
+
   it('streams a snapshot, then deltas, over SSE', async () => {
     const got = sse(port, '/api/stream', auth, (t) => t.includes('camera.event.cam-01.tamper'));
     await new Promise((r) => setTimeout(r, 200));
@@ -217,6 +287,47 @@ describe('dashboard access and actions', () => {
     expect(() => loadDashboardConfig(file)).toThrow(/dash\.json:\d+:\d+: \/listen\/host: "0\.0\.0\.0" is not loopback/);
   });
 
+  it("after a restart, shows each camera's newest snapshot already in the publisher's spool", async () => {
+    const dir = join(bus.dir, 'spool');
+    const spool = new SnapshotSpool({ dir });
+    const older = spool.store('cam_a', greyJpeg(2), new Date('2026-01-01T10:00:00.000Z'));
+    const newer = spool.store('cam_a', greyJpeg(4), new Date('2026-01-01T10:00:05.123Z'));
+    spool.store('cam-b', greyJpeg(1), new Date('2026-01-01T09:00:00.000Z'));
+    const gone = spool.store('cam-c', greyJpeg(1), new Date('2026-01-01T09:00:00.000Z'));
+    unlinkSync(gone.path);
+    writeFileSync(join(dir, 'notes.txt'), 'not a snapshot');
+    expect(parseSnapshotFileName(newer.path.slice(dir.length + 1))).toEqual({ cameraId: 'cam_a', time: '2026-01-01T10:00:05.123Z' });
+    expect(parseSnapshotFileName('cam_a_2026-01-01T10-00-05-123Z.jpg')).toBeUndefined();
+    expect(older.sha256).not.toBe(newer.sha256);
+
+    const pub = await bus.client({ name: 'pub-spool' });
+    pub.publish('camera.discovered.cam_a', { v: 1, cameraId: 'cam_a', name: 'A', address: { host: '192.0.2.9', port: 80 }, xaddr: 'http://192.0.2.9/onvif', discoveredBy: 'static', profiles: [], time: new Date().toISOString() }, { retain: true });
+    await pub.flush();
+    const dash = await startDashboard({ client: await bus.client({ name: 'd-spool' }), snapshotsDir: dir, logger: silent });
+    try {
+      const port = (dash.address as { port: number }).port;
+      const headers = { authorization: `Bearer ${new URL(dash.url).searchParams.get('token')!}` };
+      await expect.poll(() => dash.model.cameras.get('cam_a')?.name).toBe('A');
+      expect(dash.model.cameras.get('cam_a')?.snapshot).toEqual({ time: '2026-01-01T10:00:05.123Z', size: newer.size, sha256: newer.sha256 });
+      const r = await get({ port }, '/snapshots/cam_a', { headers });
+      expect(r.status).toBe(200);
+      expect(Buffer.from(r.body, 'latin1').equals(greyJpeg(4))).toBe(true);
+      // A camera with a spool file but no row yet gets it when its row appears.
+      expect((await get({ port }, '/snapshots/cam-b', { headers })).status).toBe(200);
+      pub.publish('camera.status.cam-b', { v: 1, cameraId: 'cam-b', state: 'online', since: new Date().toISOString(), time: new Date().toISOString() }, { retain: true });
+      await expect.poll(() => dash.model.cameras.get('cam-b')?.snapshot?.sha256).toBe(createHash('sha256').update(greyJpeg(1)).digest('hex'));
+      expect((await get({ port }, '/snapshots/cam-c', { headers })).headers['x-udsbus-error']).toBe('snapshot-none');
+    } finally {
+      await dash.stop();
+      await pub.close();
+    }
+  });
+
+  it('every snapshot error code is documented in docs/dashboard.md', () => {
+    const doc = readFileSync(join(ROOT, 'docs/dashboard.md'), 'utf8');
+    for (const code of Object.keys(SNAPSHOT_ERRORS)) expect(doc, code).toContain(`| \`${code}\` |`);
+  });
+
   it('examples/dashboard.config.json is valid', () => {
     const c = loadDashboardConfig(join(ROOT, 'examples/dashboard.config.json'));
     expect(c.listen).toEqual({ host: '127.0.0.1', port: 8650 });
@@ -232,6 +343,10 @@ describe('dashboard access and actions', () => {
       const r = await get({ socketPath: path }, '/api/state');
       expect(r.status).toBe(200);
       expect(JSON.parse(r.body)).toHaveProperty('cameras');
+      // No snapshots directory configured: no snapshot is served, whatever the bus says.
+      const off = await get({ socketPath: path }, '/snapshots/cam-01');
+      expect(off.status).toBe(403);
+      expect(off.headers['x-udsbus-error']).toBe('snapshots-off');
     } finally {
       await dash.stop();
     }
@@ -278,6 +393,7 @@ describe('udsbus dashboard (the command)', () => {
       expect(help.stdout).toMatch(/Examples:\n {2}udsbus dashboard/);
       expect(help.stdout).toMatch(/Exit codes:\n {2}0 {2}/);
       expect((await runCli(['run', 'dashboard', '--help'])).stdout).toContain('--recordings <dir>');
+      expect(help.stdout).toContain('--snapshots <dir>');
       const refused = await runCli(['dashboard', '--socket', bus.socket, '--listen', '0.0.0.0:0']);
       expect(refused.code).toBe(7);
       expect(refused.stderr).toContain('is not loopback');

@@ -8,7 +8,7 @@ import { die, socketOption, brokerTrustOption } from '../common.js';
 import { Exit } from '../exit-codes.js';
 import type { Component, RunOptions } from './run.js';
 
-type Flags = { config?: string; listen?: string; unix?: string; recordings?: string; index?: string; audit?: string; tokenFile?: string; actions?: boolean };
+type Flags = { config?: string; listen?: string; unix?: string; recordings?: string; index?: string; audit?: string; snapshots?: string; tokenFile?: string; actions?: boolean };
 
 function options(cmd: Command): Command {
   return cmd
@@ -18,11 +18,12 @@ function options(cmd: Command): Command {
     .option('--recordings <dir>', 'serve clips from inside this directory')
     .option('--index <file>', "the recording subscriber's session index (sessions.jsonl)")
     .option('--audit <dir>', "the audit subscriber's log directory (verify status, last checkpoint)")
+    .option('--snapshots <dir>', "the ONVIF publisher's snapshot spool: camera cards show the latest snapshot")
     .option('--token-file <file>', 'access token for TCP (default: a random one, printed in the URL)')
     .addOption(new Option('--actions', 'allow camera actions (PTZ, snapshot URI) from the page; default read-only'))
     .addHelpText(
       'after',
-      '\nPrints "dashboard: URL" on stdout; open it in a browser (docs/dashboard.md).\nEvery top-level key of the config file can also be set by UDSBUS_<KEY> (strings as they are, other values as JSON); flags > environment > file.\n\nExamples:\n  udsbus dashboard\n  udsbus dashboard --listen 127.0.0.1:8650 --index /var/lib/udsbus/recording/sessions.jsonl --recordings /var/lib/udsbus/recording\n  udsbus dashboard --unix /run/udsbus/dashboard.sock --audit /var/lib/udsbus/audit\n  udsbus run dashboard --config /etc/udsbus/dashboard.json\n\nExit codes:\n  0  stopped by SIGINT/SIGTERM\n  1  a failure\n  2  cannot connect to the broker\n  7  invalid config',
+      '\nPrints "dashboard: URL" on stdout; open it in a browser (docs/dashboard.md).\nEvery top-level key of the config file can also be set by UDSBUS_<KEY> (strings as they are, other values as JSON); flags > environment > file.\n\nExamples:\n  udsbus dashboard\n  udsbus dashboard --listen 127.0.0.1:8650 --index /var/lib/udsbus/recording/sessions.jsonl --recordings /var/lib/udsbus/recording\n  udsbus dashboard --unix /run/udsbus/dashboard.sock --audit /var/lib/udsbus/audit\n  udsbus dashboard --snapshots /var/spool/udsbus/snapshots\n  udsbus run dashboard --config /etc/udsbus/dashboard.json\n\nExit codes:\n  0  stopped by SIGINT/SIGTERM\n  1  a failure\n  2  cannot connect to the broker\n  7  invalid config',
     );
 }
 
@@ -51,6 +52,7 @@ function withFlags(o: Flags, base: DashboardConfig, validate: (c: unknown) => Da
     c['recordings'] = { ...base.recordings, ...(o.recordings === undefined ? {} : { dir: o.recordings }), ...(o.index === undefined ? {} : { indexFile: o.index }) };
   }
   if (o.audit !== undefined) c['auditDir'] = o.audit;
+  if (o.snapshots !== undefined) c['snapshotsDir'] = o.snapshots;
   if (o.tokenFile !== undefined) {
     delete c['token'];
     c['tokenFile'] = o.tokenFile;

@@ -87,15 +87,15 @@ export function registerDemo(program: Command): void {
       const components = await loadComponents();
       const log = createLogger('udsbus-demo', process.env['UDSBUS_LOG_LEVEL'] ?? 'warn');
       const say = (line: string): void => void process.stderr.write(`udsbus demo: ${line}\n`);
-      const tmp = o.socket === undefined ? mkdtempSync(join(tmpdir(), 'udsbus-demo-')) : undefined;
-      const socket = o.socket ?? join(tmp!, 'bus.sock');
+      const tmp = mkdtempSync(join(tmpdir(), 'udsbus-demo-'));
+      const socket = o.socket ?? join(tmp, 'bus.sock');
       const stops: Array<() => Promise<void>> = [];
       let stopping = false;
       const stop = async (code: number): Promise<never> => {
         if (stopping) process.exit(130); // second Ctrl-C
         stopping = true;
         for (const s of stops.reverse()) await s().catch((err: unknown) => say(`while stopping: ${(err as Error).message}`));
-        if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true });
+        rmSync(tmp, { recursive: true, force: true });
         process.exit(code);
       };
       process.on('SIGINT', () => void stop(0));
@@ -117,7 +117,8 @@ export function registerDemo(program: Command): void {
           say(video ? 'simulated cameras serve RTSP video (ffmpeg test pattern with a burnt-in clock)' : 'ffmpeg is not installed: simulated cameras have no video stream');
           const sims = await startSimulatedCameras(SIMULATED.length, (i) => ({ ...SIMULATED[i]!, stream: video }));
           stops.push(() => Promise.all(sims.map((s) => s.close())).then(() => undefined));
-          cameras = { cameras: sims.map((s, i) => simulatedSpec(s, SIMULATED[i]!.label)) };
+          // A snapshot with each motion (and other) event; the dashboard shows the latest per camera.
+          cameras = { cameras: sims.map((s, i) => simulatedSpec(s, SIMULATED[i]!.label)), snapshots: { dir: join(tmp, 'snapshots'), maxFiles: 300 } };
         }
 
         const client = await connect({ socket, name: 'demo' });

@@ -34,6 +34,19 @@ export interface StoredSnapshot {
   sha256: string;
 }
 
+/** `<cameraId>_<ISO time with - for : and .>_<6 hex>.jpg`: what `SnapshotSpool.store` names a file. */
+const FILE_NAME = /^(.+)_(\d{4}-\d\d-\d\dT\d\d)-(\d\d)-(\d\d)-(\d{3}Z)_[0-9a-f]{6}\.jpg$/;
+
+/**
+ * The camera and time a spool file's name says, or undefined for a name the spool did not make.
+ * For readers of the spool (the dashboard finds each camera's latest snapshot after a restart).
+ */
+export function parseSnapshotFileName(name: string): { cameraId: string; time: string } | undefined {
+  const m = FILE_NAME.exec(name);
+  if (m === null) return undefined;
+  return { cameraId: m[1]!, time: `${m[2]!}:${m[3]!}:${m[4]!}.${m[5]!}` };
+}
+
 export class SnapshotSpool {
   private readonly files: { path: string; size: number }[] = [];
   private bytes = 0;

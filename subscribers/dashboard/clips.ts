@@ -100,22 +100,30 @@ export function readIndexSessions(file: string): SessionRow[] {
   return new IndexTail(file).read();
 }
 
-export type ClipResolution = { ok: true; path: string; size: number } | { ok: false; status: number; reason: string };
+export type ClipResolution = { ok: true; path: string; size: number } | { ok: false; status: number; reason: string; code: 'off' | 'missing' | 'outside' | 'not-a-file' };
 
 /** Where a clip may be served from, or why not. */
 export function resolveClip(dir: string | undefined, file: string): ClipResolution {
-  if (dir === undefined) return { ok: false, status: 403, reason: 'no recordings directory is configured, so no clip is served' };
+  if (dir === undefined) return { ok: false, status: 403, reason: 'no recordings directory is configured, so no clip is served', code: 'off' };
+  return resolveInside(dir, file, 'clip', 'recordings');
+}
+
+/**
+ * `file` (absolute, or relative to `dir`) as a regular file inside `dir` once symlinks are
+ * followed, or why not: the same rule for clips and for snapshots.
+ */
+export function resolveInside(dir: string, file: string, what: string, dirName: string): ClipResolution {
   let root: string;
   let real: string;
   try {
     root = realpathSync(dir);
     real = realpathSync(isAbsolute(file) ? file : join(root, file));
   } catch {
-    return { ok: false, status: 404, reason: 'the clip file does not exist (yet, or any more)' };
+    return { ok: false, status: 404, reason: `the ${what} file does not exist (yet, or any more)`, code: 'missing' };
   }
-  if (!real.startsWith(root.endsWith(sep) ? root : root + sep)) return { ok: false, status: 404, reason: 'the clip is outside the recordings directory' };
+  if (!real.startsWith(root.endsWith(sep) ? root : root + sep)) return { ok: false, status: 404, reason: `the ${what} is outside the ${dirName} directory`, code: 'outside' };
   const st = statSync(real, { throwIfNoEntry: false });
-  if (st === undefined || !st.isFile()) return { ok: false, status: 404, reason: 'the clip is not a regular file' };
+  if (st === undefined || !st.isFile()) return { ok: false, status: 404, reason: `the ${what} is not a regular file`, code: 'not-a-file' };
   return { ok: true, path: real, size: st.size };
 }
 

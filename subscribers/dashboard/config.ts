@@ -46,6 +46,7 @@ export const DashboardConfig = Type.Object(
       ),
     ),
     auditDir: Type.Optional(Type.String({ minLength: 1, description: "The audit subscriber's log directory: verify status and last checkpoint." })),
+    snapshotsDir: Type.Optional(Type.String({ minLength: 1, description: "The ONVIF publisher's snapshot spool (its snapshots.dir): camera cards show the latest snapshot, served only from inside it." })),
     actions: Type.Optional(Type.Boolean({ description: 'Allow camera actions (PTZ, snapshot URI) from the page (default false: read-only).' })),
     pollMs: Type.Optional(Ms('How often clients and broker stats are polled (default 1000).', 100)),
     eventsKept: Type.Optional(Type.Integer({ minimum: 10, maximum: 100_000, description: 'Camera events kept for the timeline (default 1000).' })),

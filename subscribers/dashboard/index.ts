@@ -30,6 +30,7 @@ import { IndexTail } from './clips.js';
 import { isLoopback, type DashboardListen } from './config.js';
 import { DashboardModel, preview, type SessionRow } from './model.js';
 import { DashboardServer, type TapLine } from './server.js';
+import { latestSnapshots } from './snapshots.js';
 
 export { loadDashboardConfig, DashboardConfig, isLoopback } from './config.js';
 export { DashboardModel } from './model.js';
@@ -47,6 +48,11 @@ export type DashboardOptions = {
   indexFile?: string | undefined;
   /** The audit subscriber's log directory. */
   auditDir?: string | undefined;
+  /**
+   * The ONVIF publisher's snapshot spool (its `snapshots.dir`): each camera card shows the latest
+   * snapshot its events referenced, served only from inside this directory.
+   */
+  snapshotsDir?: string | undefined;
   /** Camera actions (PTZ, snapshot URI) from the page. Default false. */
   actions?: boolean | undefined;
   pollMs?: number | undefined;
@@ -128,6 +134,14 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardH
   };
   readIndex();
 
+  // Each camera's newest snapshot already in the spool, before the retained cameras arrive.
+  if (opts.snapshotsDir !== undefined) {
+    try {
+      for (const [cameraId, s] of latestSnapshots(opts.snapshotsDir)) model.seedSnapshot(cameraId, s.row, s.path);
+    } catch (err) {
+      log.warn({ ...errFields(err), dir: opts.snapshotsDir }, 'dashboard: cannot read the snapshots directory; cards show snapshots from new events only');
+    }
+  }
   on('camera.discovered.*', { policy: 'latest-per-topic' }, (m) => model.cameraMessage(m));
   on('camera.status.*', { policy: 'latest-per-topic' }, (m) => model.cameraMessage(m));
   on('camera.lost.*', { retained: false }, (m) => model.cameraMessage(m));
@@ -249,8 +263,8 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardH
       : undefined;
 
   // ---- the listener
-  const info = { actions: opts.actions === true, clips: opts.recordingsDir !== undefined, audit: opts.auditDir !== undefined };
-  server = new DashboardServer({ model, token, recordingsDir: opts.recordingsDir, action, tap, info });
+  const info = { actions: opts.actions === true, clips: opts.recordingsDir !== undefined, audit: opts.auditDir !== undefined, snapshots: opts.snapshotsDir !== undefined };
+  server = new DashboardServer({ model, token, recordingsDir: opts.recordingsDir, snapshotsDir: opts.snapshotsDir, action, tap, info });
   const http = server.http;
   let address: DashboardHandle['address'];
   let url: string;

@@ -25,7 +25,14 @@ export type CameraRow = {
   lostAt?: string;
   lastEvent?: { kind: string; time: string; active?: boolean };
   events: number;
+  /**
+   * The latest snapshot the publisher attached to one of this camera's events (its `snapshot`
+   * reference). The file's path stays on the server: the page asks for `/snapshots/<cameraId>`.
+   */
+  snapshot?: SnapshotRow;
 };
+
+export type SnapshotRow = { time: string; size: number; sha256: string };
 
 export type EventRow = {
   id: number;
@@ -132,6 +139,10 @@ export class DashboardModel {
   readonly sessions = new Map<string, SessionRow>();
   private readonly topics = new Map<string, TopicState>();
   private lastByTopic = new Map<string, EventRow>();
+  /** cameraId → the path of its latest snapshot, as the event said (confined when served). */
+  private readonly snapshotFiles = new Map<string, string>();
+  /** Snapshots found in the spool at startup, for cameras whose row does not exist yet. */
+  private readonly seeded = new Map<string, SnapshotRow>();
   private clients: { clients: unknown; error?: string } = { clients: [] };
   private stats: { stats: unknown; error?: string } = { stats: null };
   private durables: { durables: unknown; error?: string } = { durables: null };
@@ -173,6 +184,11 @@ export class DashboardModel {
     let c = this.cameras.get(id);
     if (c === undefined) {
       c = { cameraId: id, ptz: false, state: 'unknown', events: 0 };
+      const seeded = this.seeded.get(id);
+      if (seeded !== undefined) {
+        c.snapshot = seeded;
+        this.seeded.delete(id);
+      }
       this.cameras.set(id, c);
     }
     return c;
@@ -245,6 +261,7 @@ export class DashboardModel {
         const c = this.cameras.get(id);
         if (c !== undefined && c.state === 'unknown') {
           this.cameras.delete(id);
+          this.snapshotFiles.delete(id);
           this.onDelta({ t: 'camera-removed', cameraId: id });
         }
         return;
@@ -299,8 +316,37 @@ export class DashboardModel {
     const c = this.camera(id);
     c.events++;
     c.lastEvent = { kind, time: e.time, ...(active === undefined ? {} : { active }) };
+    const snap = obj(p['snapshot']);
+    const path = str(snap['path']);
+    const sha256 = str(snap['sha256']);
+    if (path !== undefined && path !== '' && sha256 !== undefined && /^[0-9a-f]{64}$/.test(sha256)) {
+      c.snapshot = { time: e.time, size: num(snap['size']) ?? 0, sha256 };
+      this.seeded.delete(id);
+      this.snapshotFiles.set(id, path);
+    }
     this.onDelta({ t: 'event', event: e });
     this.onDelta({ t: 'camera', camera: c });
+  }
+
+  /**
+   * A snapshot found in the publisher's spool (at startup): shown on the camera's card until one
+   * of its events brings a newer one. Never replaces a snapshot an event already brought.
+   */
+  seedSnapshot(cameraId: string, row: SnapshotRow, path: string): void {
+    const c = this.cameras.get(cameraId);
+    if (c?.snapshot !== undefined) return;
+    this.snapshotFiles.set(cameraId, path);
+    if (c === undefined) {
+      this.seeded.set(cameraId, row);
+      return;
+    }
+    c.snapshot = row;
+    this.onDelta({ t: 'camera', camera: c });
+  }
+
+  /** Where the latest snapshot of a camera is, as its event said; undefined when none was seen. */
+  snapshotFile(cameraId: string): string | undefined {
+    return this.snapshotFiles.get(cameraId);
   }
 
   /** alert.<ruleId>: linked to the latest event on the topic that triggered it. */

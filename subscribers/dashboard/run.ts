@@ -27,6 +27,7 @@ export function dashboardService(
         recordingsDir: c.recordings?.dir,
         indexFile: c.recordings?.indexFile,
         auditDir: c.auditDir,
+        snapshotsDir: c.snapshotsDir,
         actions: c.actions,
         pollMs: c.pollMs,
         eventsKept: c.eventsKept,

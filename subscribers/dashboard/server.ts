@@ -13,11 +13,11 @@
  * Slow pages. Each SSE response has an outbound budget: a page that stops reading is cut off
  * (it reconnects and gets a fresh snapshot) instead of growing our memory.
  */
-import { createReadStream, readFileSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
-import { clipType, resolveClip } from './clips.js';
+import { clipType, resolveClip, resolveInside } from './clips.js';
 import type { DashboardModel, Delta } from './model.js';
 
 const STATIC_DIR = new URL('./static/', import.meta.url).pathname;
@@ -34,6 +34,23 @@ const FLUSH_MS = 40;
 const HEARTBEAT_MS = 15_000;
 const MAX_TAPS = 8;
 const MAX_CONNECTIONS = 256;
+/** The publisher's own limit for a snapshot (publishers/onvif/snapshots.ts maxImageBytes default). */
+const MAX_SNAPSHOT_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Why `/snapshots/<cameraId>` gave no image, in the `x-udsbus-error` header (the body says it in
+ * words). Documented in docs/dashboard.md.
+ */
+export const SNAPSHOT_ERRORS = {
+  'snapshots-off': 'no snapshots directory is configured',
+  'snapshot-none': 'no event of this camera carried a snapshot yet',
+  'snapshot-missing': 'the file is gone (the publisher\'s spool deleted it) or never existed',
+  'snapshot-outside': 'the path the event named is outside the snapshots directory',
+  'snapshot-not-a-file': 'the path is not a regular file',
+  'snapshot-too-large': 'the file is larger than 8 MiB',
+  'snapshot-not-jpeg': 'the file is not a JPEG',
+} as const;
+export type SnapshotErrorCode = keyof typeof SNAPSHOT_ERRORS;
 
 const SECURITY_HEADERS = {
   'content-security-policy': "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
@@ -49,6 +66,8 @@ export type ServerDeps = {
   /** Required for TCP; undefined on a UDS. */
   token: string | undefined;
   recordingsDir: string | undefined;
+  /** The ONVIF publisher's snapshot spool: snapshots are served only from inside it. */
+  snapshotsDir?: string | undefined;
   /** Camera actions; undefined when the dashboard is read-only. */
   action: ((cameraId: string, action: string, body: unknown) => Promise<unknown>) | undefined;
   /** Start a tap; returns its teardown. Throws with a message for the page on a bad pattern. */
@@ -206,6 +225,8 @@ export class DashboardServer {
     if (path === '/api/state') return this.json(res, 200, { info: this.deps.info, ...this.deps.model.snapshot() });
     if (path === '/api/stream') return this.stream(req, res);
     if (path === '/api/tap') return this.tap(req, res, url.searchParams.get('pattern') ?? '');
+    const snap = /^\/snapshots\/([^/]+)$/.exec(path);
+    if (snap !== null) return this.snapshot(req, res, safeDecode(snap[1]!) ?? '');
     const clip = /^\/clips\/([^/]+)$/.exec(path);
     if (clip !== null) return this.clip(req, res, safeDecode(clip[1]!) ?? '');
     return this.text(res, 404, 'not found');
@@ -286,15 +307,62 @@ export class DashboardServer {
     rs.pipe(res);
   }
 
+  /**
+   * The latest snapshot of a camera, by camera id: the file its last event named, if that file is
+   * a JPEG inside the snapshots directory. The page never names a path, and the dashboard never
+   * asks the camera itself (no camera credentials near the browser, nothing but reads).
+   */
+  private snapshot(req: IncomingMessage, res: ServerResponse, cameraId: string): void {
+    const fail = (status: number, code: SnapshotErrorCode, detail?: string) => this.text(res, status, `${code}: ${detail ?? SNAPSHOT_ERRORS[code]}`, { 'x-udsbus-error': code });
+    const dir = this.deps.snapshotsDir;
+    if (dir === undefined) return fail(403, 'snapshots-off', 'no snapshots directory is configured (snapshotsDir, --snapshots), so no snapshot is served');
+    const file = this.deps.model.snapshotFile(cameraId);
+    if (file === undefined) return fail(404, 'snapshot-none', `no event of camera "${cameraId}" carried a snapshot yet`);
+    const r = resolveInside(dir, file, 'snapshot', 'snapshots');
+    if (!r.ok) return fail(404, `snapshot-${r.code === 'off' ? 'missing' : r.code}`, r.reason);
+    if (r.size > MAX_SNAPSHOT_BYTES) return fail(404, 'snapshot-too-large');
+    // Read whole (small, bounded above) so the bytes checked are the bytes sent.
+    let body: Buffer;
+    let etag: string;
+    try {
+      const fd = openSync(r.path, 'r');
+      try {
+        const st = statSync(r.path);
+        etag = `"${st.ino.toString(36)}-${st.size.toString(36)}-${Math.trunc(st.mtimeMs).toString(36)}"`;
+        body = Buffer.alloc(Math.min(st.size, MAX_SNAPSHOT_BYTES + 1));
+        let n = 0;
+        while (n < body.length) {
+          const k = readSync(fd, body, n, body.length - n, n);
+          if (k === 0) break;
+          n += k;
+        }
+        body = body.subarray(0, n);
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      return fail(404, 'snapshot-missing');
+    }
+    if (body.length > MAX_SNAPSHOT_BYTES) return fail(404, 'snapshot-too-large');
+    if (body.length < 3 || body[0] !== 0xff || body[1] !== 0xd8 || body[2] !== 0xff) return fail(404, 'snapshot-not-jpeg');
+    if (req.headers['if-none-match'] === etag) {
+      res.writeHead(304, { ...SECURITY_HEADERS, 'cache-control': 'private, no-cache', etag });
+      res.end();
+      return;
+    }
+    res.writeHead(200, { ...SECURITY_HEADERS, 'cache-control': 'private, no-cache', etag, 'content-type': 'image/jpeg', 'content-length': body.length });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  }
+
   private json(res: ServerResponse, status: number, body: unknown): void {
     const b = Buffer.from(JSON.stringify(body));
     res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': 'application/json', 'content-length': b.length });
     res.end(b);
   }
 
-  private text(res: ServerResponse, status: number, body: string): void {
+  private text(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
     const b = Buffer.from(`${body}\n`);
-    res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': 'text/plain; charset=utf-8', 'content-length': b.length });
+    res.writeHead(status, { ...SECURITY_HEADERS, ...headers, 'content-type': 'text/plain; charset=utf-8', 'content-length': b.length });
     res.end(b);
   }
 }

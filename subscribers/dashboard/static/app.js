@@ -73,6 +73,7 @@ function applySnapshot(s) {
   S.selfLost = s.selfLost ?? {};
   $('camera-grid').replaceChildren();
   cards.clear();
+  shots.clear();
   // Cameras first, in a frame of their own: what an operator looks for gets painted before the
   // tables below the fold are built.
   mark('cameras', 'stats');
@@ -171,6 +172,27 @@ function render() {
 
 const cards = new Map();
 const changedCameras = new Set();
+// One <img> per camera, kept across re-renders of its card: moving it does not reload it, and
+// its src changes only when a snapshot with other bytes arrives. Lazy, so a page of 50 cameras
+// paints its cards first and fetches only the snapshots in view.
+const shots = new Map();
+function snapshotBox(c) {
+  if (!S.info.snapshots) return null;
+  if (!c.snapshot) return el('div', { class: 'snap none' }, 'no snapshot yet');
+  let img = shots.get(c.cameraId);
+  if (!img) {
+    img = el('img', { class: 'snap', alt: `latest snapshot of ${c.name ?? c.cameraId}`, loading: 'lazy', decoding: 'async' });
+    img.addEventListener('error', () => img.classList.add('broken'));
+    img.addEventListener('load', () => img.classList.remove('broken'));
+    shots.set(c.cameraId, img);
+  }
+  const src = `/snapshots/${encodeURIComponent(c.cameraId)}?v=${encodeURIComponent(c.snapshot.sha256.slice(0, 16))}`;
+  if (img.getAttribute('src') !== src) img.setAttribute('src', src);
+  img.dataset.sha256 = c.snapshot.sha256;
+  img.title = `snapshot ${time(c.snapshot.time)}`;
+  return img;
+}
+
 function cameraCard(c) {
   let card = cards.get(c.cameraId);
   if (!card) {
@@ -187,9 +209,10 @@ function cameraCard(c) {
     el('div', { class: 'id mono' }, c.cameraId),
     el('div', { class: 'meta' }, [meta, c.address].filter(Boolean).join(' · ') || '\u00a0'),
     el('div', { class: 'last' }, c.lostAt ? `lost ${time(c.lostAt)}` : last, c.events ? el('span', { class: 'count' }, `  (${c.events})`) : null),
+    snapshotBox(c),
   ];
   if (S.info.actions) children.push(cameraActions(c));
-  card.replaceChildren(...children);
+  card.replaceChildren(...children.filter(Boolean));
   return card;
 }
 
@@ -238,6 +261,7 @@ function renderCameras() {
       if (!c) {
         cards.get(id)?.remove();
         cards.delete(id);
+        shots.delete(id);
         continue;
       }
       const isNew = !cards.has(id);
