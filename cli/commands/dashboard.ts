@@ -77,7 +77,7 @@ async function run(o: RunOptions & Flags): Promise<void> {
 export const dashboardComponent: Component = {
   description: 'dashboard: a live web view of cameras, events, clips, topics and clients',
   options,
-  flagKeys: { listen: 'listen', unix: 'listen.path', recordings: 'recordings.dir', index: 'recordings.indexFile', audit: 'auditDir', tokenFile: 'tokenFile', actions: 'actions' },
+  flagKeys: { listen: 'listen', unix: 'listen.path', recordings: 'recordings.dir', index: 'recordings.indexFile', audit: 'auditDir', tokenFile: 'tokenFile', actions: 'actions', snapshots: 'snapshotsDir' },
   configKeys: async () => Object.keys((await import('../../subscribers/dashboard/config.js')).DashboardConfig.properties),
   run: (o) => run(o as RunOptions & Flags),
 };
