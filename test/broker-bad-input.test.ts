@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { encodeFrame } from '../bus/protocol/codec.js';
+import { encodePub } from '../bus/client/frames.js';
 import { ErrorCodes } from '../bus/protocol/errors.js';
 import { startTestBus, takeN, type TestBus, RawConn } from './helpers/harness.js';
 
@@ -176,5 +177,30 @@ describe('bad input gets its error code; the broker survives', () => {
     const msgs = await got;
     expect(msgs.map((m) => (m.payload as { i: number }).i)).toEqual([...Array(200).keys()]);
     expect(await pub.request('$SYS.req.stats')).toMatchObject({ connections: expect.any(Number) });
+  });
+
+  it('a topic checked once is not trusted for another: repeated, reserved and invalid topics in the client\'s own pub layout', async () => {
+    // The broker skips re-checking a topic it just accepted on the same connection (the fixed-shape
+    // reader returns the same string for the same bytes); nothing else may ride on that.
+    const r = await bus.raw();
+    await r.hello();
+    const sub = await bus.client();
+    const got = takeN(sub.subscribe('ok.>'), 3);
+    await sub.flush();
+    const pub = (topic: string, id: number) => r.sendBytes(encodePub({ topic, payload: new Uint8Array([0x01]), id, confirm: true }));
+    const answer = (id: number) => r.next((f) => f.id === id && (f.op === 'ok' || f.op === 'err'));
+    pub('ok.a', 1);
+    pub('ok.a', 2);
+    pub('$SYS.x', 3);
+    pub('$SYS.x', 4);
+    pub('ok..b', 5);
+    pub('ok..b', 6);
+    pub('ok.a', 7);
+    expect((await answer(1)).op).toBe('ok');
+    expect((await answer(2)).op).toBe('ok');
+    for (const id of [3, 4]) expect(await answer(id)).toMatchObject({ op: 'err', name: 'RESERVED_TOPIC' });
+    for (const id of [5, 6]) expect(await answer(id)).toMatchObject({ op: 'err', name: 'INVALID_TOPIC' });
+    expect((await answer(7)).op).toBe('ok');
+    expect((await got).map((m) => m.topic)).toEqual(['ok.a', 'ok.a', 'ok.a']);
   });
 });

@@ -299,18 +299,28 @@ export class Connection implements SubOwner, Paced {
     this.host.onOpen(this);
   }
 
+  /** The last topic this connection published on that passed the checks (same string object). */
+  private checkedTopic: string | undefined;
+
   private onPub(f: DecodedFrame | PubFrame): void {
-    const id = idOf(f);
+    // Per publish: no object unless there is something to answer (errors carry `{id}`).
+    const idNum = isUint(f.id) ? f.id : undefined;
+    const id = idNum === undefined ? NO_ID : { id: idNum };
     const topic = f.topic;
     const payload = f.payload;
     if (typeof topic !== 'string') return this.error('BAD_FRAME', 'pub needs "topic" (text)', id);
     if (!(payload instanceof Uint8Array)) return this.error('BAD_FRAME', 'pub needs "payload" (a byte string)', id);
-    for (const k of ['retain', 'owned', 'confirm'] as const) {
-      if (f[k] !== undefined && typeof f[k] !== 'boolean') return this.error('BAD_FRAME', `pub "${k}" must be a bool`, id);
-    }
+    if (f.retain !== undefined && typeof f.retain !== 'boolean') return this.error('BAD_FRAME', 'pub "retain" must be a bool', id);
+    if (f.owned !== undefined && typeof f.owned !== 'boolean') return this.error('BAD_FRAME', 'pub "owned" must be a bool', id);
+    if (f.confirm !== undefined && typeof f.confirm !== 'boolean') return this.error('BAD_FRAME', 'pub "confirm" must be a bool', id);
     const limits = this.limits;
-    const problem = checkTopic(topic, limits);
-    if (problem !== null) return this.error(problem, describeTopicProblem(problem, topic, limits), id);
+    // A publisher repeats its topic: the fixed-shape reader hands back the same string object for
+    // the same bytes, so a topic checked once (grammar, limits, not reserved) is not checked again.
+    const checked = topic === this.checkedTopic;
+    if (!checked) {
+      const problem = checkTopic(topic, limits);
+      if (problem !== null) return this.error(problem, describeTopicProblem(problem, topic, limits), id);
+    }
     let reply: string | undefined;
     if (f.reply !== undefined) {
       if (typeof f.reply !== 'string') return this.error('BAD_FRAME', 'pub "reply" must be text (a topic)', id);
@@ -319,9 +329,12 @@ export class Connection implements SubOwner, Paced {
       }
       reply = f.reply;
     }
-    if (isReservedTopic(topic)) {
-      if (reply !== undefined && topic.startsWith('$SYS.req.')) return this.host.sysRequest(this, topic, reply, id.id, payload);
-      return this.error('RESERVED_TOPIC', `topics starting with "$" belong to the broker: "${topic}"`, id);
+    if (!checked) {
+      if (isReservedTopic(topic)) {
+        if (reply !== undefined && topic.startsWith('$SYS.req.')) return this.host.sysRequest(this, topic, reply, idNum, payload);
+        return this.error('RESERVED_TOPIC', `topics starting with "$" belong to the broker: "${topic}"`, id);
+      }
+      this.checkedTopic = topic;
     }
     const perms = this.perms;
     if (perms !== undefined) {
@@ -338,8 +351,8 @@ export class Connection implements SubOwner, Paced {
       hdr = h;
     }
     const retain = f.retain === true;
-    if (f.confirm === true && id.id === undefined) return this.error('BAD_FRAME', 'pub with "confirm" needs an "id" to answer', id);
-    this.host.publish(this, { topic, payload, reply, hdr, retain, owned: retain && f.owned === true, id: id.id, confirm: f.confirm === true });
+    if (f.confirm === true && idNum === undefined) return this.error('BAD_FRAME', 'pub with "confirm" needs an "id" to answer', id);
+    this.host.publish(this, { topic, payload, reply, hdr, retain, owned: retain && f.owned === true, id: idNum, confirm: f.confirm === true });
   }
 
   private onSub(f: DecodedFrame): void {
@@ -563,6 +576,8 @@ function errFrame(name: ErrorName, text: string, extra: { id?: number | undefine
 function isUint(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0;
 }
+
+const NO_ID: { id?: number } = Object.freeze({});
 
 function idOf(f: DecodedFrame): { id?: number } {
   return isUint(f.id) ? { id: f.id } : {};

@@ -52,7 +52,7 @@ export class Inbound {
       this.requests.onReply(f.topic as string, () => new Received(f, bytes, 0));
       return;
     }
-    this.subs.deliver(sid, (lost) => new Received(f, bytes, lost));
+    this.subs.deliver(sid, f, bytes);
   }
 
   private err(f: DecodedFrame): void {
