@@ -15,6 +15,7 @@ import { addComponents, COMPONENTS } from '../cli/commands/run.js';
 import { envName } from '../ops/broker-config.js';
 import { CLI, ROOT, firstMatching, runCli, startTestBus, tempDir, type TestBus } from './helpers/harness.js';
 import { Lines } from './helpers/lines.js';
+import { exited, hasKey, notifyListener, Reaper } from './helpers/services.js';
 
 const hasPython = (() => {
   try {
@@ -26,53 +27,20 @@ const hasPython = (() => {
 })();
 if (!hasPython) console.warn('skipping component sd_notify tests: python3 (the notify socket stand-in) is not installed');
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-function track(child: ChildProcess): ChildProcess {
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGKILL');
-      }),
-  );
-  return child;
-}
+const reaper = new Reaper();
+afterEach(() => reaper.run());
 
 async function bus(): Promise<TestBus> {
   const b = await startTestBus();
-  cleanups.push(() => b.close());
+  reaper.add(() => b.close());
   return b;
 }
 
-async function notifyListener(path: string): Promise<Lines> {
-  const py = track(spawn('python3', [join(ROOT, 'test/helpers/notify-listener.py'), path], { stdio: ['ignore', 'pipe', 'inherit'] }));
-  const lines = new Lines(py.stdout);
-  await lines.waitFor((l) => l === 'listening', 10_000, 'notify listener start');
-  return lines;
-}
-
-const hasKey = (key: string) => (l: string) => l.startsWith('[') && (JSON.parse(l) as string[]).some((kv) => kv === key || kv.startsWith(`${key}=`));
 const evt = (e: string) => (l: string) => l.includes(`"evt":"${e}"`);
 const msg = (m: string) => (l: string) => l.includes(`"msg":"${m}"`);
 
-function exited(child: ChildProcess, ms = 15_000): Promise<number | null> {
-  return new Promise((resolve, reject) => {
-    if (child.exitCode !== null) return resolve(child.exitCode);
-    const t = setTimeout(() => reject(new Error(`still running after ${ms} ms`)), ms);
-    child.once('exit', (code) => {
-      clearTimeout(t);
-      resolve(code);
-    });
-  });
-}
-
 function component(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; err: Lines } {
-  const child = track(spawn(process.execPath, [CLI, 'run', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UDSBUS_SOCKET: '', UDSBUS_LOG_LEVEL: '', ...env } }));
+  const child = reaper.track(spawn(process.execPath, [CLI, 'run', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UDSBUS_SOCKET: '', UDSBUS_LOG_LEVEL: '', ...env } }));
   return { child, err: new Lines(child.stderr) };
 }
 
@@ -82,7 +50,7 @@ describe.skipIf(!hasPython)('components under (simulated) systemd', () => {
   it('alerting: READY after connecting, WATCHDOG, SIGHUP applies logLevel and new rules between RELOADING and READY, an invalid file is refused while it keeps running, STOPPING on SIGTERM', async () => {
     const b = await bus();
     const notifyPath = join(b.dir, 'notify.sock');
-    const notify = await notifyListener(notifyPath);
+    const notify = await notifyListener(reaper, notifyPath);
     const config = join(b.dir, 'alerting.jsonc');
     const rules = (id: string, logLevel: string) => `{\n  // test\n  "logLevel": "${logLevel}",\n  "rules": [{ "id": "${id}", "topic": "camera.event.*.motion", "sinks": ["bus"] }],\n}\n`;
     writeFileSync(config, rules('first', 'info'));
@@ -138,7 +106,7 @@ describe.skipIf(!hasPython)('components under (simulated) systemd', () => {
   it('recording: UDSBUS_<KEY> overrides the file (strings as they are, others as JSON), --log-level beats UDSBUS_LOG_LEVEL; a changed setting it cannot apply live is named as needing a restart', async () => {
     const b = await bus();
     const notifyPath = join(b.dir, 'notify.sock');
-    const notify = await notifyListener(notifyPath);
+    const notify = await notifyListener(reaper, notifyPath);
     const config = join(b.dir, 'recording.json');
     writeFileSync(config, JSON.stringify({ indexFile: join(b.dir, 'from-file.jsonl'), logLevel: 'warn', preRollMs: 1000 }));
     const env = { NOTIFY_SOCKET: notifyPath, UDSBUS_INDEX_FILE: join(b.dir, 'from-env.jsonl'), UDSBUS_LOG_LEVEL: 'info', UDSBUS_POST_ROLL_MS: '2500', UDSBUS_CAMERAS: '["cam-1"]' };
@@ -168,10 +136,10 @@ describe.skipIf(!hasPython)('components under (simulated) systemd', () => {
   it('onvif: READY once connected with its cameras counted, SIGHUP applies logLevel from the file and names rpcQueue as needing a restart, STOPPING on SIGTERM', async () => {
     const { startRig, idOf } = await import('./onvif-publisher/helpers.js');
     const rig = await startRig(1, { name: 'svc', password: 'Svc-Secret-1' });
-    cleanups.push(() => rig.close());
+    reaper.add(() => rig.close());
     const sim = rig.sims[0]!;
     const notifyPath = join(rig.bus.dir, 'notify.sock');
-    const notify = await notifyListener(notifyPath);
+    const notify = await notifyListener(reaper, notifyPath);
     const config = join(rig.bus.dir, 'onvif.jsonc');
     const write = (logLevel: string, rpcQueue: string) =>
       writeFileSync(config, `{\n  // comments are fine\n  "logLevel": "${logLevel}",\n  "rpcQueue": "${rpcQueue}",\n  "cameras": [{ "host": "127.0.0.1", "port": ${sim.port}, "username": "${sim.username}", "passwordEnv": "CAM_PW" }],\n}\n`);
@@ -248,7 +216,7 @@ describe('every component shares the service behaviour', () => {
 
   it('every component reads UDSBUS_<KEY> over its file: strings as they are, the rest as JSON', async () => {
     const { dir, cleanup } = tempDir('udsbus-comp-env-');
-    cleanups.push(cleanup);
+    reaper.add(cleanup);
     const file = (name: string, body: object) => {
       const f = join(dir, `${name}.json`);
       writeFileSync(f, JSON.stringify(body));

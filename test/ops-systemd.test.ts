@@ -4,13 +4,14 @@
  * sd_notify READY/STATUS/WATCHDOG/RELOADING/STOPPING, received on a notification socket this test
  * listens on itself (test/helpers/notify-listener.py). Every wait is on an event, bounded.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, lstatSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '../bus/index.js';
-import { CLI, ROOT, tempDir, takeN } from './helpers/harness.js';
+import { CLI, tempDir, takeN } from './helpers/harness.js';
 import { Lines } from './helpers/lines.js';
+import { exited, hasKey, notifyListener, Reaper } from './helpers/services.js';
 import { notifier } from '../ops/systemd.js';
 
 function has(cmd: string): boolean {
@@ -24,52 +25,18 @@ function has(cmd: string): boolean {
 const missing = ['systemd-socket-activate', 'python3'].filter((c) => !has(c));
 if (missing.length > 0) console.warn(`skipping systemd tests: ${missing.join(', ')} not installed (.ci/run installs them)`);
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const reaper = new Reaper();
+afterEach(() => reaper.run());
 
-function track(child: ChildProcess): ChildProcess {
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGKILL');
-      }),
-  );
-  return child;
-}
-
-/** A notification socket like systemd's: each datagram becomes one JSON line (its KEY=VALUE lines). */
-async function notifyListener(path: string): Promise<{ lines: Lines; messages: () => string[][] }> {
-  const py = track(spawn('python3', [join(ROOT, 'test/helpers/notify-listener.py'), path], { stdio: ['ignore', 'pipe', 'inherit'] }));
-  const lines = new Lines(py.stdout);
-  await lines.waitFor((l) => l === 'listening', 10_000, 'notify listener start');
-  return { lines, messages: () => lines.all.filter((l) => l.startsWith('[')).map((l) => JSON.parse(l) as string[]) };
-}
-
-const hasKey = (key: string) => (l: string) => l.startsWith('[') && (JSON.parse(l) as string[]).some((kv) => kv === key || kv.startsWith(`${key}=`));
-
-function exited(child: ChildProcess, ms = 15_000): Promise<number | null> {
-  return new Promise((resolve, reject) => {
-    if (child.exitCode !== null) return resolve(child.exitCode);
-    const t = setTimeout(() => reject(new Error(`still running after ${ms} ms`)), ms);
-    child.once('exit', (code) => {
-      clearTimeout(t);
-      resolve(code);
-    });
-  });
-}
 
 describe.skipIf(missing.length > 0)('systemd socket activation and sd_notify', () => {
   it('takes its socket from fd 3, serves the connection that woke it, reports READY/STATUS/WATCHDOG/STOPPING and leaves the socket file to systemd', async () => {
     const { dir, cleanup } = tempDir('udsbus-sd-');
-    cleanups.push(cleanup);
+    reaper.add(cleanup);
     const socket = join(dir, 'bus.sock');
-    const notify = await notifyListener(join(dir, 'notify.sock'));
+    const notify = await notifyListener(reaper, join(dir, 'notify.sock'));
     // --socket names another path on purpose: under activation the inherited socket wins.
-    const child = track(
+    const child = reaper.track(
       spawn(
         'systemd-socket-activate',
         ['-l', socket, '--fdname=udsbus', '-E', `NOTIFY_SOCKET=${join(dir, 'notify.sock')}`, '-E', 'WATCHDOG_USEC=400000', process.execPath, CLI, 'broker', '--socket', join(dir, 'unused.sock')],
@@ -82,8 +49,8 @@ describe.skipIf(missing.length > 0)('systemd socket activation and sd_notify', (
     expect(lstatSync(socket).isSocket()).toBe(true);
     // Nothing runs yet: this connection waits in the listen queue and starts the broker.
     const c = await connect({ socket, name: 'woke-it', connectTimeoutMs: 15_000 });
-    cleanups.push(() => c.close());
-    const ready = await notify.lines.waitFor(hasKey('READY=1'), 15_000, 'READY=1');
+    reaper.add(() => c.close());
+    const ready = await notify.waitFor(hasKey('READY=1'), 15_000, 'READY=1');
     const msg = JSON.parse(ready) as string[];
     expect(msg).toContain(`MAINPID=${child.pid}`); // systemd-socket-activate execs the broker: same pid
     expect(msg.find((l) => l.startsWith('STATUS='))).toMatch(new RegExp(`^STATUS=listening on ${socket}; \\d+ connections`));
@@ -95,18 +62,18 @@ describe.skipIf(missing.length > 0)('systemd socket activation and sd_notify', (
     const got = takeN(c.subscribe('cam.1.motion'), 1);
     await c.flush();
     const c2 = await connect({ socket, name: 'second' });
-    cleanups.push(() => c2.close());
+    reaper.add(() => c2.close());
     c2.publish('cam.1.motion', { on: true });
     expect((await got)[0]!.topic).toBe('cam.1.motion');
 
     // Watchdog: WATCHDOG_USEC=400000 → a ping every 200 ms while the event loop turns.
-    await notify.lines.waitForCount(hasKey('WATCHDOG=1'), 3, 10_000);
+    await notify.waitForCount(hasKey('WATCHDOG=1'), 3, 10_000);
 
     await c.close();
     await c2.close();
     child.kill('SIGTERM');
     expect(await exited(child)).toBe(0);
-    await notify.lines.waitFor(hasKey('STOPPING=1'), 5_000, 'STOPPING=1');
+    await notify.waitFor(hasKey('STOPPING=1'), 5_000, 'STOPPING=1');
     // The socket unit owns the file: the broker must not remove it.
     expect(lstatSync(socket).isSocket()).toBe(true);
     await out.waitFor((l) => l.includes('"evt":"stop"'));
@@ -121,21 +88,21 @@ describe.skipIf(missing.length > 0)('systemd socket activation and sd_notify', (
 
   it('SIGHUP: RELOADING=1 then READY=1; logLevel applied in place, a changed limit reported as needing a restart, an invalid file keeps the running settings', async () => {
     const { dir, cleanup } = tempDir('udsbus-sd-');
-    cleanups.push(cleanup);
+    reaper.add(cleanup);
     const socket = join(dir, 'bus.sock');
     const config = join(dir, 'broker.jsonc');
     writeFileSync(config, `{\n  // test\n  "socket": "${socket}",\n  "logLevel": "info",\n}\n`);
-    const notify = await notifyListener(join(dir, 'notify.sock'));
-    const child = track(spawn(process.execPath, [CLI, 'broker', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NOTIFY_SOCKET: join(dir, 'notify.sock') } }));
+    const notify = await notifyListener(reaper, join(dir, 'notify.sock'));
+    const child = reaper.track(spawn(process.execPath, [CLI, 'broker', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NOTIFY_SOCKET: join(dir, 'notify.sock') } }));
     const out = new Lines(child.stdout);
-    await notify.lines.waitFor(hasKey('READY=1'), 15_000, 'READY=1');
+    await notify.waitFor(hasKey('READY=1'), 15_000, 'READY=1');
 
     writeFileSync(config, `{\n  "socket": "${socket}",\n  "logLevel": "debug",\n  "maxConnections": 10,\n}\n`);
     child.kill('SIGHUP');
     const reload = JSON.parse(await out.waitFor((l) => l.includes('"evt":"reload"'))) as { applied: string[]; needsRestart: string[] };
     expect(reload.applied).toEqual(['logLevel']);
     expect(reload.needsRestart).toEqual(['maxConnections']);
-    await notify.lines.waitForCount(hasKey('READY=1'), 2, 5_000);
+    await notify.waitForCount(hasKey('READY=1'), 2, 5_000);
     const msgs = notify.messages();
     const iReload = msgs.findIndex((m) => m.includes('RELOADING=1'));
     expect(iReload).toBeGreaterThan(0);
@@ -153,13 +120,13 @@ describe.skipIf(missing.length > 0)('systemd socket activation and sd_notify', (
 
   it.skipIf(!has('systemd-notify'))('without the addon, notifications go through systemd-notify --pid (the documented fallback)', async () => {
     const { dir, cleanup } = tempDir('udsbus-sd-');
-    cleanups.push(cleanup);
-    const notify = await notifyListener(join(dir, 'notify.sock'));
+    reaper.add(cleanup);
+    const notify = await notifyListener(reaper, join(dir, 'notify.sock'));
     const errors: Error[] = [];
     const sd = notifier({ NOTIFY_SOCKET: join(dir, 'notify.sock') }, (e) => errors.push(e), { forceHelper: true });
     expect(sd.via).toBe('systemd-notify');
     sd.ready('fallback works');
-    const msg = JSON.parse(await notify.lines.waitFor(hasKey('READY=1'), 10_000, 'READY=1 from systemd-notify')) as string[];
+    const msg = JSON.parse(await notify.waitFor(hasKey('READY=1'), 10_000, 'READY=1 from systemd-notify')) as string[];
     expect(msg).toContain('STATUS=fallback works');
     expect(msg).toContain(`MAINPID=${process.pid}`);
     expect(errors).toEqual([]);
