@@ -3,9 +3,10 @@
  * process inside a network namespace it creates itself (`unshare -rn`); nothing is ever sent from
  * the host's namespace. Where namespaces are not permitted the cases are skipped, saying why.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runInNamespace } from './helpers/netns.js';
 
 const CHILD_DIR = fileURLToPath(new URL('./onvif-simulator/', import.meta.url));
 
@@ -43,35 +44,8 @@ if (wsdSkip) console.warn(`skipping the WS-Discovery test: ${wsdSkip}`);
 if (ssdpSkip) console.warn(`skipping the SSDP test: ${ssdpSkip}`);
 
 /** Runs discovery-child.ts in a fresh namespace and returns the JSON it prints. */
-function runInNamespace(setup: string, mode: 'wsd' | 'ssdp', timeoutMs = 20_000): Promise<Record<string, unknown>> {
-  const { NODE_OPTIONS: _ignored, ...env } = process.env;
-  const child = spawn(
-    'unshare',
-    ['-rn', 'sh', '-c', `${setup}; exec "$0" --import ./register-ts.mjs discovery-child.ts ${mode}`, process.execPath],
-    { cwd: CHILD_DIR, env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  return new Promise((resolve, reject) => {
-    // The child must exit by itself: a timeout here means it leaked a handle (or hung).
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`discovery child did not exit within ${timeoutMs} ms\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const line = stdout.trim().split('\n').pop() ?? '';
-      try {
-        const out = JSON.parse(line) as { ok: boolean; result?: Record<string, unknown>; error?: string };
-        if (!out.ok || code !== 0) reject(new Error(`child failed (exit ${code}): ${out.error ?? ''}\n${stderr}`));
-        else resolve(out.result ?? {});
-      } catch {
-        reject(new Error(`child printed no result (exit ${code})\n${stdout}\n${stderr}`));
-      }
-    });
-  });
+function runDiscovery(setup: string, mode: 'wsd' | 'ssdp', timeoutMs = 20_000): Promise<Record<string, unknown>> {
+  return runInNamespace<Record<string, unknown>>({ cwd: CHILD_DIR, setup, register: './register-ts.mjs', script: 'discovery-child.ts', args: [mode], timeoutMs, label: 'discovery child' });
 }
 
 interface Found {
@@ -84,7 +58,7 @@ interface Found {
 
 describe('discovery inside a private network namespace', () => {
   it.skipIf(wsdSkip !== undefined)('WS-Discovery: onvif Discovery.probe finds each camera, and connects to it', async () => {
-    const r = (await runInNamespace(WSD_SETUP, 'wsd')) as {
+    const r = (await runDiscovery(WSD_SETUP, 'wsd')) as {
       cameras: { uuid: string; serial: string; url: string }[];
       both: { found: Found[]; errors: string[] };
       one: { found: Found[]; errors: string[] };
@@ -108,7 +82,7 @@ describe('discovery inside a private network namespace', () => {
   });
 
   it.skipIf(ssdpSkip !== undefined)('SSDP: M-SEARCH finds the camera, NOTIFY announces it, LOCATION describes it, byebye on close', async () => {
-    const r = (await runInNamespace(SSDP_SETUP, 'ssdp')) as {
+    const r = (await runDiscovery(SSDP_SETUP, 'ssdp')) as {
       camera: { uuid: string; serial: string; url: string };
       found: Record<string, string>;
       notify: Record<string, string>;

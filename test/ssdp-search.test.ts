@@ -4,9 +4,10 @@
  * routed over it), so nothing is sent from the host's namespace. Skipped, saying why, where
  * namespaces are not permitted.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runInNamespace } from './helpers/netns.js';
 import { capturedResponses, junk, shapedResponses } from './ssdp/fixtures.js';
 
 const CHILD_DIR = fileURLToPath(new URL('./ssdp/', import.meta.url));
@@ -30,33 +31,7 @@ interface Outcome {
 }
 
 function run(scenario: string, timeoutMs = 15_000): Promise<Outcome> {
-  const { NODE_OPTIONS: _ignored, ...env } = process.env;
-  const child = spawn(
-    'unshare',
-    ['-rn', 'sh', '-c', `${SETUP}; exec "$0" --import ../onvif-simulator/register-ts.mjs search-child.ts ${scenario}`, process.execPath],
-    { cwd: CHILD_DIR, env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  return new Promise((resolve, reject) => {
-    // The child must exit by itself: a timeout means the search leaked a socket or never ended.
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`search child did not exit within ${timeoutMs} ms\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      try {
-        const out = JSON.parse(stdout.trim().split('\n').pop() ?? '') as { ok: boolean; result?: Outcome; error?: string };
-        if (!out.ok || code !== 0 || !out.result) reject(new Error(`child failed (exit ${code}): ${out.error ?? ''}\n${stderr}`));
-        else resolve(out.result);
-      } catch {
-        reject(new Error(`child printed no result (exit ${code})\n${stdout}\n${stderr}`));
-      }
-    });
-  });
+  return runInNamespace<Outcome>({ cwd: CHILD_DIR, setup: SETUP, register: '../onvif-simulator/register-ts.mjs', script: 'search-child.ts', args: [scenario], timeoutMs, label: 'search child' });
 }
 
 describe.skipIf(skip !== undefined)('ssdpSearch inside a private network namespace', () => {
