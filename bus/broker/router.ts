@@ -28,13 +28,15 @@ export type Routed = {
   /** Asked to be retained, but the retained store is full. */
   retainFailed: boolean;
   /** The durable logs that took it (a confirmed publish waits for their sync). */
-  logs: DurableLog[];
+  logs: readonly DurableLog[];
   /** Durable queues that refused it (full, overflow "reject") or could not store it. */
-  refused: string[];
-  failed: string[];
+  refused: readonly string[];
+  failed: readonly string[];
 };
 
 const EMPTY = Buffer.alloc(0);
+// What a message no durable queue took reports: shared, so a plain publish allocates no arrays.
+const NONE: readonly never[] = Object.freeze([]);
 
 export class Router {
   private readonly sublist = new Sublist<BrokerSub>();
@@ -78,7 +80,8 @@ export class Router {
       }
     }
     const matched = this.route(msg, paced) + (stored?.logs.length ?? 0);
-    return { matched, retainFailed, logs: stored?.logs ?? [], refused: stored?.refused ?? [], failed: stored?.failed ?? [] };
+    if (stored === undefined) return { matched, retainFailed, logs: NONE, refused: NONE, failed: NONE };
+    return { matched, retainFailed, logs: stored.logs, refused: stored.refused, failed: stored.failed };
   }
 
   /** Deliver to every matching plain subscription and to one member of each queue group. */
