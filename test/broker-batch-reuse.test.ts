@@ -1,7 +1,8 @@
 /**
  * The broker writes each connection's batch from one shared buffer, reused when the kernel took
- * the previous write whole (bus/broker/outbound.ts). If a reused buffer were still referenced by
- * a socket, later batches would overwrite bytes not yet sent: this fan-out of payloads whose every
+ * the previous write whole (bus/broker/outbound.ts); the publishing client does the same with its
+ * own batch, into which it builds `pub` frames in place (bus/client/transport.ts). If a reused
+ * buffer were still referenced by a socket, later batches would overwrite bytes not yet sent: this fan-out of payloads whose every
  * byte is derived from their index, at sizes that straddle the batch size, would see it.
  */
 import { afterEach, describe, expect, it } from 'vitest';

@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import type { Observable, Subscription } from 'rxjs';
-import { encodeValue } from '../protocol/codec.js';
+import { EMPTY, encodeValue } from '../protocol/codec.js';
 import { UdsbusError } from '../protocol/errors.js';
 import type { Limits } from '../protocol/limits.js';
 import { checkTopic, describeTopicProblem, isReservedTopic } from '../topics/grammar.js';
@@ -129,9 +129,11 @@ export class Client extends EventEmitter<ClientEvents> {
       const errors = this.validate(topic, payload);
       if (errors && errors.length > 0) throw new UdsbusError('SCHEMA_INVALID', `payload for "${topic}" is invalid: ${errors.join('; ')}`);
     }
-    const bytes = encodeValue(payload, this.transport.limits.maxNesting);
-    const fields = { topic, payload: bytes, reply: opts.reply, retain: opts.retain, owned: opts.owned, hdr: opts.hdr };
-    if (!opts.confirm) return this.transport.send(encodePub(fields));
+    // Bytes are their own CBOR (a head and themselves): written into the frame as they are.
+    const bytesValue = payload instanceof Uint8Array ? payload : undefined;
+    const bytes = bytesValue === undefined ? encodeValue(payload, this.transport.limits.maxNesting) : EMPTY;
+    const fields = { topic, payload: bytes, bytesValue, reply: opts.reply, retain: opts.retain, owned: opts.owned, hdr: opts.hdr };
+    if (!opts.confirm) return this.transport.sendPub(fields);
     return this.requests.confirm((id) => encodePub({ ...fields, id, confirm: true }));
   }
 

@@ -15,7 +15,13 @@ const K_CONFIRM = key('confirm');
 
 export type PubFields = {
   topic: string;
+  /** The payload's CBOR encoding (empty: no payload). */
   payload: Uint8Array;
+  /**
+   * Instead of `payload`: a value that is itself a byte string. Its CBOR encoding is a head and
+   * the bytes, so it is written straight into the frame without an encoder or a copy of its own.
+   */
+  bytesValue?: Uint8Array | undefined;
   reply?: string | undefined;
   retain?: boolean | undefined;
   owned?: boolean | undefined;
@@ -24,11 +30,20 @@ export type PubFields = {
   confirm?: boolean | undefined;
 };
 
-/** A complete `pub` frame, length prefix included. */
-export function encodePub(p: PubFields): Buffer {
-  const hdrBytes = p.hdr === undefined ? undefined : encodeValue(p.hdr);
+// Headers are encoded once per frame: by pubSize, for the writePub that always follows it.
+let lastHdrBytes: Buffer = Buffer.alloc(0);
+
+/** Bytes of the `payload` field's value: a byte string holding the payload's CBOR. */
+function payloadLen(p: PubFields): number {
+  const b = p.bytesValue;
+  return b === undefined ? p.payload.length : headSize(b.length) + b.length;
+}
+
+/** Size of the whole `pub` frame, length prefix included. */
+export function pubSize(p: PubFields): number {
   let pairs = 3;
-  let size = 4 + K_OP.length + V_PUB.length + K_TOPIC.length + asciiSize(p.topic) + K_PAYLOAD.length + headSize(p.payload.length) + p.payload.length;
+  const plen = payloadLen(p);
+  let size = 4 + K_OP.length + V_PUB.length + K_TOPIC.length + asciiSize(p.topic) + K_PAYLOAD.length + headSize(plen) + plen;
   if (p.reply !== undefined) {
     pairs++;
     size += K_REPLY.length + asciiSize(p.reply);
@@ -41,9 +56,10 @@ export function encodePub(p: PubFields): Buffer {
     pairs++;
     size += K_OWNED.length + 1;
   }
-  if (hdrBytes !== undefined) {
+  if (p.hdr !== undefined) {
     pairs++;
-    size += K_HDR.length + hdrBytes.length;
+    lastHdrBytes = encodeValue(p.hdr);
+    size += K_HDR.length + lastHdrBytes.length;
   }
   if (p.id !== undefined) {
     pairs++;
@@ -53,16 +69,36 @@ export function encodePub(p: PubFields): Buffer {
     pairs++;
     size += K_CONFIRM.length + 1;
   }
-  size += headSize(pairs);
+  return size + headSize(pairs);
+}
+
+
+/** A complete `pub` frame, length prefix included. */
+export function encodePub(p: PubFields, size = pubSize(p)): Buffer {
   const buf = Buffer.allocUnsafe(size);
-  buf.writeUInt32BE(size - 4, 0);
-  let off = writeHead(buf, 4, 5, pairs);
+  writePub(buf, 0, size, p);
+  return buf;
+}
+
+/** Writes the `pub` frame of `size` bytes at `start`, right after pubSize(p) measured it; returns the offset after it. */
+export function writePub(buf: Buffer, start: number, size: number, p: PubFields): number {
+  let pairs = 3;
+  if (p.reply !== undefined) pairs++;
+  if (p.retain) pairs++;
+  if (p.owned) pairs++;
+  if (p.hdr !== undefined) pairs++;
+  if (p.id !== undefined) pairs++;
+  if (p.confirm) pairs++;
+  buf.writeUInt32BE(size - 4, start);
+  let off = writeHead(buf, start + 4, 5, pairs);
   off += K_OP.copy(buf, off);
   off += V_PUB.copy(buf, off);
   off += K_TOPIC.copy(buf, off);
   off = writeAscii(buf, off, p.topic);
   off += K_PAYLOAD.copy(buf, off);
-  off = writeBytes(buf, off, p.payload);
+  const b = p.bytesValue;
+  if (b === undefined) off = writeBytes(buf, off, p.payload);
+  else off = writeBytes(buf, writeHead(buf, off, 2, headSize(b.length) + b.length), b);
   if (p.reply !== undefined) {
     off += K_REPLY.copy(buf, off);
     off = writeAscii(buf, off, p.reply);
@@ -75,9 +111,9 @@ export function encodePub(p: PubFields): Buffer {
     off += K_OWNED.copy(buf, off);
     buf[off++] = 0xf5;
   }
-  if (hdrBytes !== undefined) {
+  if (p.hdr !== undefined) {
     off += K_HDR.copy(buf, off);
-    off += hdrBytes.copy(buf, off);
+    off += lastHdrBytes.copy(buf, off);
   }
   if (p.id !== undefined) {
     off += K_ID.copy(buf, off);
@@ -87,5 +123,5 @@ export function encodePub(p: PubFields): Buffer {
     off += K_CONFIRM.copy(buf, off);
     buf[off++] = 0xf5;
   }
-  return buf;
+  return off;
 }

@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import type { Subscription } from 'rxjs';
 import { NoRespondersError, RemoteError, TimeoutError, UdsbusError } from '../protocol/errors.js';
 import { encodeValue } from '../protocol/codec.js';
-import { encodePub } from './frames.js';
 import type { Subscriptions } from './subscriptions.js';
 import type { Transport } from './transport.js';
 import type { Message } from './types.js';
@@ -78,7 +77,7 @@ export class Requests {
       this.pending.set(token, { resolve, reject, timer, id });
       this.byId.set(id, token);
       try {
-        h.transport.send(encodePub({ topic, payload: bytes, reply: `${this.inbox}.${token}`, hdr: opts.hdr, id }));
+        h.transport.sendPub({ topic, payload: bytes, reply: `${this.inbox}.${token}`, hdr: opts.hdr, id });
       } catch (err) {
         clearTimeout(timer);
         this.pending.delete(token);

@@ -6,12 +6,13 @@
  * own business it hands to its `TransportHooks`.
  */
 import { statSync } from 'node:fs';
-import { createConnection, type Socket } from 'node:net';
+import { createConnection, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { decodeFrame, encodeFrame, encodeValue, type DecodedFrame } from '../protocol/codec.js';
 import { BrokerUntrustedError, UdsbusError } from '../protocol/errors.js';
 import { DEFAULT_LIMITS, PROTOCOL_VERSION, type Limits } from '../protocol/limits.js';
 import { FrameParser } from '../protocol/parser.js';
+import { encodePub, pubSize, writePub, type PubFields } from './frames.js';
 import { ReadCache, readMsgFrame, type MsgFrame } from '../protocol/msg-reader.js';
 import { lookupDefaultSocket, socketCandidates } from '../paths.js';
 import { checkBroker, checkUnverifiable, resolveTrust, type ExpectBrokerUid } from './broker-identity.js';
@@ -63,8 +64,14 @@ export class Transport {
   limits: Limits = { ...DEFAULT_LIMITS };
   private sock: Duplex | undefined;
   private parser: FrameParser | undefined;
+  /** Output not yet written: sealed chunks, then the open batch's first batchOff bytes. */
   private wbuf: Buffer[] = [];
   private wbytes = 0;
+  /** The open batch: frames are written straight into it (a pub frame is built in place). */
+  private batch: Buffer | undefined;
+  private batchOff = 0;
+  /** A socket copies a chunk into the kernel before write() returns when it can; a Duplex may keep it. */
+  private reusesBatch = false;
   private flushQueued = false;
   /** The socket said write() false: frames wait in wbuf (one batch) until it drains. */
   private blocked = false;
@@ -109,6 +116,7 @@ export class Transport {
       const sock: Duplex =
         o.dial !== undefined ? o.dial() : o.tcp ? createConnection({ host: o.tcp.host, port: o.tcp.port, noDelay: true }) : createConnection(path);
       this.sock = sock;
+      this.reusesBatch = sock instanceof Socket;
       let settled = false;
       // Only a connection that completed its handshake may trigger a reconnect when it closes;
       // a failed attempt is retried by scheduleReconnect() alone (never twice).
@@ -214,6 +222,7 @@ export class Transport {
     clearInterval(this.keepaliveTimer);
     this.wbuf = [];
     this.wbytes = 0;
+    this.batchOff = 0;
     this.blocked = false;
     this.parser?.stop();
     const wasOpen = this.state === 'open';
@@ -301,8 +310,34 @@ export class Transport {
   // ---- output -----------------------------------------------------------------------------
 
   private write(frame: Buffer): void {
-    this.wbuf.push(frame);
-    this.wbytes += frame.length;
+    const at = this.reserve(frame.length);
+    if (at < 0) {
+      // Larger than a batch: it goes as a chunk of its own, after what is already pending.
+      this.seal();
+      this.wbuf.push(frame);
+      this.wbytes += frame.length;
+      this.flushWrites();
+      return;
+    }
+    frame.copy(this.batch!, at);
+    this.commit(at + frame.length);
+  }
+
+  /** Room for `size` bytes in the open batch: the offset to write them at, or -1 (too large). */
+  private reserve(size: number): number {
+    if (size > BATCH) return -1;
+    if (this.batch !== undefined && this.batchOff + size > this.batch.length) {
+      this.seal();
+      this.flushWrites();
+    }
+    this.batch ??= Buffer.allocUnsafeSlow(BATCH);
+    return this.batchOff;
+  }
+
+  /** The open batch now holds bytes up to `end`: write them this turn, or now when a batch is full. */
+  private commit(end: number): void {
+    this.wbytes += end - this.batchOff;
+    this.batchOff = end;
     if (this.wbytes >= BATCH) this.flushWrites();
     else if (!this.flushQueued) {
       this.flushQueued = true;
@@ -310,13 +345,33 @@ export class Transport {
     }
   }
 
+  /** The open batch becomes a pending chunk; the next frame starts a new one. */
+  private seal(): void {
+    if (this.batchOff === 0) return;
+    this.wbuf.push(this.batch!.subarray(0, this.batchOff));
+    this.batch = undefined;
+    this.batchOff = 0;
+  }
+
   private readonly flushWrites = (): void => {
     this.flushQueued = false;
-    if (this.wbytes === 0 || this.sock === undefined || this.blocked) return;
+    const sock = this.sock;
+    if (this.wbytes === 0 || sock === undefined || this.blocked) return;
+    if (this.wbuf.length === 0) {
+      // The common case, only the open batch: written from where it lies, and kept for the next
+      // frames when the kernel took it whole (nothing left in the stream refers to it then).
+      const chunk = this.batch!.subarray(0, this.batchOff);
+      this.wbytes = 0;
+      this.batchOff = 0;
+      if (!sock.write(chunk)) this.blocked = true;
+      if (!this.reusesBatch || sock.writableLength !== 0) this.batch = undefined;
+      return;
+    }
+    this.seal();
     const chunk = this.wbuf.length === 1 ? this.wbuf[0]! : Buffer.concat(this.wbuf, this.wbytes);
     this.wbuf = [];
     this.wbytes = 0;
-    if (!this.sock.write(chunk)) this.blocked = true;
+    if (!sock.write(chunk)) this.blocked = true;
   };
 
   /** Control frames (sub, unsub, ack, pong) go out now, or not at all while disconnected. */
@@ -328,6 +383,15 @@ export class Transport {
    * Publishes go out now, or into the bounded outage buffer while reconnecting. Returns false
    * when the caller should wait for drain(). Throws when the buffer is full or the client closed.
    */
+  /** A `pub` frame, built in place in the open batch when it fits; as send(). */
+  sendPub(p: PubFields): boolean {
+    const size = pubSize(p);
+    if (this.state !== 'open' || size > BATCH) return this.send(encodePub(p, size));
+    const at = this.reserve(size);
+    this.commit(writePub(this.batch!, at, size, p));
+    return this.buffered() < HIGH_WATER;
+  }
+
   send(frame: Buffer): boolean {
     if (this.state === 'open') {
       this.write(frame);
@@ -378,10 +442,7 @@ export class Transport {
     clearTimeout(this.reconnectTimer);
     clearInterval(this.keepaliveTimer);
     if (sock !== undefined && wasOpen && !sock.destroyed) {
-      const bye = encodeFrame({ op: 'bye' });
-      this.wbuf.push(bye);
-      // The whole frame: counting less would make concat() cut it when other frames are queued.
-      this.wbytes += bye.length;
+      this.write(encodeFrame({ op: 'bye' }));
       // Everything goes now, blocked or not: end() follows and must come after the bye.
       this.blocked = false;
       this.flushWrites();
