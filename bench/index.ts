@@ -361,7 +361,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
       sizes,
       notes: [
         `Opaque runs carry ${sizes.opaqueBytes}-byte random payloads counted by position only (udsbus: seq; the others: the first 4 bytes): no per-message CBOR in the application, so they measure the systems. Structured runs encode and decode the same ~200-byte CBOR camera event with the udsbus portable-CBOR codec in every client.`,
-        'CPU µs per delivery: the server process (/proc/PID/stat, all threads) and the subscriber processes (process.cpuUsage), divided by messages delivered to all subscribers.',
+        'CPU µs per delivery: the server process (/proc/PID/stat, all threads) and the subscriber processes (process.cpuUsage), divided by messages delivered to all subscribers; pub µs/msg: the publisher process, per message published (start to flushed).',
         `Throughput is steady-state: the first ${Math.round(sizes.warmFraction * 100)}% of each run is warm-up and not timed; latency likewise excludes the first ${Math.round(sizes.warmFraction * 100)}% of messages.`,
         'The raw relay forwards every frame to every subscriber without matching or decoding: the ceiling, not a competitor.',
         'On a shared machine absolute numbers are noisy; ratios within one run are the meaningful figures.',

@@ -64,7 +64,7 @@ export type FromWorker =
       /** CPU time (user + system, µs) the subscriber process used from ready to result. */
       cpuUs: number;
     }
-  | { t: 'done'; start: number; end: number; flushed: number; sent: number }
+  | { t: 'done'; start: number; end: number; flushed: number; sent: number; /** The publisher's CPU from start to flushed. */ cpuUs: number }
   | { t: 'rpc'; count: number; elapsedMs: number; rtt: Percentiles; errors: number }
   | { t: 'stats'; rss: number; heapUsed: number; broker?: unknown }
   | { t: 'error'; message: string };

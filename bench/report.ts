@@ -41,7 +41,7 @@ function fanoutTable(res: Record<string, Outcome<FanoutResult>>): string {
   const nats = ok(res.nats)?.perSub.median;
   const rows = Object.entries(res).map(([s, o]) => {
     const r = ok(o);
-    if (r === undefined) return errorRow(s, err(o) ?? '?', 10);
+    if (r === undefined) return errorRow(s, err(o) ?? '?', 11);
     return [
       s,
       fmtInt(r.perSub.median),
@@ -51,11 +51,12 @@ function fanoutTable(res: Record<string, Outcome<FanoutResult>>): string {
       `${fmtInt(r.lost)}${r.lossNotices > 0 ? ` (${r.lossNotices} notices)` : ''}${r.accounted ? '' : ' UNACCOUNTED'}`,
       fmt2(r.cpuUsPerDelivery?.server),
       fmt2(r.cpuUsPerDelivery?.sub),
+      fmt2(r.cpuUsPerDelivery?.pub),
       raw === undefined ? '–' : fmtX(r.perSub.median / raw),
       nats === undefined ? '–' : fmtX(r.perSub.median / nats),
     ];
   });
-  return table(['system', 'msg/s/sub', 'min–max', 'whole run', 'all subs msg/s', 'lost', 'server µs/dlv', 'sub µs/dlv', 'vs raw', 'vs nats'], rows);
+  return table(['system', 'msg/s/sub', 'min–max', 'whole run', 'all subs msg/s', 'lost', 'server µs/dlv', 'sub µs/dlv', 'pub µs/msg', 'vs raw', 'vs nats'], rows);
 }
 
 /** One line of udsbus-over-peer ratios: throughput, and CPU per delivery (lower is better). */

@@ -118,7 +118,8 @@ export type FanoutResult = {
    * CPU µs per delivery (one message to one subscriber): the server process over the whole run
    * (/proc, NaN when it is not ours to read), and the subscriber processes (process.cpuUsage).
    */
-  cpuUsPerDelivery: { server: number; sub: number };
+  /** Server and subscribers per delivery; `pub`: the publisher per message published. */
+  cpuUsPerDelivery: { server: number; sub: number; pub: number };
 };
 
 export type LatencyResult = {
@@ -230,6 +231,7 @@ function summarizeFanout(
     cpuUsPerDelivery: {
       server: extra.serverCpuUs === undefined || delivered === 0 ? NaN : extra.serverCpuUs / delivered,
       sub: delivered === 0 ? NaN : extra.subCpuUs / delivered,
+      pub: done.sent === 0 ? NaN : done.cpuUs / done.sent,
     },
   };
 }

@@ -204,6 +204,7 @@ async function runPub(c: Extract<WorkerConfig, { role: 'pub' }>): Promise<void> 
   send({ t: 'ready', pid: process.pid });
   await once('start');
   const start = now();
+  const cpu0 = process.cpuUsage();
   let i = 0;
   if (c.rate <= 0) {
     for (; i < c.count; i++) if (!publishOne(i)) await client.wait();
@@ -217,7 +218,8 @@ async function runPub(c: Extract<WorkerConfig, { role: 'pub' }>): Promise<void> 
   }
   const end = now();
   await client.flush();
-  send({ t: 'done', start, end, flushed: now(), sent: i });
+  const cpu = process.cpuUsage(cpu0);
+  send({ t: 'done', start, end, flushed: now(), sent: i, cpuUs: cpu.user + cpu.system });
   await once('stop');
   process.exit(0);
 }
