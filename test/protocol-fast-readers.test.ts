@@ -9,7 +9,7 @@ import { msgFrameSize, Published, writeMsgFrame, type Origin } from '../bus/brok
 import { encodePub, type PubFields } from '../bus/client/frames.js';
 import { decodeFrame, encodeFrame, encodeValue } from '../bus/protocol/codec.js';
 import { FrameParser } from '../bus/protocol/parser.js';
-import { ReadCache, readMsgFrame, type MsgFrame } from '../bus/protocol/msg-reader.js';
+import { MsgFields, ReadCache, readMsgFrame, readMsgFrameAt, type MsgFrame } from '../bus/protocol/msg-reader.js';
 import { readPubFrame, type PubFrame } from '../bus/protocol/pub-reader.js';
 
 // Deterministic PRNG so a failure can be replayed.
@@ -379,6 +379,53 @@ describe('readMsgFrame', () => {
     });
     for (let i = 0; i < stream.length; i++) p.push(stream.subarray(i, i + 1));
     expect(n).toBe(frames.length);
+  });
+
+  it('reads in place (readMsgFrameAt) exactly what it reads from a body, through FrameParser offsets at any chunking', () => {
+    const r = rng(6);
+    const frames: Buffer[] = [];
+    for (let i = 0; i < 300; i++) {
+      const m = randomPublished(r);
+      const buf = Buffer.allocUnsafe(msgFrameSize(i + 1, i, m));
+      writeMsgFrame(buf, 0, i + 1, i, m);
+      frames.push(buf);
+    }
+    const stream = Buffer.concat(frames);
+    const cache = new ReadCache();
+    const f = new MsgFields();
+    let n = 0;
+    let inPlace = 0;
+    const p = new FrameParser(
+      1 << 20,
+      () => {
+        throw new Error('onFrame must not be called when onFrameAt is given');
+      },
+      (e) => {
+        throw new Error(e.text);
+      },
+      (buf, start, end) => {
+        const body = Buffer.from(buf.subarray(start, end));
+        const want = readMsgFrame(body)!;
+        expect(readMsgFrameAt(buf, start, end, f, cache, 32)).toBe(true);
+        expect({ sid: f.sid, seq: f.seq, topic: f.topic, payload: Buffer.from(buf.subarray(f.pstart, f.pend)), reply: f.reply, hdr: f.hdr, retained: f.retained, from: f.from, mid: f.mid, redelivered: f.redelivered }).toEqual({ ...want, payload: Buffer.from(want.payload) });
+        if (start > 0 || end < buf.length) inPlace++;
+        n++;
+      },
+    );
+    // Random chunk sizes: frames whole inside a chunk (read in place) and split across chunks.
+    for (let pos = 0; pos < stream.length; ) {
+      const len = 1 + int(r, 3000);
+      p.push(stream.subarray(pos, pos + len));
+      pos += len;
+    }
+    expect(n).toBe(frames.length);
+    expect(inPlace).toBeGreaterThan(0);
+    // Bytes around a frame never change what is read, and a frame cut short is refused.
+    const one = frames[7]!.subarray(4);
+    const padded = Buffer.concat([Buffer.alloc(9, 0xa7), one, Buffer.alloc(5, 0xa7)]);
+    expect(readMsgFrameAt(padded, 9, 9 + one.length, f, cache, 32)).toBe(true);
+    expect(readMsgFrameAt(padded, 9, 9 + one.length - 1, f, cache, 32)).toBe(false);
+    expect(readMsgFrameAt(padded, 9, 9 + one.length + 1, f, cache, 32)).toBe(false);
   });
 });
 

@@ -44,7 +44,7 @@ export class Client extends EventEmitter<ClientEvents> {
           this.subs.resubscribe();
         },
         frame: (f) => this.inbound.frame(f),
-        msg: (m) => this.inbound.msg(m),
+        msg: (f, buf) => this.inbound.msgAt(f, buf),
         opened: ({ reconnecting, attempt, brokerRestarted }) => {
           if (reconnecting) this.emit('reconnect', { cid: this.transport.cid, attempt, brokerRestarted });
           this.emit('connect', { cid: this.transport.cid });

@@ -7,7 +7,7 @@
 import { checkPortableCbor } from '../protocol/cbor-check.js';
 import { problemText, type DecodedFrame } from '../protocol/codec.js';
 import { UdsbusError } from '../protocol/errors.js';
-import type { MsgFrame } from '../protocol/msg-reader.js';
+import { MsgFields, type FromMap } from '../protocol/msg-reader.js';
 import { Received } from './received.js';
 import type { Requests } from './requests.js';
 import type { Subscriptions } from './subscriptions.js';
@@ -39,20 +39,36 @@ export class Inbound {
     }
   }
 
-  /** A delivery, from the fixed-shape reader or the generic decoder. */
-  msg(f: DecodedFrame | MsgFrame): void {
-    const sid = f.sid as number;
-    const bytes = f.payload as Uint8Array;
-    const problem = bytes.length === 0 ? null : checkPortableCbor(bytes, 0, bytes.length, this.maxNesting());
+  /** A delivery the generic decoder read (a layout the fixed-shape reader does not take). */
+  msg(f: DecodedFrame): void {
+    const m = new MsgFields();
+    const payload = f.payload as Uint8Array;
+    m.sid = f.sid as number;
+    m.seq = (f.seq as number | undefined) ?? 0;
+    m.topic = f.topic as string;
+    m.pstart = 0;
+    m.pend = payload.length;
+    m.reply = f.reply as string | undefined;
+    m.hdr = f.hdr as Record<string, string> | undefined;
+    m.retained = f.retained === true;
+    m.from = f.from as FromMap | undefined;
+    m.mid = f.mid as number | undefined;
+    m.redelivered = f.redelivered === true;
+    this.msgAt(m, payload);
+  }
+
+  /** A delivery: its fields, and its payload at `f.pstart..f.pend` of `buf`. */
+  msgAt(f: MsgFields, buf: Uint8Array): void {
+    const problem = f.pend === f.pstart ? null : checkPortableCbor(buf, f.pstart, f.pend, this.maxNesting());
     if (problem !== null) {
       this.error(new UdsbusError(problem, `payload rejected: ${problemText(problem)}`));
       return;
     }
-    if (sid === this.requests.inboxSid) {
-      this.requests.onReply(f.topic as string, () => new Received(f, bytes, 0));
+    if (f.sid === this.requests.inboxSid) {
+      this.requests.onReply(f.topic, new Received(f, buf, 0));
       return;
     }
-    this.subs.deliver(sid, f, bytes);
+    this.subs.deliver(f, buf);
   }
 
   private err(f: DecodedFrame): void {

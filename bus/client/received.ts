@@ -2,8 +2,8 @@
  * The message object a subscriber receives: fields read from the `msg` frame, the payload decoded
  * lazily. Its own module so the client face stays small and the per-message class is easy to find.
  */
-import { decodeCheckedValue, type DecodedFrame } from '../protocol/codec.js';
-import type { MsgFrame } from '../protocol/msg-reader.js';
+import { decodeCheckedValue } from '../protocol/codec.js';
+import type { MsgFields } from '../protocol/msg-reader.js';
 import type { Message, Origin } from './types.js';
 
 /**
@@ -13,7 +13,6 @@ import type { Message, Origin } from './types.js';
  */
 export class Received implements Message {
   readonly topic: string;
-  readonly bytes: Uint8Array;
   readonly sid: number;
   readonly seq: number;
   readonly retained: boolean;
@@ -24,27 +23,40 @@ export class Received implements Message {
   readonly redelivered: boolean;
   private decoded = false;
   private value: unknown;
+  // The payload is buf[pstart..pend): a view is made only when asked for.
+  private view: Uint8Array | undefined;
+  private readonly buf: Uint8Array;
+  private readonly pstart: number;
+  private readonly pend: number;
 
-  constructor(
-    f: DecodedFrame | MsgFrame,
-    bytes: Uint8Array,
-    readonly lost: number,
-  ) {
-    this.topic = f.topic as string;
-    this.bytes = bytes;
-    this.sid = f.sid as number;
-    this.seq = (f.seq as number | undefined) ?? 0;
-    this.retained = f.retained === true;
-    this.reply = f.reply as string | undefined;
-    this.hdr = f.hdr as Record<string, string> | undefined;
+  /** `f` is the reader's, reused for the next frame: every field is copied out here. */
+  constructor(f: MsgFields, buf: Uint8Array, readonly lost: number) {
+    this.topic = f.topic;
+    this.sid = f.sid;
+    this.seq = f.seq;
+    this.retained = f.retained;
+    this.reply = f.reply;
+    this.hdr = f.hdr;
     this.from = f.from as Origin | undefined;
-    this.mid = f.mid as number | undefined;
-    this.redelivered = f.redelivered === true;
+    this.mid = f.mid;
+    this.redelivered = f.redelivered;
+    this.buf = buf;
+    this.pstart = f.pstart;
+    this.pend = f.pend;
+  }
+
+  /** The payload's CBOR bytes (a view into what was read; not copied). */
+  get bytes(): Uint8Array {
+    if (this.view === undefined) {
+      const b = this.buf;
+      this.view = this.pstart === 0 && this.pend === b.length ? b : b.subarray(this.pstart, this.pend);
+    }
+    return this.view;
   }
 
   get payload(): unknown {
     if (!this.decoded) {
-      // Checked in onMsg with this connection's maxNesting before the message was made.
+      // Checked on arrival with this connection's maxNesting before the message was made.
       this.value = decodeCheckedValue(this.bytes);
       this.decoded = true;
     }

@@ -88,14 +88,14 @@ export class Requests {
   }
 
   /** A message on the inbox subscription: the reply to one of our requests. */
-  onReply(topic: string, make: () => Message): void {
+  onReply(topic: string, msg: Message): void {
     const token = topic.slice(this.inbox.length + 1);
     const req = this.pending.get(token);
     if (req === undefined) return;
     this.pending.delete(token);
     this.byId.delete(req.id);
     clearTimeout(req.timer);
-    req.resolve(make());
+    req.resolve(msg);
   }
 
   // ---- confirms ---------------------------------------------------------------------------

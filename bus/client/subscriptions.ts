@@ -7,7 +7,7 @@ import { Observable, type Subscriber } from 'rxjs';
 import { encodeFrame, type DecodedFrame } from '../protocol/codec.js';
 import { UdsbusError, type ErrorName } from '../protocol/errors.js';
 import { checkPattern, describeTopicProblem } from '../topics/grammar.js';
-import type { MsgFrame } from '../protocol/msg-reader.js';
+import type { MsgFields } from '../protocol/msg-reader.js';
 import { Received } from './received.js';
 import type { Transport } from './transport.js';
 import type { LossEvent, Message, SubscribeOptions } from './types.js';
@@ -94,14 +94,16 @@ export class Subscriptions {
     });
   }
 
-  /** Deliver a message to its subscription's observers; false when the sid is not ours. */
-  /** A delivery for `sid`; its payload `bytes` were checked on arrival. No closure per message. */
-  deliver(sid: number, f: DecodedFrame | MsgFrame, bytes: Uint8Array): boolean {
-    const s = this.bySid.get(sid);
+  /**
+   * A delivery to its subscription's observers (false when the sid is not ours); its payload, in
+   * `buf`, was checked on arrival. One object per message, the Received; no closure.
+   */
+  deliver(f: MsgFields, buf: Uint8Array): boolean {
+    const s = this.bySid.get(f.sid);
     if (s === undefined) return false; // unsubscribed while in flight
     const lost = s.pendingLost;
     s.pendingLost = 0;
-    const msg = new Received(f, bytes, lost);
+    const msg = new Received(f, buf, lost);
     for (const o of s.observers) o.next(msg);
     if (s.opts.autoAck && msg.mid !== undefined) this.ack(msg);
     return true;

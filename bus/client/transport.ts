@@ -13,7 +13,7 @@ import { BrokerUntrustedError, UdsbusError } from '../protocol/errors.js';
 import { DEFAULT_LIMITS, PROTOCOL_VERSION, type Limits } from '../protocol/limits.js';
 import { FrameParser } from '../protocol/parser.js';
 import { encodePub, pubSize, writePub, type PubFields } from './frames.js';
-import { ReadCache, readMsgFrame, type MsgFrame } from '../protocol/msg-reader.js';
+import { MsgFields, ReadCache, readMsgFrameAt } from '../protocol/msg-reader.js';
 import { lookupDefaultSocket, socketCandidates } from '../paths.js';
 import { checkBroker, checkUnverifiable, resolveTrust, type ExpectBrokerUid } from './broker-identity.js';
 
@@ -44,7 +44,8 @@ export interface TransportHooks {
   /** A frame that is not the transport's own (ok, loss, err, and a `msg` of unusual shape). */
   frame(f: DecodedFrame): void;
   /** A `msg` frame read in the broker's fixed shape (the hot path). */
-  msg(m: MsgFrame): void;
+  /** A delivery in the broker's layout: `f` is reused for the next frame, its payload is in `buf`. */
+  msg(f: MsgFields, buf: Uint8Array): void;
   opened(info: { reconnecting: boolean; attempt: number; brokerRestarted: boolean }): void;
   /** The connection dropped; `wasOpen` when it had completed its handshake. */
   lost(wasOpen: boolean): void;
@@ -88,6 +89,8 @@ export class Transport {
   private finishedInfo: CloseInfo | undefined;
   /** The fixed-shape reader's memory: each publisher's `from` decoded once (issue 15). */
   private readonly readCache = new ReadCache();
+  /** What the fast reader read from the last delivery; reused for every frame. */
+  private readonly fields = new MsgFields();
 
   constructor(
     private readonly opts: TransportOptions,
@@ -145,6 +148,7 @@ export class Transport {
         DEFAULT_LIMITS.maxFrameBytes * 16,
         (body) => this.onFrame(body),
         (e) => this.protocolError(new UdsbusError(e.code, e.text)),
+        (buf, start, end) => this.onFrameAt(buf, start, end),
       ));
       const hello = () => {
         const frame: Record<string, unknown> = { op: 'hello', v: PROTOCOL_VERSION, name: o.name };
@@ -256,9 +260,13 @@ export class Transport {
 
   // ---- input ------------------------------------------------------------------------------
 
+  /** A frame in place: a delivery in the broker's layout is read without an object; else onFrame. */
+  private onFrameAt(buf: Buffer, start: number, end: number): void {
+    if (readMsgFrameAt(buf, start, end, this.fields, this.readCache, this.limits.maxNesting)) return this.hooks.msg(this.fields, buf);
+    this.onFrame(buf.subarray(start, end));
+  }
+
   private onFrame(body: Buffer): void {
-    const m = readMsgFrame(body, this.readCache, this.limits.maxNesting);
-    if (m !== undefined) return this.hooks.msg(m);
     const r = decodeFrame(body, this.limits.maxNesting);
     if (!r.ok) {
       this.protocolError(new UdsbusError(r.problem, `bad frame from the broker: ${r.text}`));

@@ -9,6 +9,9 @@
  * Example:
  *   const cache = new ReadCache(); // one per connection
  *   const m = readMsgFrame(body, cache) ?? slowPath(decodeFrame(body));
+ *   // The hot path: no object per frame, the payload as offsets into the read buffer.
+ *   const f = new MsgFields(); // one per connection
+ *   if (readMsgFrameAt(chunk, start, end, f, cache, maxNesting)) deliver(f, chunk);
  */
 import { asciiAt, bytesAt, cursor, decodeHeaders, keyAt, ReadCache, skipFlatMap, uintAt, type FromMap } from './fixed-shape.js';
 import { key } from './cbor-writer.js';
@@ -47,31 +50,58 @@ const TRUE = 0xf5;
 const defaultCache = new ReadCache();
 
 /**
+ * What `readMsgFrameAt` read: one per connection, overwritten by every frame, so reading a
+ * delivery allocates nothing. The payload is `pstart..pend` of the buffer that was read.
+ */
+export class MsgFields {
+  sid = 0;
+  seq = 0;
+  topic = '';
+  pstart = 0;
+  pend = 0;
+  reply: string | undefined = undefined;
+  hdr: Readonly<Record<string, string>> | undefined = undefined;
+  retained = false;
+  from: FromMap | undefined = undefined;
+  mid: number | undefined = undefined;
+  redelivered = false;
+}
+
+/**
  * Reads a `msg` frame body (without its 4-byte length prefix), or returns undefined for anything
  * that is not exactly the broker's layout. `cache` decodes repeated `from` maps once and
  * remembers the last topic; give each connection its own. `maxNesting` is the limit `decodeFrame` would apply (a frame with `hdr` or
  * `from` nests 2 deep).
  */
 export function readMsgFrame(body: Uint8Array, cache: ReadCache = defaultCache, maxNesting = 32): MsgFrame | undefined {
-  const end = body.length;
+  const f = new MsgFields();
+  if (!readMsgFrameAt(body, 0, body.length, f, cache, maxNesting)) return undefined;
+  return { sid: f.sid, seq: f.seq, topic: f.topic, payload: body.subarray(f.pstart, f.pend), reply: f.reply, hdr: f.hdr, retained: f.retained, from: f.from, mid: f.mid, redelivered: f.redelivered };
+}
+
+/**
+ * The same reader over `b[start..end)`, filling `out`; false (and `out` undefined in part) for
+ * anything that is not exactly the broker's layout.
+ */
+export function readMsgFrameAt(b: Uint8Array, start: number, end: number, out: MsgFields, cache: ReadCache, maxNesting: number): boolean {
   // 5 required pairs, at most 6 optional ones: the map head is always one byte, 0xa5..0xab.
-  const head = body[0];
-  if (head === undefined || head < 0xa5 || head > 0xab || maxNesting < 1) return undefined;
-  if (!keyAt(body, 1, end, PREFIX)) return undefined;
-  const sid = uintAt(body, 1 + PREFIX.length, end);
-  if (sid < 0) return undefined;
+  const head = start < end ? b[start]! : -1;
+  if (head < 0xa5 || head > 0xab || maxNesting < 1) return false;
+  if (!keyAt(b, start + 1, end, PREFIX)) return false;
+  const sid = uintAt(b, start + 1 + PREFIX.length, end);
+  if (sid < 0) return false;
   let pos = cursor.pos;
-  if (!keyAt(body, pos, end, K_SEQ)) return undefined;
-  const seq = uintAt(body, pos + K_SEQ.length, end);
-  if (seq < 0) return undefined;
+  if (!keyAt(b, pos, end, K_SEQ)) return false;
+  const seq = uintAt(b, pos + K_SEQ.length, end);
+  if (seq < 0) return false;
   pos = cursor.pos;
-  if (!keyAt(body, pos, end, K_TOPIC)) return undefined;
-  const topic = cache.ascii(body, pos + K_TOPIC.length, end);
-  if (topic === undefined) return undefined;
+  if (!keyAt(b, pos, end, K_TOPIC)) return false;
+  const topic = cache.ascii(b, pos + K_TOPIC.length, end);
+  if (topic === undefined) return false;
   pos = cursor.pos;
-  if (!keyAt(body, pos, end, K_PAYLOAD)) return undefined;
-  const plen = bytesAt(body, pos + K_PAYLOAD.length, end);
-  if (plen < 0) return undefined;
+  if (!keyAt(b, pos, end, K_PAYLOAD)) return false;
+  const plen = bytesAt(b, pos + K_PAYLOAD.length, end);
+  if (plen < 0) return false;
   const pstart = cursor.pos;
   pos = pstart + plen;
 
@@ -86,46 +116,57 @@ export function readMsgFrame(body: Uint8Array, cache: ReadCache = defaultCache, 
   let next = 0;
   while (pairs > 0) {
     pairs--;
-    if (next <= 0 && keyAt(body, pos, end, K_REPLY)) {
-      reply = asciiAt(body, pos + K_REPLY.length, end);
-      if (reply === undefined) return undefined;
+    if (next <= 0 && keyAt(b, pos, end, K_REPLY)) {
+      reply = asciiAt(b, pos + K_REPLY.length, end);
+      if (reply === undefined) return false;
       pos = cursor.pos;
       next = 1;
-    } else if (next <= 1 && keyAt(body, pos, end, K_HDR)) {
+    } else if (next <= 1 && keyAt(b, pos, end, K_HDR)) {
       const s = pos + K_HDR.length;
-      const e = skipFlatMap(body, s, end, false);
-      if (e < 0 || maxNesting < 2) return undefined;
-      hdr = decodeHeaders(body, s, e);
-      if (hdr === undefined) return undefined;
+      const e = skipFlatMap(b, s, end, false);
+      if (e < 0 || maxNesting < 2) return false;
+      hdr = decodeHeaders(b, s, e);
+      if (hdr === undefined) return false;
       pos = e;
       next = 2;
-    } else if (next <= 2 && keyAt(body, pos, end, K_RETAINED)) {
+    } else if (next <= 2 && keyAt(b, pos, end, K_RETAINED)) {
       pos += K_RETAINED.length;
-      if (body[pos] !== TRUE) return undefined;
+      if (b[pos] !== TRUE) return false;
       pos++;
       retained = true;
       next = 3;
-    } else if (next <= 3 && keyAt(body, pos, end, K_FROM)) {
-      if (maxNesting < 2) return undefined;
-      from = cache.read(body, pos + K_FROM.length, end);
-      if (from === undefined) return undefined;
+    } else if (next <= 3 && keyAt(b, pos, end, K_FROM)) {
+      if (maxNesting < 2) return false;
+      from = cache.read(b, pos + K_FROM.length, end);
+      if (from === undefined) return false;
       pos = cursor.pos;
       next = 4;
-    } else if (next <= 4 && keyAt(body, pos, end, K_MID)) {
-      mid = uintAt(body, pos + K_MID.length, end);
-      if (mid < 0) return undefined;
+    } else if (next <= 4 && keyAt(b, pos, end, K_MID)) {
+      mid = uintAt(b, pos + K_MID.length, end);
+      if (mid < 0) return false;
       pos = cursor.pos;
       next = 5;
-    } else if (next <= 5 && keyAt(body, pos, end, K_REDELIVERED)) {
+    } else if (next <= 5 && keyAt(b, pos, end, K_REDELIVERED)) {
       pos += K_REDELIVERED.length;
-      if (body[pos] !== TRUE) return undefined;
+      if (b[pos] !== TRUE) return false;
       pos++;
       redelivered = true;
       next = 6;
     } else {
-      return undefined;
+      return false;
     }
   }
-  if (pos !== end) return undefined;
-  return { sid, seq, topic, payload: body.subarray(pstart, pstart + plen), reply, hdr, retained, from, mid, redelivered };
+  if (pos !== end) return false;
+  out.sid = sid;
+  out.seq = seq;
+  out.topic = topic;
+  out.pstart = pstart;
+  out.pend = pstart + plen;
+  out.reply = reply;
+  out.hdr = hdr;
+  out.retained = retained;
+  out.from = from;
+  out.mid = mid;
+  out.redelivered = redelivered;
+  return true;
 }

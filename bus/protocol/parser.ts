@@ -18,6 +18,11 @@ export class FrameParser {
     private readonly maxFrameBytes: number,
     private readonly onFrame: (body: Buffer) => void,
     private readonly onError: (err: ParseError) => void,
+    /**
+     * Instead of onFrame: the frame as `buf[start..end)`, so a frame wholly inside a chunk costs
+     * no view object (the client's receive path reads it in place).
+     */
+    private readonly onFrameAt?: (buf: Buffer, start: number, end: number) => void,
   ) {}
 
   /** Bytes of an incomplete frame held right now (header included). */
@@ -53,7 +58,8 @@ export class FrameParser {
           const body = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.partsLen);
           this.parts = [];
           this.partsLen = 0;
-          this.onFrame(body);
+          if (this.onFrameAt !== undefined) this.onFrameAt(body, 0, body.length);
+          else this.onFrame(body);
         }
         continue;
       }
@@ -78,9 +84,10 @@ export class FrameParser {
         return;
       }
       if (n - pos >= len) {
-        const body = chunk.subarray(pos, pos + len);
+        const start = pos;
         pos += len;
-        this.onFrame(body);
+        if (this.onFrameAt !== undefined) this.onFrameAt(chunk, start, pos);
+        else this.onFrame(chunk.subarray(start, pos));
       } else {
         this.need = len;
       }
