@@ -220,7 +220,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
               for (const s of basic) {
                 out[s] = await attempt(`opaque ${sizes.opaqueBytes} B fanout 1→${sizes.fanoutSubs} ${s}`, () =>
                   pool.with(s, `opaque-${s}`, async (server) => {
-                    const o = { label: `opaque-${s}`, msgs: sizes.fanoutMsgs, subs: sizes.fanoutSubs, procs: sizes.fanoutSubs, payloadBytes: sizes.opaqueBytes, serverPid: server.pid, profile: s === 'udsbus' };
+                    const o = { label: `opaque-${s}`, msgs: sizes.opaqueMsgs, subs: sizes.fanoutSubs, procs: sizes.fanoutSubs, payloadBytes: sizes.opaqueBytes, serverPid: server.pid, profile: s === 'udsbus' };
                     return (await fanout(ctx, server.endpoint(s), o)).result;
                   }),
                 );

@@ -111,7 +111,7 @@ export function formatReport(r: BenchReport): string {
   );
   if (sc.opaque !== undefined) {
     out.push(
-      `Fan-out 1 → ${sz.fanoutSubs}, OPAQUE ${fmtInt(sz.opaqueBytes)}-byte payloads (${fmtInt(sz.fanoutMsgs)} messages counted by position, no CBOR in the application; one process per subscriber); delivered msg/s per subscriber, steady state; CPU µs per delivery`,
+      `Fan-out 1 → ${sz.fanoutSubs}, OPAQUE ${fmtInt(sz.opaqueBytes)}-byte payloads (${fmtInt(sz.opaqueMsgs)} messages counted by position, no CBOR in the application; one process per subscriber); delivered msg/s per subscriber, steady state; CPU µs per delivery`,
       fanoutTable(sc.opaque),
       ratioLine(sc.opaque),
       '',

@@ -19,7 +19,7 @@ const HELP = `usage: npm run bench -- [options]
   --systems LIST        only these of udsbus, udsbus-tcp, raw, nats, mosquitto, redis
   --socket PATH         measure a broker that is already running on PATH
   --tcp HOST:PORT       that broker's TCP listener (for the tcp scenario)
-  --messages N          fan-out and slow-consumer message count (default 200,000)
+  --messages N          fan-out and slow-consumer message count (default 200,000; opaque 1,000,000)
   --rate N --duration MS  latency scenario publish rate and length (default 5,000/s for 5,000 ms)
   --connections N       connection-scale count (default 10,000)
   --queue-bytes N --queue-msgs N  the udsbus broker's per-connection outbound queue limits
@@ -78,7 +78,7 @@ function parseBenchArgs(argv: string[]): BenchOptions & { json: boolean; help: b
   opts.outDir = values.out ?? join(PACKAGE_ROOT, 'bench', 'results');
   const sizes: Partial<Sizes> = {};
   const messages = num('messages', values.messages);
-  if (messages !== undefined) sizes.fanoutMsgs = sizes.slowMsgs = Math.floor(messages);
+  if (messages !== undefined) sizes.fanoutMsgs = sizes.slowMsgs = sizes.opaqueMsgs = Math.floor(messages);
   const payloadBytes = num('payload-bytes', values['payload-bytes']);
   if (payloadBytes !== undefined) {
     if (payloadBytes < 4) throw new Error('--payload-bytes must be at least 4 (the position is in the first 4 bytes)');

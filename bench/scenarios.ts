@@ -12,8 +12,13 @@ import { median, percentiles, type Percentiles } from './stats.js';
 export type Sizes = {
   fanoutMsgs: number;
   fanoutSubs: number;
-  /** Opaque fan-out: payload bytes (1 → fanoutSubs, fanoutMsgs messages). */
+  /** Opaque fan-out: payload bytes (1 → fanoutSubs, opaqueMsgs messages). */
   opaqueBytes: number;
+  /**
+   * Opaque fan-out message count: long enough (several seconds) that JIT warm-up and process
+   * start are a small part of the CPU measured per delivery.
+   */
+  opaqueMsgs: number;
   /** `--matrix`: opaque fan-out for every payload size × subscriber count (messages scaled down). */
   matrixBytes: number[];
   matrixSubs: number[];
@@ -41,6 +46,7 @@ export const FULL: Sizes = {
   fanoutMsgs: 200_000,
   fanoutSubs: 3,
   opaqueBytes: 200,
+  opaqueMsgs: 1_000_000,
   matrixBytes: [64, 200, 1024, 16_384],
   matrixSubs: [1, 3, 16],
   fan100Msgs: 20_000,
@@ -64,6 +70,7 @@ export const QUICK: Sizes = {
   fanoutMsgs: 5_000,
   fanoutSubs: 3,
   opaqueBytes: 200,
+  opaqueMsgs: 5_000,
   matrixBytes: [64, 200, 1024, 16_384],
   matrixSubs: [1, 3, 16],
   fan100Msgs: 500,
