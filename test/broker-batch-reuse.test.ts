@@ -6,6 +6,7 @@
  * byte is derived from their index, at sizes that straddle the batch size, would see it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { decodeValue } from '../bus/protocol/codec.js';
 import { startTestBus, type TestBus } from './helpers/harness.js';
 
 let bus: TestBus | undefined;
@@ -46,5 +47,33 @@ describe('broker batch buffer reuse', () => {
       if (!pub.publish(`reuse.${i}`, payloadOf(i))) await pub.drain();
     }
     for (const r of await Promise.all(results)) expect(r).toEqual({ got: N, bad: 0 });
+  }, 60_000);
+
+  it('a subscriber that keeps every message finds each one intact after the last arrived', async () => {
+    // The client reads into slices of shared slabs (transport.ts readSlabs) and a message's
+    // bytes are a view into them: a slab reused while a kept message still pointed into it would
+    // show here as changed bytes.
+    bus = await startTestBus({ statsIntervalMs: 0 });
+    const sub = await bus.client();
+    const kept: Array<{ topic: string; bytes: Uint8Array }> = [];
+    const all = new Promise<void>((resolve) => {
+      sub.subscribe('keep.>').subscribe((m) => {
+        kept.push({ topic: m.topic, bytes: m.bytes });
+        if (kept.length === N) resolve();
+      });
+    });
+    await sub.flush();
+    const pub = await bus.client();
+    for (let i = 0; i < N; i++) {
+      if (!pub.publish(`keep.${i}`, payloadOf(i))) await pub.drain();
+    }
+    await all;
+    let bad = 0;
+    for (const [i, k] of kept.entries()) {
+      const want = payloadOf(i);
+      const got = decodeValue(k.bytes) as Uint8Array;
+      if (k.topic !== `keep.${i}` || !Buffer.from(got).equals(Buffer.from(want))) bad++;
+    }
+    expect({ kept: kept.length, bad }).toEqual({ kept: N, bad: 0 });
   }, 60_000);
 });

@@ -117,7 +117,11 @@ export class Transport {
       // The default lookup runs on every dial: the broker it finds may start after the client.
       const path = (this.path = o.socket ?? lookupDefaultSocket());
       const sock: Duplex =
-        o.dial !== undefined ? o.dial() : o.tcp ? createConnection({ host: o.tcp.host, port: o.tcp.port, noDelay: true }) : createConnection(path);
+        o.dial !== undefined
+          ? o.dial()
+          : o.tcp
+            ? createConnection({ host: o.tcp.host, port: o.tcp.port, noDelay: true, onread: readSlabs((b) => this.onRead(b)) })
+            : createConnection({ path, onread: readSlabs((b) => this.onRead(b)) });
       this.sock = sock;
       this.reusesBatch = sock instanceof Socket;
       let settled = false;
@@ -168,10 +172,8 @@ export class Transport {
           else hello();
         });
       }
-      sock.on('data', (chunk: Buffer) => {
-        this.lastRecv = Date.now();
-        parser.push(chunk);
-      });
+      // A dialled stream emits 'data'; a socket hands its reads to onRead (readSlabs).
+      sock.on('data', (chunk: Buffer) => this.onRead(chunk));
       sock.on('drain', () => {
         this.blocked = false;
         this.flushWrites();
@@ -259,6 +261,11 @@ export class Transport {
   }
 
   // ---- input ------------------------------------------------------------------------------
+
+  private onRead(chunk: Buffer): void {
+    this.lastRecv = Date.now();
+    this.parser?.push(chunk);
+  }
 
   /** A frame in place: a delivery in the broker's layout is read without an object; else onFrame. */
   private onFrameAt(buf: Buffer, start: number, end: number): void {
@@ -516,4 +523,29 @@ function describeAccess(path: string): string {
   }
   const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
   return `the socket is owned by uid ${st.uid}, gid ${st.gid}, mode ${mode}; run as that user or add your user to group ${st.gid}`;
+}
+
+// Socket reads land in slices of 256 KiB slabs (net's `onread`), not in a fresh 64 KiB buffer per
+// read: one allocation per several reads. A delivery's payload is a view into its slab, so the
+// slab lives while any message read into it does, as a read buffer would.
+const SLAB_BYTES = 256 * 1024;
+const READ_BYTES = 64 * 1024;
+
+function readSlabs(onChunk: (chunk: Buffer) => void): { buffer: () => Buffer; callback: (n: number, buf: Buffer) => boolean } {
+  let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  let off = 0;
+  return {
+    buffer: () => {
+      if (SLAB_BYTES - off < READ_BYTES) {
+        slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+        off = 0;
+      }
+      return slab.subarray(off, off + READ_BYTES);
+    },
+    callback: (n, buf) => {
+      off += n;
+      onChunk(buf.subarray(0, n));
+      return true;
+    },
+  };
 }
