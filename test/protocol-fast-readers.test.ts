@@ -471,7 +471,47 @@ describe('readPubFrame', () => {
   it('matches generic frames byte for byte when the generic encoder happens to write the same layout', () => {
     // cbor-x writes minimal heads and keeps key order: the same bytes, so the same answer.
     const body = encodeFrame({ op: 'pub', topic: 'a.b', payload: Buffer.from([1, 2]), reply: 'c', id: 3 }).subarray(4);
-    expect(readPubFrame(body)).toEqual({ topic: 'a.b', payload: Buffer.from([1, 2]), reply: 'c', retain: false, owned: false, hdr: undefined, id: 3, confirm: false });
+    expect(readPubFrame(body)).toEqual({ topic: 'a.b', payload: Buffer.from([1, 2]), reply: 'c', retain: false, owned: false, hdr: undefined, id: 3, confirm: false, shared: body.subarray(1 + 3 + 4, 1 + 3 + 4 + 6 + 4 + 8 + 3) });
+  });
+
+  it('hands the broker topic and payload pairs from which it writes the same msg frame as from a built message', () => {
+    // The broker borrows `shared` instead of copying topic and payload (message.ts): every
+    // delivery must come out byte for byte as from a message built field by field.
+    const r = rng(12);
+    let borrowed = 0;
+    for (let i = 0; i < 2000; i++) {
+      const p = randomPub(r);
+      const got = readPubFrame(pubBody(p))!;
+      const from = origin(r);
+      const built = new Published(got.topic, got.payload, got.reply, got.hdr, false, from);
+      const lent = new Published(got.topic, got.payload, got.reply, got.hdr, false, from, undefined, got.shared);
+      const sid = uint(r) || 1;
+      const seq = uint(r);
+      const a = Buffer.alloc(msgFrameSize(sid, seq, built));
+      const b = Buffer.alloc(msgFrameSize(sid, seq, lent));
+      expect(a.length).toBe(b.length);
+      writeMsgFrame(a, 0, sid, seq, built);
+      writeMsgFrame(b, 0, sid, seq, lent);
+      expect(b.equals(a)).toBe(true);
+      expect(Buffer.from(lent.payload).equals(Buffer.from(built.payload))).toBe(true);
+      // Owning copies the bytes out and writes the same frame again.
+      lent.own();
+      const c = Buffer.alloc(b.length);
+      writeMsgFrame(c, 0, sid, seq, lent);
+      expect(c.equals(a)).toBe(true);
+      if (got.reply === undefined && got.hdr === undefined) {
+        // Borrowed until owned: the same memory as the frame, then a copy of its own.
+        const view = new Published(got.topic, got.payload, undefined, undefined, false, from, undefined, got.shared).body;
+        expect([view.buffer, view.byteOffset, view.length]).toEqual([got.shared.buffer, got.shared.byteOffset, got.shared.length]);
+        // The owned copy no longer sees the frame: wiping the frame changes nothing written.
+        got.shared.fill(0);
+        const d = Buffer.alloc(b.length);
+        writeMsgFrame(d, 0, sid, seq, lent);
+        expect(d.equals(a)).toBe(true);
+        borrowed++;
+      }
+    }
+    expect(borrowed).toBeGreaterThan(100);
   });
 });
 

@@ -158,7 +158,7 @@ export class Connection implements SubOwner, Paced {
       if (p !== undefined) {
         this.msgsIn++;
         try {
-          this.onPub(p);
+          this.onPub(p, p.shared);
         } catch (err) {
           this.host.internalError(this, err);
         }
@@ -302,7 +302,8 @@ export class Connection implements SubOwner, Paced {
   /** The last topic this connection published on that passed the checks (same string object). */
   private checkedTopic: string | undefined;
 
-  private onPub(f: DecodedFrame | PubFrame): void {
+  /** `shared` only from the fixed-shape reader, never from a decoded frame's fields. */
+  private onPub(f: DecodedFrame | PubFrame, shared?: Uint8Array): void {
     // Per publish: no object unless there is something to answer (errors carry `{id}`).
     const idNum = isUint(f.id) ? f.id : undefined;
     const id = idNum === undefined ? NO_ID : { id: idNum };
@@ -352,7 +353,7 @@ export class Connection implements SubOwner, Paced {
     }
     const retain = f.retain === true;
     if (f.confirm === true && idNum === undefined) return this.error('BAD_FRAME', 'pub with "confirm" needs an "id" to answer', id);
-    this.host.publish(this, { topic, payload, reply, hdr, retain, owned: retain && f.owned === true, id: idNum, confirm: f.confirm === true });
+    this.host.publish(this, { topic, payload, reply, hdr, retain, owned: retain && f.owned === true, id: idNum, confirm: f.confirm === true, shared });
   }
 
   private onSub(f: DecodedFrame): void {

@@ -27,6 +27,8 @@ export type PubRequest = {
   owned: boolean;
   id: number | undefined;
   confirm: boolean;
+  /** From the fixed-shape reader only: the frame's topic and payload pairs (pub-reader.ts `shared`). */
+  shared: Uint8Array | undefined;
 };
 
 /** A refusal the connection turns into an error frame. */

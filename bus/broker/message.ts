@@ -21,13 +21,30 @@ const K_MID = key('mid');
 const K_REDELIVERED = key('redelivered');
 
 /** Who published: the connection's `from` map, pre-encoded for both encodings. */
-export type Origin = { readonly cid: string; readonly cbor: Buffer; readonly json: string };
+export type Origin = {
+  readonly cid: string;
+  readonly cbor: Buffer;
+  readonly json: string;
+  /** The `from` pair as a `msg` map ends with it (fromTail), made once per connection. */
+  tail?: Buffer;
+};
+
+const NO_TAIL = new Uint8Array(0);
+
+/** The `from` key and map, for messages whose body is borrowed. */
+function fromTail(origin: Origin): Buffer {
+  return (origin.tail = Buffer.concat([K_FROM, origin.cbor]));
+}
 const CBOR_TRUE = 0xf5;
 
 export class Published {
-  /** The shared part of the `msg` map: `pairs` key/value pairs, already CBOR. */
-  readonly body: Buffer;
+  /** The shared part of the `msg` map: `pairs` key/value pairs, already CBOR (with `tail`). */
+  body: Uint8Array;
+  /** Pairs after `body`: the publisher's `from` when `body` is borrowed; else empty. */
+  readonly tail: Uint8Array;
   readonly pairs: number;
+  /** `body` is a view into a socket's read buffer, valid while this message is routed (own()). */
+  private borrowed: boolean;
   // Where the payload lies in `body`: the view is made only when retained, durable or JSON
   // delivery asks for it, not for every routed message.
   private readonly pstart: number;
@@ -44,7 +61,25 @@ export class Published {
     readonly origin: Origin | undefined,
     /** For deliveries from a durable queue: the stable message id. */
     readonly durable?: { readonly mid: number; readonly redelivered: boolean },
+    /**
+     * The pub frame's `topic` and `payload` pairs (pub-reader.ts `shared`): for a plain message
+     * from a client they are the start of the `msg` map already, so they are borrowed instead of
+     * copied, and `from` follows as the tail. No copy per publish; own() makes one if the message
+     * has to outlive the turn (a queued delivery).
+     */
+    shared?: Uint8Array,
   ) {
+    if (shared !== undefined && origin !== undefined && reply === undefined && hdr === undefined && !retained && durable === undefined) {
+      this.body = shared;
+      this.tail = origin.tail ?? fromTail(origin);
+      this.pairs = 3;
+      this.pstart = shared.length - payload.length;
+      this.pend = shared.length;
+      this.borrowed = true;
+      return;
+    }
+    this.tail = NO_TAIL;
+    this.borrowed = false;
     const hdrBytes = hdr === undefined ? undefined : encodeValue(hdr);
     let size = K_TOPIC.length + asciiSize(topic) + K_PAYLOAD.length + headSize(payload.length) + payload.length;
     let pairs = 2;
@@ -114,10 +149,18 @@ export class Published {
     this.pairs = pairs;
   }
 
-  /** The payload bytes, as a view into `body` (never into a socket's read buffer). */
+  /** The payload bytes, as a view into `body`. */
   get payload(): Uint8Array {
     this.view ??= this.body.subarray(this.pstart, this.pend);
     return this.view;
+  }
+
+  /** A message kept past this turn stops pointing into a socket's read buffer: one copy. */
+  own(): void {
+    if (!this.borrowed) return;
+    this.body = Buffer.from(this.body);
+    this.view = undefined;
+    this.borrowed = false;
   }
 
   private json: Buffer | undefined;
@@ -153,7 +196,7 @@ const OP_MSG_SID = Buffer.concat([K_OP, V_MSG, K_SID]);
 
 /** Bytes of the whole `msg` frame (length prefix included) for one delivery. */
 export function msgFrameSize(sid: number, seq: number, msg: Published): number {
-  return FIXED_HEAD + headSize(sid) + headSize(seq) + msg.body.length;
+  return FIXED_HEAD + headSize(sid) + headSize(seq) + msg.body.length + msg.tail.length;
 }
 
 /** Writes one `msg` frame at `off`; returns the offset after it. */
@@ -167,6 +210,8 @@ export function writeMsgFrame(buf: Buffer, off: number, sid: number, seq: number
   off = writeHead(buf, off + K_SEQ.length, 0, seq);
   buf.set(msg.body, off);
   off += msg.body.length;
+  buf.set(msg.tail, off);
+  off += msg.tail.length;
   buf.writeUInt32BE(off - start - 4, start);
   return off;
 }

@@ -259,6 +259,9 @@ export class Outbound {
       this.kill(victim);
       this.lose(sub, victimSeq);
     }
+    // Queued past this turn: the message stops borrowing its publisher's read buffer, so a queue's
+    // bytes are what it counts (once per message, whichever subscriber queues it first).
+    msg.own();
     const pos = ring.push(sub, msg, seq, size);
     sub.qMsgs++;
     sub.qBytes += size;

@@ -39,7 +39,7 @@ export class PubHandler {
         id = undefined;
       }
     }
-    const r = this.router.publish(topic, payload, reply, hdr, retain, owned ? conn : undefined, originOf(conn), u, conn.flow === 'pace' ? conn : undefined);
+    const r = this.router.publish(topic, payload, reply, hdr, retain, owned ? conn : undefined, originOf(conn), u, conn.flow === 'pace' ? conn : undefined, pub.shared);
     if (r.failed.length > 0) {
       conn.error('STORE_FAILED', `durable queue(s) ${r.failed.join(', ')} could not store the message (storage error, see the broker's log); delivered live, not stored there`, { id });
       return;

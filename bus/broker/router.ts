@@ -65,8 +65,10 @@ export class Router {
     usage?: { retainedBytes: number; retainedCount: number },
     /** The publisher to hold while a subscriber's queue drains (pacing, §10). */
     paced?: Paced,
+    /** The pub frame's topic and payload pairs, borrowed for this turn (message.ts). */
+    shared?: Uint8Array,
   ): Routed {
-    const msg = new Published(topic, payload, reply, hdr, false, origin);
+    const msg = new Published(topic, payload, reply, hdr, false, origin, undefined, shared);
     const stored = this.durables?.store(msg);
     let retainFailed = false;
     if (retain) {

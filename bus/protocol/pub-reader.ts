@@ -29,9 +29,16 @@ export type PubFrame = {
   readonly hdr: Record<string, string> | undefined;
   readonly id: number | undefined;
   readonly confirm: boolean;
+  /**
+   * The frame's `topic` and `payload` pairs as they lie in the body (a view): byte for byte the
+   * start of the broker's `msg` map (message.ts), since both are written with minimal heads.
+   */
+  readonly shared: Uint8Array;
 };
 
 const PREFIX = Buffer.concat([key('op'), key('pub'), key('topic')]);
+// Where the `topic` key starts in a body: after the map head, `op` and "pub".
+const TOPIC_PAIR = 1 + PREFIX.length - key('topic').length;
 const K_PAYLOAD = key('payload');
 const K_REPLY = key('reply');
 const K_RETAIN = key('retain');
@@ -117,5 +124,5 @@ export function readPubFrame(body: Uint8Array, cache: ReadCache = defaultCache, 
     }
   }
   if (pos !== end) return undefined;
-  return { topic, payload: body.subarray(pstart, pstart + plen), reply, retain, owned, hdr, id, confirm };
+  return { topic, payload: body.subarray(pstart, pstart + plen), reply, retain, owned, hdr, id, confirm, shared: body.subarray(TOPIC_PAIR, pstart + plen) };
 }
