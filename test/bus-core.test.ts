@@ -115,6 +115,16 @@ describe('publish/subscribe', () => {
     expect(() => c.subscribe('a.>.b')).toThrow(/INVALID_PATTERN/);
     expect(() => c.publish('a.b', new Date())).toThrow(/UNSUPPORTED_CBOR/);
   });
+
+  it('checks every topic again after a valid one (the client remembers only the last good topic)', async () => {
+    const c = await bus.client();
+    for (let i = 0; i < 3; i++) {
+      expect(c.publish('ok.topic', i)).toBe(true);
+      expect(() => c.publish('bad..topic', i)).toThrow(/INVALID_TOPIC/);
+      expect(() => c.publish('$SYS.x', i)).toThrow(/RESERVED_TOPIC/);
+      expect(() => c.publish(`ok.${'x'.repeat(c.limits.maxTopicBytes)}`, i)).toThrow(/TOPIC_TOO_LONG/);
+    }
+  });
 });
 
 describe('request/reply', () => {

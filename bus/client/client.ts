@@ -102,12 +102,22 @@ export class Client extends EventEmitter<ClientEvents> {
 
   // ---- output -----------------------------------------------------------------------------
 
+  // The last topic publish() found valid, with the limits it was checked against: a publisher
+  // repeats its topic, and the grammar walk costs more than the rest of a small publish.
+  private okTopic: string | undefined;
+  private okLimits: Readonly<Limits> | undefined;
+
   private checkTopicOrThrow(topic: string, request = false): void {
     const limits = this.transport.limits;
+    if (!request && topic === this.okTopic && limits === this.okLimits) return;
     const p = checkTopic(topic, limits);
     if (p !== null) throw new UdsbusError(p, describeTopicProblem(p, topic, limits));
     // The broker answers requests on $SYS.req.* itself.
     if (isReservedTopic(topic) && !(request && topic.startsWith('$SYS.req.'))) throw new UdsbusError('RESERVED_TOPIC', `topics starting with "$" belong to the broker: "${topic}"`);
+    if (!request) {
+      this.okTopic = topic;
+      this.okLimits = limits;
+    }
   }
 
   /**
