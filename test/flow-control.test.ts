@@ -70,7 +70,19 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
 
 async function scenario(policy: 'drop-oldest' | 'drop-newest' | 'latest-per-topic' | 'disconnect', n: number, topics = 1) {
   // A generous close grace: the paused client must still be able to read why it was closed.
-  bus = await startTestBus({ limits: { outQueueBytes: BUDGET, outQueueMsgs: 100_000 }, statsIntervalMs: 0, closeGraceMs: 120_000 });
+  // The events hook hears of drops summed per turn, not once per dropped message.
+  const dropEvents = { calls: 0, n: 0 };
+  bus = await startTestBus({
+    limits: { outQueueBytes: BUDGET, outQueueMsgs: 100_000 },
+    statsIntervalMs: 0,
+    closeGraceMs: 120_000,
+    events: {
+      dropped: (_c, _p, k) => {
+        dropEvents.calls++;
+        dropEvents.n += k;
+      },
+    },
+  });
   const healthy = await bus.raw();
   await healthy.hello({ name: 'healthy' });
   healthy.send({ op: 'sub', sid: 1, pattern: 'flow.>', id: 1 });
@@ -104,7 +116,8 @@ async function scenario(policy: 'drop-oldest' | 'drop-newest' | 'latest-per-topi
   await until(() => (drainH(), h.msgs === n), 60_000, `healthy got ${h.msgs}/${n}`);
   const stats = bus.broker.broker.getStats();
   maxQueued = Math.max(maxQueued, maxConnQueued(bus));
-  return { healthy: h, slow: s, slowConn: slow, pub, maxQueued, maxRss, stats };
+  await new Promise((r) => setImmediate(r));
+  return { healthy: h, slow: s, slowConn: slow, pub, maxQueued, maxRss, stats, dropEvents };
 }
 
 describe('slow consumer, one policy at a time', () => {
@@ -124,6 +137,8 @@ describe('slow consumer, one policy at a time', () => {
       expect(r.slow.outOfOrder).toBe(0);
       expect(r.slow.gapsUnexplained).toBe(0);
       expect(r.stats.drops[policy]).toBe(r.slow.lost);
+      expect(r.dropEvents.n).toBe(r.slow.lost);
+      expect(r.dropEvents.calls).toBeLessThan(r.slow.lost / 10);
     }, 180_000);
   }
 

@@ -38,7 +38,7 @@ export interface BrokerEvents {
   opened?(conn: ConnectionView): void;
   /** A connection ended; `wasOpen` is false for one that never completed its hello. */
   closed?(conn: ConnectionView, wasOpen: boolean): void;
-  /** `n` deliveries to `conn` were dropped under `policy` (its queue was full). */
+  /** `n` deliveries to `conn` were dropped under `policy` (its queue was full); summed per event-loop turn. */
   dropped?(conn: ConnectionView, policy: string, n: number): void;
   /** An operation was refused by the access rules. */
   denied?(record: DenialRecord): void;

@@ -5,7 +5,7 @@
  */
 import type { Connection } from './connection.js';
 import type { BrokerEvents } from './events.js';
-import type { OutboundOwner } from './outbound.js';
+import type { OutboundOwner, Policy } from './outbound.js';
 import type { Pacer } from './pacing.js';
 import type { BrokerSub } from './subscription.js';
 import type { Counters } from './sys.js';
@@ -22,6 +22,14 @@ export class FlushScheduler {
   ) {}
 
   ownerFor(conn: Connection): OutboundOwner {
+    // Drops reach the events hook once per turn and policy, summed: a stopped subscriber drops
+    // every message, and the hook (the daemon's log) need not run for each of them.
+    let unreported: Partial<Record<Policy, number>> | undefined;
+    const report = (): void => {
+      const u = unreported!;
+      unreported = undefined;
+      for (const [policy, n] of Object.entries(u) as Array<[Policy, number]>) this.events?.dropped?.(conn, policy, n);
+    };
     return {
       scheduleFlush: () => {
         this.dirty.add(conn);
@@ -40,7 +48,12 @@ export class FlushScheduler {
         ),
       countDrop: (policy, n) => {
         this.counters.drops[policy] += n;
-        this.events?.dropped?.(conn, policy, n);
+        if (this.events?.dropped === undefined) return;
+        if (unreported === undefined) {
+          unreported = {};
+          setImmediate(report);
+        }
+        unreported[policy] = (unreported[policy] ?? 0) + n;
       },
       relieved: () => {
         if (conn.pacing.holding.size > 0 || conn.pacing.stuck) this.pacer.relieved(conn);
