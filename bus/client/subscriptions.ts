@@ -18,6 +18,8 @@ type Shared = {
   pattern: string;
   opts: SubscribeOptions;
   observers: Set<Subscriber<Message>>;
+  /** The observers as an array, rebuilt on (un)subscribe: no iterator per delivery. */
+  list: Subscriber<Message>[];
   pendingLost: number;
 };
 
@@ -76,15 +78,17 @@ export class Subscriptions {
       }
       let s = this.shared.get(key);
       if (s === undefined) {
-        s = { sid: this.nextSid(), key, pattern, opts: { ...opts }, observers: new Set(), pendingLost: 0 };
+        s = { sid: this.nextSid(), key, pattern, opts: { ...opts }, observers: new Set(), list: [], pendingLost: 0 };
         this.shared.set(key, s);
         this.bySid.set(s.sid, s);
         this.sendSub(s.sid, pattern, opts);
       }
       const shared = s;
       shared.observers.add(observer as Subscriber<Message>);
+      shared.list = [...shared.observers];
       return () => {
         shared.observers.delete(observer as Subscriber<Message>);
+        shared.list = [...shared.observers];
         if (shared.observers.size === 0 && this.shared.get(key) === shared) {
           this.shared.delete(key);
           this.bySid.delete(shared.sid);
@@ -104,7 +108,8 @@ export class Subscriptions {
     const lost = s.pendingLost;
     s.pendingLost = 0;
     const msg = new Received(f, buf, lost);
-    for (const o of s.observers) o.next(msg);
+    const list = s.list;
+    for (let i = 0; i < list.length; i++) list[i]!.next(msg);
     if (s.opts.autoAck && msg.mid !== undefined) this.ack(msg);
     return true;
   }
