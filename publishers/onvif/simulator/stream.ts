@@ -60,9 +60,14 @@ const TENTHS_MOD = 2 ** CLOCK_BITS;
  */
 export function decodeBurntClock(gray: Uint8Array, width: number, nearMs: number): number {
   let v = 0;
+  // Each bit is the mean of its box's inner half, not one pixel: a single pixel near a box's
+  // centre was once misread after encoding (one bit flipped: the clock 14.5 hours off).
+  const lo = CLOCK_BOX >> 2;
+  const hi = CLOCK_BOX - lo;
   for (let i = 0; i < CLOCK_BITS; i++) {
-    const px = gray[(CLOCK_BOX >> 1) * width + i * CLOCK_BOX + (CLOCK_BOX >> 1)] ?? 0;
-    if (px > 128) v += 2 ** i;
+    let sum = 0;
+    for (let y = lo; y < hi; y++) for (let x = lo; x < hi; x++) sum += gray[y * width + i * CLOCK_BOX + x] ?? 0;
+    if (sum / ((hi - lo) * (hi - lo)) > 128) v += 2 ** i;
   }
   const nearTenths = Math.floor(nearMs / 100);
   let diff = (nearTenths - v) % TENTHS_MOD;
