@@ -30,8 +30,14 @@ export type PubFields = {
   confirm?: boolean | undefined;
 };
 
-// Headers are encoded once per frame: by pubSize, for the writePub that always follows it.
-let lastHdrBytes: Buffer = Buffer.alloc(0);
+// Headers are encoded once per frame: pubSize encodes them, and the writePub that follows it for
+// the same headers object uses those bytes (the size it was given counts them).
+let measuredHdr: Record<string, string> | undefined;
+let measuredHdrBytes: Buffer = Buffer.alloc(0);
+
+function hdrBytesOf(hdr: Record<string, string>): Buffer {
+  return hdr === measuredHdr ? measuredHdrBytes : encodeValue(hdr);
+}
 
 /** Bytes of the `payload` field's value: a byte string holding the payload's CBOR. */
 function payloadLen(p: PubFields): number {
@@ -58,8 +64,9 @@ export function pubSize(p: PubFields): number {
   }
   if (p.hdr !== undefined) {
     pairs++;
-    lastHdrBytes = encodeValue(p.hdr);
-    size += K_HDR.length + lastHdrBytes.length;
+    measuredHdr = p.hdr;
+    measuredHdrBytes = encodeValue(p.hdr);
+    size += K_HDR.length + measuredHdrBytes.length;
   }
   if (p.id !== undefined) {
     pairs++;
@@ -71,7 +78,6 @@ export function pubSize(p: PubFields): number {
   }
   return size + headSize(pairs);
 }
-
 
 /** A complete `pub` frame, length prefix included. */
 export function encodePub(p: PubFields, size = pubSize(p)): Buffer {
@@ -113,7 +119,7 @@ export function writePub(buf: Buffer, start: number, size: number, p: PubFields)
   }
   if (p.hdr !== undefined) {
     off += K_HDR.copy(buf, off);
-    off += lastHdrBytes.copy(buf, off);
+    off += hdrBytesOf(p.hdr).copy(buf, off);
   }
   if (p.id !== undefined) {
     off += K_ID.copy(buf, off);

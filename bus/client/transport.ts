@@ -43,8 +43,7 @@ export interface TransportHooks {
   resubscribe(): void;
   /** A frame that is not the transport's own (ok, loss, err, and a `msg` of unusual shape). */
   frame(f: DecodedFrame): void;
-  /** A `msg` frame read in the broker's fixed shape (the hot path). */
-  /** A delivery in the broker's layout: `f` is reused for the next frame, its payload is in `buf`. */
+  /** A `msg` frame in the broker's fixed shape (the hot path): `f` is reused for the next frame, its payload is in `buf`. */
   msg(f: MsgFields, buf: Uint8Array): void;
   opened(info: { reconnecting: boolean; attempt: number; brokerRestarted: boolean }): void;
   /** The connection dropped; `wasOpen` when it had completed its handshake. */
@@ -394,11 +393,7 @@ export class Transport {
     if (this.state === 'open' && this.sock !== undefined) this.write(frame);
   }
 
-  /**
-   * Publishes go out now, or into the bounded outage buffer while reconnecting. Returns false
-   * when the caller should wait for drain(). Throws when the buffer is full or the client closed.
-   */
-  /** A `pub` frame, built in place in the open batch when it fits; as send(). */
+  /** A `pub` frame, built in place in the open batch when it fits; otherwise as send(). */
   sendPub(p: PubFields): boolean {
     const size = pubSize(p);
     if (this.state !== 'open' || size > BATCH) return this.send(encodePub(p, size));
@@ -407,6 +402,10 @@ export class Transport {
     return this.buffered() < HIGH_WATER;
   }
 
+  /**
+   * Publishes go out now, or into the bounded outage buffer while reconnecting. Returns false
+   * when the caller should wait for drain(). Throws when the buffer is full or the client closed.
+   */
   send(frame: Buffer): boolean {
     if (this.state === 'open') {
       this.write(frame);

@@ -80,8 +80,8 @@ export function readMsgFrame(body: Uint8Array, cache: ReadCache = defaultCache, 
 }
 
 /**
- * The same reader over `b[start..end)`, filling `out`; false (and `out` undefined in part) for
- * anything that is not exactly the broker's layout.
+ * The same reader over `b[start..end)`, filling `out`; false (and `out` untouched) for anything
+ * that is not exactly the broker's layout.
  */
 export function readMsgFrameAt(b: Uint8Array, start: number, end: number, out: MsgFields, cache: ReadCache, maxNesting: number): boolean {
   // 5 required pairs, at most 6 optional ones: the map head is always one byte, 0xa5..0xab.
