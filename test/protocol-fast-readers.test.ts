@@ -257,6 +257,18 @@ function msgIntVariants(): [string, Buffer][] {
   ];
 }
 
+/** `n` whole `msg` frames (length prefix included) of random messages, sid i + 1 and seq i. */
+function randomMsgFrames(r: Rand, n: number): Buffer[] {
+  const frames: Buffer[] = [];
+  for (let i = 0; i < n; i++) {
+    const m = randomPublished(r);
+    const buf = Buffer.allocUnsafe(msgFrameSize(i + 1, i, m));
+    writeMsgFrame(buf, 0, i + 1, i, m);
+    frames.push(buf);
+  }
+  return frames;
+}
+
 describe('readMsgFrame', () => {
   it('agrees with decodeFrame on random frames from writeMsgFrame', () => {
     const r = rng(1);
@@ -361,14 +373,7 @@ describe('readMsgFrame', () => {
   });
 
   it('reads frames that arrived byte by byte through FrameParser', () => {
-    const r = rng(5);
-    const frames: Buffer[] = [];
-    for (let i = 0; i < 40; i++) {
-      const m = randomPublished(r);
-      const buf = Buffer.allocUnsafe(msgFrameSize(i + 1, i, m));
-      writeMsgFrame(buf, 0, i + 1, i, m);
-      frames.push(buf);
-    }
+    const frames = randomMsgFrames(rng(5), 40);
     const stream = Buffer.concat(frames);
     let n = 0;
     const p = new FrameParser(1 << 20, (body) => {
@@ -383,13 +388,7 @@ describe('readMsgFrame', () => {
 
   it('reads in place (readMsgFrameAt) exactly what it reads from a body, through FrameParser offsets at any chunking', () => {
     const r = rng(6);
-    const frames: Buffer[] = [];
-    for (let i = 0; i < 300; i++) {
-      const m = randomPublished(r);
-      const buf = Buffer.allocUnsafe(msgFrameSize(i + 1, i, m));
-      writeMsgFrame(buf, 0, i + 1, i, m);
-      frames.push(buf);
-    }
+    const frames = randomMsgFrames(r, 300);
     const stream = Buffer.concat(frames);
     const cache = new ReadCache();
     const f = new MsgFields();
