@@ -5,11 +5,12 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { msgFrameSize, Published, writeMsgFrame, type Origin } from '../bus/broker/message.js';
+import { CBOR_ENCODING, CBOR_REFS_ENCODING } from '../bus/broker/encoding.js';
+import { msgFrameSize, Published, whoFrame, writeMsgFrame, type Origin } from '../bus/broker/message.js';
 import { encodePub, type PubFields } from '../bus/client/frames.js';
 import { decodeFrame, encodeFrame, encodeValue } from '../bus/protocol/codec.js';
 import { FrameParser } from '../bus/protocol/parser.js';
-import { MsgFields, ReadCache, readMsgFrame, readMsgFrameAt, type MsgFrame } from '../bus/protocol/msg-reader.js';
+import { MsgFields, ReadCache, readMsgFrame, readMsgFrameAt, type FromMap, type MsgFrame } from '../bus/protocol/msg-reader.js';
 import { readPubFrame, type PubFrame } from '../bus/protocol/pub-reader.js';
 
 // Deterministic PRNG so a failure can be replayed.
@@ -425,6 +426,50 @@ describe('readMsgFrame', () => {
     expect(readMsgFrameAt(padded, 9, 9 + one.length, f, cache, 32)).toBe(true);
     expect(readMsgFrameAt(padded, 9, 9 + one.length - 1, f, cache, 32)).toBe(false);
     expect(readMsgFrameAt(padded, 9, 9 + one.length + 1, f, cache, 32)).toBe(false);
+  });
+});
+
+describe('readMsgFrame with from by reference', () => {
+  it('reads `fref` as the map its `who` frame told, and leaves an unknown reference to decodeFrame', () => {
+    const r = rng(13);
+    let byRefs = 0;
+    for (let i = 0; i < 500; i++) {
+      const p = randomPub(r);
+      const got = readPubFrame(pubBody(p))!;
+      const from = origin(r);
+      const lent = new Published(got.topic, got.payload, got.reply, got.hdr, false, from, undefined, got.shared);
+      const sid = uint(r) || 1;
+      const seq = uint(r);
+      const whole = Buffer.alloc(CBOR_ENCODING.msgSize(sid, seq, lent));
+      CBOR_ENCODING.writeMsg(whole, 0, sid, seq, lent);
+      const byRef = Buffer.alloc(CBOR_REFS_ENCODING.msgSize(sid, seq, lent));
+      CBOR_REFS_ENCODING.writeMsg(byRef, 0, sid, seq, lent);
+      const expected = readMsgFrame(whole.subarray(4), new ReadCache())!;
+      const cache = new ReadCache();
+      const generic = decodeFrame(byRef.subarray(4));
+      expect(generic.ok).toBe(true);
+      const f = (generic as { frame: Record<string, unknown> }).frame;
+      if (lent.tail.length === 0) {
+        // Built messages (reply, headers) carry `from` whole on every connection.
+        expect(byRef.equals(whole)).toBe(true);
+        continue;
+      }
+      expect(byRef.length).toBeLessThan(whole.length);
+      expect(f.from).toBeUndefined();
+      // Unknown reference: the fixed-shape reader declines.
+      expect(readMsgFrame(byRef.subarray(4), cache)).toBeUndefined();
+      // Told by the broker's own `who` frame: the same fields as the whole frame.
+      const who = decodeFrame(whoFrame(from).subarray(4));
+      expect(who.ok).toBe(true);
+      const w = (who as { frame: Record<string, unknown> }).frame;
+      expect(w.ref).toBe(f.fref);
+      cache.refs.set(w.ref as number, Object.freeze(w.from as FromMap));
+      const read = readMsgFrame(byRef.subarray(4), cache)!;
+      expect({ ...read, payload: undefined }).toEqual({ ...expected, payload: undefined });
+      expect(Buffer.from(read.payload).equals(Buffer.from(expected.payload))).toBe(true);
+      byRefs++;
+    }
+    expect(byRefs).toBeGreaterThan(50);
   });
 });
 

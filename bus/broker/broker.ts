@@ -126,6 +126,12 @@ export class Broker implements ConnectionHost<Connection>, SysHost<Connection> {
       this.unsubscribe(sub);
     }
     conn.subs.clear();
+    // Connections told who this publisher was (`who`) hear that the reference is withdrawn.
+    const o = conn.origin;
+    if (o?.holders !== undefined) {
+      for (const h of o.holders) h.forget(o);
+      o.holders.clear();
+    }
     if (!wasOpen) return;
     this.pubs.lastWords(conn, this.table.closing);
     this.sys('$SYS.client.disconnected', { cid: conn.cid, name: conn.name, reason: conn.closeReason ?? 'eof', clean: conn.clean, time: new Date().toISOString() });

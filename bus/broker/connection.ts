@@ -14,7 +14,7 @@ import { checkPattern, checkTopic, describeTopicProblem, isInboxPattern, isInbox
 import type { Permissions } from '../security/acl.js';
 import type { Usage } from './access.js';
 import { checkDurable, type DurableSpec } from './durable-spec.js';
-import { CBOR_ENCODING, JSON_ENCODING, type InputParser, type WireEncoding } from './encoding.js';
+import { CBOR_ENCODING, CBOR_REFS_ENCODING, JSON_ENCODING, type InputParser, type WireEncoding } from './encoding.js';
 import type { CloseReason, ConnectionHost, PeerInfo, Transport } from './host.js';
 import type { Origin } from './message.js';
 import { Outbound, POLICIES, type Policy } from './outbound.js';
@@ -278,6 +278,9 @@ export class Connection implements SubOwner, Paced {
       if (f.flow !== 'pace' && f.flow !== 'drop') return this.fail('BAD_FRAME', 'hello "flow" must be "pace" or "drop"');
       this.flow = f.flow;
     }
+    if (f.fromRefs !== undefined && typeof f.fromRefs !== 'boolean') return this.fail('BAD_FRAME', 'hello "fromRefs" must be a bool');
+    // By reference in CBOR only: a JSON-mode client reads every `from` whole.
+    const refs = f.fromRefs === true && this.encoding === CBOR_ENCODING;
     this.name = typeof f.name === 'string' ? f.name : '';
     this.stampIdentity();
     if (!this.host.admit(this)) return;
@@ -286,6 +289,10 @@ export class Connection implements SubOwner, Paced {
       return this.fail('PERMISSION_DENIED', `may not publish the will on "${this.will.topic}"`);
     }
     this.state = 'open';
+    if (refs) {
+      this.out.refs = new Set();
+      this.out.encoding = CBOR_REFS_ENCODING;
+    }
     this.sendFrame({
       op: 'welcome',
       v: PROTOCOL_VERSION,
@@ -294,6 +301,7 @@ export class Connection implements SubOwner, Paced {
       server: this.host.config.serverName,
       keepalive: this.keepaliveMs,
       limits: { ...this.limits, keepaliveMs: this.keepaliveMs },
+      ...(refs ? { fromRefs: true } : {}),
       ...idOf(f),
     });
     this.host.onOpen(this);

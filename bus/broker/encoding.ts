@@ -7,7 +7,7 @@
 import { encodeFrame } from '../protocol/codec.js';
 import { encodeJsonFrame, LineParser } from '../protocol/json-mode.js';
 import { FrameParser, type ParseError } from '../protocol/parser.js';
-import { jsonMsgFrameSize, msgFrameSize, writeJsonMsgFrame, writeMsgFrame, type Published } from './message.js';
+import { jsonMsgFrameSize, msgFrameSize, refTail, writeJsonMsgFrame, writeMsgFrame, type Published } from './message.js';
 
 export interface InputParser {
   push(chunk: Buffer): void;
@@ -33,6 +33,13 @@ export const CBOR_ENCODING: WireEncoding = {
   control: encodeFrame,
   msgSize: msgFrameSize,
   writeMsg: writeMsgFrame,
+};
+
+/** CBOR for a connection that said `fromRefs` in hello: a plain message's `from` as `fref` (§7). */
+export const CBOR_REFS_ENCODING: WireEncoding = {
+  ...CBOR_ENCODING,
+  msgSize: (sid, seq, msg) => msgFrameSize(sid, seq, msg, refTail(msg)),
+  writeMsg: (buf, off, sid, seq, msg) => writeMsgFrame(buf, off, sid, seq, msg, refTail(msg)),
 };
 
 export const JSON_ENCODING: WireEncoding = {

@@ -19,6 +19,7 @@ const K_RETAINED = key('retained');
 const K_FROM = key('from');
 const K_MID = key('mid');
 const K_REDELIVERED = key('redelivered');
+const K_FREF = key('fref');
 
 /** Who published: the connection's `from` map, pre-encoded for both encodings. */
 export type Origin = {
@@ -27,6 +28,14 @@ export type Origin = {
   readonly json: string;
   /** The `from` pair as a `msg` map ends with it (fromTail), made once per connection. */
   tail?: Buffer;
+  /** For connections that take `from` by reference (§7): the number, made on first use. */
+  ref?: number;
+  /** `fref` and the number: the tail of a borrowed message for such connections. */
+  refTail?: Buffer;
+  /** The `who` frame that tells a connection what `ref` stands for. */
+  who?: Buffer;
+  /** The connections that were told (each is told `forget` when this publisher goes). */
+  holders?: Set<{ forget(o: Origin): void }>;
 };
 
 const NO_TAIL = new Uint8Array(0);
@@ -36,6 +45,56 @@ function fromTail(origin: Origin): Buffer {
   return (origin.tail = Buffer.concat([K_FROM, origin.cbor]));
 }
 const CBOR_TRUE = 0xf5;
+
+// References are numbered per process: unique for a broker's lifetime, as §7 asks.
+let nextRef = 0;
+
+function refOf(o: Origin): number {
+  return (o.ref ??= ++nextRef);
+}
+
+/** The `from` of a borrowed message as a reference (`fref`), for connections that asked. */
+export function refTail(msg: Published): Uint8Array {
+  if (msg.tail.length === 0) return msg.tail;
+  const o = msg.origin!;
+  if (o.refTail !== undefined) return o.refTail;
+  const ref = refOf(o);
+  const b = Buffer.allocUnsafe(K_FREF.length + headSize(ref));
+  b.set(K_FREF, 0);
+  writeHead(b, K_FREF.length, 0, ref);
+  return (o.refTail = b);
+}
+
+const K_OP_WHO = Buffer.concat([K_OP, key('who'), key('ref')]);
+const K_OP_FORGET = Buffer.concat([K_OP, key('forget'), key('ref')]);
+
+/** `{op: "who", ref, from}`, whole (length prefix included), made once per publisher. */
+export function whoFrame(o: Origin): Buffer {
+  if (o.who !== undefined) return o.who;
+  const ref = refOf(o);
+  const n = 1 + K_OP_WHO.length + headSize(ref) + K_FROM.length + o.cbor.length;
+  const b = Buffer.allocUnsafe(4 + n);
+  b.writeUInt32BE(n, 0);
+  b[4] = 0xa3;
+  b.set(K_OP_WHO, 5);
+  let off = writeHead(b, 5 + K_OP_WHO.length, 0, ref);
+  b.set(K_FROM, off);
+  off += K_FROM.length;
+  b.set(o.cbor, off);
+  return (o.who = b);
+}
+
+/** `{op: "forget", ref}`: the publisher is gone, and the number will not come again. */
+export function forgetFrame(o: Origin): Buffer {
+  const ref = refOf(o);
+  const n = 1 + K_OP_FORGET.length + headSize(ref);
+  const b = Buffer.allocUnsafe(4 + n);
+  b.writeUInt32BE(n, 0);
+  b[4] = 0xa2;
+  b.set(K_OP_FORGET, 5);
+  writeHead(b, 5 + K_OP_FORGET.length, 0, ref);
+  return b;
+}
 
 export class Published {
   /** The shared part of the `msg` map: `pairs` key/value pairs, already CBOR (with `tail`). */
@@ -194,13 +253,16 @@ const FIXED_HEAD = 4 + 1 + K_OP.length + V_MSG.length + K_SID.length + K_SEQ.len
 // costs more than the copy at these sizes.
 const OP_MSG_SID = Buffer.concat([K_OP, V_MSG, K_SID]);
 
-/** Bytes of the whole `msg` frame (length prefix included) for one delivery. */
-export function msgFrameSize(sid: number, seq: number, msg: Published): number {
-  return FIXED_HEAD + headSize(sid) + headSize(seq) + msg.body.length + msg.tail.length;
+/**
+ * Bytes of the whole `msg` frame (length prefix included) for one delivery. `tail` is the
+ * message's own, or `refTail(msg)` for a connection that takes `from` by reference.
+ */
+export function msgFrameSize(sid: number, seq: number, msg: Published, tail: Uint8Array = msg.tail): number {
+  return FIXED_HEAD + headSize(sid) + headSize(seq) + msg.body.length + tail.length;
 }
 
 /** Writes one `msg` frame at `off`; returns the offset after it. */
-export function writeMsgFrame(buf: Buffer, off: number, sid: number, seq: number, msg: Published): number {
+export function writeMsgFrame(buf: Buffer, off: number, sid: number, seq: number, msg: Published, tail: Uint8Array = msg.tail): number {
   const start = off;
   off += 4;
   off = writeHead(buf, off, 5, msg.pairs + 3);
@@ -210,8 +272,8 @@ export function writeMsgFrame(buf: Buffer, off: number, sid: number, seq: number
   off = writeHead(buf, off + K_SEQ.length, 0, seq);
   buf.set(msg.body, off);
   off += msg.body.length;
-  buf.set(msg.tail, off);
-  off += msg.tail.length;
+  buf.set(tail, off);
+  off += tail.length;
   buf.writeUInt32BE(off - start - 4, start);
   return off;
 }

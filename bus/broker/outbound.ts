@@ -7,7 +7,7 @@
  */
 import { Socket } from 'node:net';
 import { CBOR_ENCODING, type WireEncoding } from './encoding.js';
-import type { Published } from './message.js';
+import { whoFrame, forgetFrame, type Origin, type Published } from './message.js';
 import { OutRing, type RingSub } from './out-ring.js';
 
 import type { Policy } from '../protocol/wire-types.js';
@@ -85,6 +85,13 @@ export class Outbound {
   closed = false;
   /** How frames are written; set once the peer's first byte chose (PROTOCOL.md §1). */
   encoding: WireEncoding = CBOR_ENCODING;
+  /**
+   * Publishers this connection was told about with `who`, when it takes `from` by reference
+   * (hello `fromRefs`, §7); undefined otherwise. `lastOrigin` spares the lookup for a run of
+   * messages from one publisher.
+   */
+  refs: Set<Origin> | undefined;
+  private lastOrigin: Origin | undefined;
   /** The per-uid queue quota shared by all of the uid's connections, under an ACL. */
   usage: { queueBytes: number; quota: { readonly queueBytes: number } } | undefined;
 
@@ -138,6 +145,8 @@ export class Outbound {
   /** Returns true when the delivery had to wait in the queue (the peer is behind). */
   deliver(sub: OutSub, msg: Published, seq: number): boolean {
     if (this.closed) return false;
+    // A borrowed message names its publisher by reference: tell who it is first, once.
+    if (this.refs !== undefined && msg.tail.length > 0 && msg.origin !== this.lastOrigin) this.introduce(msg.origin!);
     const size = this.encoding.msgSize(sub.sid, seq, msg);
     if (this.ring.live === 0 && this.sink.writableLength + this.pendBytes + size <= this.cfg.highWater) {
       if (sub.lost > 0) this.pendLoss(sub);
@@ -167,8 +176,28 @@ export class Outbound {
     this.lossy.delete(sub);
   }
 
+  private introduce(o: Origin): void {
+    this.lastOrigin = o;
+    if (this.refs!.has(o)) return;
+    this.refs!.add(o);
+    (o.holders ??= new Set()).add(this);
+    this.sendControl(whoFrame(o));
+  }
+
+  /** The publisher `o` is gone: its reference is withdrawn, after every message it sent here. */
+  forget(o: Origin): void {
+    if (this.refs?.delete(o) !== true) return;
+    if (this.lastOrigin === o) this.lastOrigin = undefined;
+    this.sendControl(forgetFrame(o));
+  }
+
   /** Forget everything queued (the connection is going away). */
   discard(): void {
+    if (this.refs !== undefined) {
+      for (const o of this.refs) o.holders?.delete(this);
+      this.refs.clear();
+      this.lastOrigin = undefined;
+    }
     if (this.usage !== undefined) this.usage.queueBytes -= this.qBytes - this.ctrlBytes;
     this.pend = [];
     this.pendSeq = [];

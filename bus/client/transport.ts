@@ -13,7 +13,7 @@ import { BrokerUntrustedError, UdsbusError } from '../protocol/errors.js';
 import { DEFAULT_LIMITS, PROTOCOL_VERSION, type Limits } from '../protocol/limits.js';
 import { FrameParser } from '../protocol/parser.js';
 import { encodePub, pubSize, writePub, type PubFields } from './frames.js';
-import { MsgFields, ReadCache, readMsgFrameAt } from '../protocol/msg-reader.js';
+import { MsgFields, ReadCache, readMsgFrameAt, type FromMap } from '../protocol/msg-reader.js';
 import { lookupDefaultSocket, socketCandidates } from '../paths.js';
 import { checkBroker, checkUnverifiable, resolveTrust, type ExpectBrokerUid } from './broker-identity.js';
 
@@ -147,6 +147,7 @@ export class Transport {
         },
         reject: fail,
       };
+      this.readCache.refs.clear();
       const parser = (this.parser = new FrameParser(
         DEFAULT_LIMITS.maxFrameBytes * 16,
         (body) => this.onFrame(body),
@@ -154,7 +155,8 @@ export class Transport {
         (buf, start, end) => this.onFrameAt(buf, start, end),
       ));
       const hello = () => {
-        const frame: Record<string, unknown> = { op: 'hello', v: PROTOCOL_VERSION, name: o.name };
+        // `from` by reference: a publisher's identity comes once (`who`), then as a number.
+        const frame: Record<string, unknown> = { op: 'hello', v: PROTOCOL_VERSION, name: o.name, fromRefs: true };
         if (o.keepaliveMs !== undefined) frame.keepalive = o.keepaliveMs;
         if (o.flow !== undefined) frame.flow = o.flow;
         if (o.will) frame.will = { topic: o.will.topic, payload: encodeValue(o.will.payload), retain: o.will.retain === true };
@@ -288,6 +290,15 @@ export class Transport {
       case 'pong':
         this.answered(f.id);
         return;
+      case 'who':
+        if (typeof f.ref === 'number' && f.from !== null && typeof f.from === 'object') this.readCache.refs.set(f.ref, Object.freeze(f.from as FromMap));
+        return;
+      case 'forget':
+        if (typeof f.ref === 'number') this.readCache.refs.delete(f.ref);
+        return;
+      case 'msg':
+        // A delivery the fixed-shape reader did not take may still name its publisher by reference.
+        return this.hooks.frame(typeof f.fref === 'number' ? { ...f, from: this.readCache.refs.get(f.fref) } : f);
       case 'ok':
         if (this.answered(f.id)) return;
         return this.hooks.frame(f);

@@ -217,6 +217,11 @@ export class ReadCache {
   private next = 0;
   /** Number of `from` decodes so far (for tests and benchmarks). */
   fromDecodes = 0;
+  /**
+   * What each `fref` stands for on this connection (`who` frames, PROTOCOL.md §7). Emptied when
+   * a new connection starts: references are the broker's, per connection.
+   */
+  readonly refs = new Map<number, FromMap>();
   private readonly topicBytes = new Uint8Array(TOPIC_MEMO_BYTES);
   private topicLen = -1;
   private topic = '';

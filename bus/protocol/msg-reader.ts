@@ -1,7 +1,8 @@
 /**
  * Fixed-shape reader for the broker's `msg` frame, as `writeMsgFrame` (broker/message.ts) lays it
  * out: a map of `op`, `sid`, `seq`, `topic`, `payload`, then any of `reply`, `hdr`, `retained`,
- * `from`, `mid`, `redelivered` in that order, with minimal heads and ASCII text. Anything else
+ * `from` (or `fref`, a reference the cache was told by `who`), `mid`, `redelivered` in that
+ * order, with minimal heads and ASCII text. Anything else
  * (another key order, extra keys, padded or indefinite heads, non-ASCII text, `retained: false`,
  * truncation, trailing bytes) returns undefined and the caller uses `decodeFrame` (codec.ts),
  * which reads every valid frame. The reader never throws and never allocates for the payload.
@@ -44,6 +45,8 @@ const K_PAYLOAD = key('payload');
 // Optional keys, in the order the broker writes them.
 const OPTIONAL = [key('reply'), key('hdr'), key('retained'), key('from'), key('mid'), key('redelivered')] as const;
 const [K_REPLY, K_HDR, K_RETAINED, K_FROM, K_MID, K_REDELIVERED] = OPTIONAL;
+// In place of `from`, for a connection that takes it by reference (hello `fromRefs`).
+const K_FREF = key('fref');
 const TRUE = 0xf5;
 
 // For callers without a connection of their own (tools, tests); memoised values are immutable.
@@ -138,6 +141,13 @@ export function readMsgFrameAt(b: Uint8Array, start: number, end: number, out: M
     } else if (next <= 3 && keyAt(b, pos, end, K_FROM)) {
       if (maxNesting < 2) return false;
       from = cache.read(b, pos + K_FROM.length, end);
+      if (from === undefined) return false;
+      pos = cursor.pos;
+      next = 4;
+    } else if (next <= 3 && keyAt(b, pos, end, K_FREF)) {
+      const ref = uintAt(b, pos + K_FREF.length, end);
+      // A reference the broker never explained: the generic path reports it.
+      from = ref < 0 ? undefined : cache.refs.get(ref);
       if (from === undefined) return false;
       pos = cursor.pos;
       next = 4;
