@@ -3,7 +3,8 @@
  * every subscriber (topic, payload, reply, headers, retained flag) is encoded once, at publish;
  * each delivery only adds its own head (length, map size, `op`, `sid`, `seq`).
  */
-import { asciiSize, headSize, key, writeAscii, writeBytes, writeHead } from '../protocol/cbor-writer.js';
+import { Buffer } from 'node:buffer';
+import { asciiSize, copyInto, headSize, key, writeAscii, writeBytes, writeHead, writeU32 } from '../protocol/cbor-writer.js';
 import { encodeValue } from '../protocol/codec.js';
 import { payloadToJsonText } from '../protocol/json-mode.js';
 
@@ -249,8 +250,7 @@ export class Published {
 }
 
 const FIXED_HEAD = 4 + 1 + K_OP.length + V_MSG.length + K_SID.length + K_SEQ.length;
-// `op`, "msg", `sid`: one copy. Uint8Array#set, not Buffer#copy: the latter's argument handling
-// costs more than the copy at these sizes.
+// `op`, "msg", `sid`: one copy (copyInto: byte by byte at this size).
 const OP_MSG_SID = Buffer.concat([K_OP, V_MSG, K_SID]);
 
 /**
@@ -264,17 +264,14 @@ export function msgFrameSize(sid: number, seq: number, msg: Published, tail: Uin
 /** Writes one `msg` frame at `off`; returns the offset after it. */
 export function writeMsgFrame(buf: Buffer, off: number, sid: number, seq: number, msg: Published, tail: Uint8Array = msg.tail): number {
   const start = off;
-  off += 4;
-  off = writeHead(buf, off, 5, msg.pairs + 3);
-  buf.set(OP_MSG_SID, off);
-  off = writeHead(buf, off + OP_MSG_SID.length, 0, sid);
-  buf.set(K_SEQ, off);
-  off = writeHead(buf, off + K_SEQ.length, 0, seq);
-  buf.set(msg.body, off);
-  off += msg.body.length;
-  buf.set(tail, off);
-  off += tail.length;
-  buf.writeUInt32BE(off - start - 4, start);
+  off = writeHead(buf, off + 4, 5, msg.pairs + 3);
+  off = copyInto(buf, off, OP_MSG_SID);
+  off = writeHead(buf, off, 0, sid);
+  off = copyInto(buf, off, K_SEQ);
+  off = writeHead(buf, off, 0, seq);
+  off = copyInto(buf, off, msg.body);
+  off = copyInto(buf, off, tail);
+  writeU32(buf, start, off - start - 4);
   return off;
 }
 
