@@ -9,6 +9,7 @@
  * broker.handle(server, 'memory');
  * const bus = await connect({ dial: () => client, reconnect: false });
  */
+import { Buffer } from 'node:buffer';
 import { Duplex } from 'node:stream';
 
 class End extends Duplex {

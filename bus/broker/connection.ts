@@ -3,6 +3,7 @@
  * TCP socket, or an in-memory pair in tests). It parses frames, enforces the handshake and
  * per-connection limits, and asks the broker to route what it publishes.
  */
+import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import { decodeFrame, encodeValue, type DecodedFrame } from '../protocol/codec.js';
 import { ErrorCodes, type ErrorName } from '../protocol/errors.js';

@@ -9,6 +9,7 @@
  * entries in the middle of the ring are compacted away once they outnumber the live ones, and
  * the subscriptions' position lists are rebuilt then (a generation number marks stale lists).
  */
+import { Buffer } from 'node:buffer';
 import type { Published } from './message.js';
 
 /** What the ring keeps per subscription (fields of the broker's subscription object). */

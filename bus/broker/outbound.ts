@@ -5,6 +5,7 @@
  * subscription's overflow policy applies to its own share (PROTOCOL.md §10), and every drop is
  * counted so the subscriber gets a `loss` notice.
  */
+import { Buffer } from 'node:buffer';
 import { Socket } from 'node:net';
 import { CBOR_ENCODING, type WireEncoding } from './encoding.js';
 import { whoFrame, forgetFrame, type Origin, type Published } from './message.js';

@@ -4,6 +4,7 @@
  * happen (PROTOCOL.md §7) — and what it publishes when it ends: its owned retained messages are
  * cleared and its will fires. The answers live here so routing stays free of connection concerns.
  */
+import { Buffer } from 'node:buffer';
 import type { Limits } from '../protocol/limits.js';
 import type { AccessControl } from './access.js';
 import type { Connection } from './connection.js';

@@ -4,6 +4,7 @@
  * path (publish → route → deliver) is here in one piece and calls straight through: no callback
  * and no allocation per delivery, one `Published` per message.
  */
+import { Buffer } from 'node:buffer';
 import type { DurableLog } from '../durable/log.js';
 import { encodeValue } from '../protocol/codec.js';
 import { Sublist } from '../topics/sublist.js';

@@ -3,6 +3,7 @@
  * and `$SYS.req.durable.*`, and the statistics behind them and behind `$SYS.broker.stats`. It
  * sees the broker only through `SysHost`.
  */
+import { Buffer } from 'node:buffer';
 import { decodeValue } from '../protocol/codec.js';
 import type { ErrorName } from '../protocol/errors.js';
 import type { BrokerStats, ClientStats, Policy, SubStats } from '../protocol/wire-types.js';

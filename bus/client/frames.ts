@@ -1,4 +1,5 @@
 /** Client-side frame builders; the `pub` frame is built by hand because it is the hot one. */
+import { Buffer } from 'node:buffer';
 import { asciiSize, headSize, key, writeAscii, writeBytes, writeHead } from '../protocol/cbor-writer.js';
 import { encodeValue } from '../protocol/codec.js';
 

@@ -5,6 +5,7 @@
  * holds publishes while the broker is away. It knows nothing of sids or inboxes; what is not its
  * own business it hands to its `TransportHooks`.
  */
+import { Buffer } from 'node:buffer';
 import { statSync } from 'node:fs';
 import { createConnection, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';

@@ -7,6 +7,7 @@
  * DIR (default: the OS temp dir) should be on the disk that will hold the queues: fsync cost is
  * a property of the device. 'always' fsyncs once per record, so it runs fewer records.
  */
+import { Buffer } from 'node:buffer';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -14,6 +14,7 @@
  * log.ack(lastProcessedMid);
  * log.close();
  */
+import { Buffer } from 'node:buffer';
 import {
   constants,
   fdatasync,

@@ -27,6 +27,7 @@
  * impossible length, fails its CRC, has an unknown type, inconsistent field lengths, or a mid
  * other than the one that must come next; recovery cuts the file there.
  */
+import { Buffer } from 'node:buffer';
 import { crc32 } from './crc32.js';
 import { closeSync, readSync } from 'node:fs';
 

@@ -3,6 +3,7 @@
  * INDEX_EVERY records), never the records themselves. Also the two ways a segment is learned at
  * open: trusting its seal, or scanning it record by record.
  */
+import { Buffer } from 'node:buffer';
 import { fstatSync } from 'node:fs';
 import {
   ChunkReader,

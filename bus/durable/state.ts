@@ -14,6 +14,7 @@
  * rename landing last: order comes from seq, not from which rename finished last. A torn file
  * fails its CRC and the previous one stands.
  */
+import { Buffer } from 'node:buffer';
 import { closeSync, fdatasyncSync, fsyncSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';

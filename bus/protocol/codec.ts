@@ -2,6 +2,7 @@
  * The one codec shared by broker and client: frames are a 4-byte big-endian length and one CBOR
  * item from the portable subset. No side knows which side it is on.
  */
+import { Buffer } from 'node:buffer';
 import { Decoder, Encoder } from 'cbor-x';
 import { checkPortableCbor, type CborProblem } from './cbor-check.js';
 import { UdsbusError } from './errors.js';

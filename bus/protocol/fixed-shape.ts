@@ -11,7 +11,7 @@
  * The functions return their value and leave the offset after it in `cursor.pos`, so the hot path
  * allocates no result tuples. Failure is -1 (numbers) or undefined (strings).
  */
-import { isUtf8 } from 'node:buffer';
+import { Buffer, isUtf8 } from 'node:buffer';
 import { decodeValue } from './codec.js';
 
 /** Offset after the last item read; valid only right after a successful call. */

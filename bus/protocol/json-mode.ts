@@ -3,6 +3,7 @@
  * shell with socat, a stdlib-only script. Frames carry the same fields; payloads are JSON values
  * and byte strings are written as {"$bytes": "<hex>"} — the same rendering the CLI uses.
  */
+import { Buffer } from 'node:buffer';
 import { encodeValue, decodeValue } from './codec.js';
 import { UdsbusError } from './errors.js';
 

@@ -14,6 +14,7 @@
  *   const f = new MsgFields(); // one per connection
  *   if (readMsgFrameAt(chunk, start, end, f, cache, maxNesting)) deliver(f, chunk);
  */
+import { Buffer } from 'node:buffer';
 import { asciiAt, bytesAt, cursor, decodeHeaders, keyAt, ReadCache, skipFlatMap, uintAt, type FromMap } from './fixed-shape.js';
 import { key } from './cbor-writer.js';
 

@@ -4,6 +4,7 @@
  * pieces only once complete, so a peer that announces a large frame and trickles it in holds no
  * more broker memory than it has actually sent.
  */
+import { Buffer } from 'node:buffer';
 export type ParseError = { code: 'FRAME_TOO_LARGE' | 'BAD_FRAME'; text: string };
 
 export class FrameParser {

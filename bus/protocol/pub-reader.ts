@@ -10,6 +10,7 @@
  *   const p = readPubFrame(body, this.readCache);
  *   if (p === undefined) return this.onFrame(decodeFrame(body));
  */
+import { Buffer } from 'node:buffer';
 import { key } from './cbor-writer.js';
 import { asciiAt, bytesAt, cursor, decodeHeaders, keyAt, ReadCache, skipFlatMap, uintAt } from './fixed-shape.js';
 
