@@ -7,6 +7,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { Socket } from 'node:net';
+import { copyInto } from '../protocol/cbor-writer.js';
 import { CBOR_ENCODING, type WireEncoding } from './encoding.js';
 import { whoFrame, forgetFrame, type Origin, type Published } from './message.js';
 import { OutRing, type RingSub } from './out-ring.js';
@@ -67,11 +68,13 @@ function takeScratch(n: number): Buffer {
 }
 
 export class Outbound {
-  // Fast path: frames not yet written. A Buffer is a complete control frame; an OutSub is a
-  // delivery whose seq and message sit at the same index of the parallel arrays.
-  private pend: (Buffer | OutSub)[] = [];
+  // Fast path: frames not yet written, the first pendN entries of parallel arrays. A Buffer is a
+  // complete control frame; an OutSub is a delivery whose seq and message sit at the same index.
+  // The arrays keep their length between batches (no regrowing them on every flush).
+  private pend: (Buffer | OutSub | undefined)[] = [];
   private pendSeq: number[] = [];
   private pendMsg: (Published | undefined)[] = [];
+  private pendN = 0;
   private pendBytes = 0;
   // Slow path: a ring of preallocated slots, no object per queued delivery.
   private readonly ring = new OutRing<OutSub>();
@@ -128,9 +131,7 @@ export class Outbound {
   sendControl(frame: Buffer): void {
     if (this.closed) return;
     if (this.ring.live === 0 && this.sink.writableLength + this.pendBytes + frame.length <= this.cfg.highWater) {
-      this.pend.push(frame);
-      this.pendSeq.push(0);
-      this.pendMsg.push(undefined);
+      this.pendPush(frame, 0, undefined);
       this.pendBytes += frame.length;
       this.afterPend();
       return;
@@ -151,9 +152,7 @@ export class Outbound {
     const size = this.encoding.msgSize(sub.sid, seq, msg);
     if (this.ring.live === 0 && this.sink.writableLength + this.pendBytes + size <= this.cfg.highWater) {
       if (sub.lost > 0) this.pendLoss(sub);
-      this.pend.push(sub);
-      this.pendSeq.push(seq);
-      this.pendMsg.push(msg);
+      this.pendPush(sub, seq, msg);
       this.pendBytes += size;
       sub.delivered++;
       this.afterPend();
@@ -203,6 +202,7 @@ export class Outbound {
     this.pend = [];
     this.pendSeq = [];
     this.pendMsg = [];
+    this.pendN = 0;
     this.pendBytes = 0;
     this.ring.clear();
     this.qBytes = 0;
@@ -213,7 +213,14 @@ export class Outbound {
 
   private afterPend(): void {
     if (this.pendBytes >= this.cfg.batchBytes) this.flushPend();
-    else if (this.pend.length === 1) this.owner.scheduleFlush();
+    else if (this.pendN === 1) this.owner.scheduleFlush();
+  }
+
+  private pendPush(item: Buffer | OutSub, seq: number, msg: Published | undefined): void {
+    const i = this.pendN++;
+    this.pend[i] = item;
+    this.pendSeq[i] = seq;
+    this.pendMsg[i] = msg;
   }
 
   private kick(): void {
@@ -222,31 +229,31 @@ export class Outbound {
 
   private pendLoss(sub: OutSub): void {
     const frame = lossFrame(sub, this.encoding);
-    this.pend.push(frame);
-    this.pendSeq.push(0);
-    this.pendMsg.push(undefined);
+    this.pendPush(frame, 0, undefined);
     this.pendBytes += frame.length;
   }
 
   private flushPend(): void {
-    const n = this.pend.length;
+    const n = this.pendN;
     if (n === 0) return;
     const reuse = this.reusesBatch;
     const out = reuse ? takeScratch(this.pendBytes) : Buffer.allocUnsafe(this.pendBytes);
+    const pend = this.pend;
+    const pendMsg = this.pendMsg;
+    const enc = this.encoding;
     let off = 0;
     for (let i = 0; i < n; i++) {
-      const item = this.pend[i]!;
-      if (item instanceof Buffer) {
-        item.copy(out, off);
-        off += item.length;
+      const item = pend[i]!;
+      const msg = pendMsg[i];
+      if (msg === undefined) {
+        off = copyInto(out, off, item as Buffer);
       } else {
-        const sub = item as OutSub;
-        off = this.encoding.writeMsg(out, off, sub.sid, this.pendSeq[i]!, this.pendMsg[i]!);
+        off = enc.writeMsg(out, off, (item as OutSub).sid, this.pendSeq[i]!, msg);
+        pendMsg[i] = undefined; // no message outlives its batch here
       }
+      pend[i] = undefined;
     }
-    this.pend.length = 0;
-    this.pendSeq.length = 0;
-    this.pendMsg.length = 0;
+    this.pendN = 0;
     this.pendBytes = 0;
     this.write(off === out.length ? out : out.subarray(0, off));
     if (reuse && this.sink.writableLength === 0) scratch = out;
@@ -340,16 +347,12 @@ export class Outbound {
         const sub = ring.subAt(pos);
         const item = ring.itemAt(pos)!;
         if (sub === undefined) {
-          this.pend.push(item as Buffer);
-          this.pendSeq.push(0);
-          this.pendMsg.push(undefined);
+          this.pendPush(item as Buffer, 0, undefined);
         } else {
           const seq = ring.seqAt(pos);
           // The notice goes after older queued messages, before the first newer one (§10).
           if (sub.lost > 0 && seq > sub.lastLostSeq) this.pendLoss(sub);
-          this.pend.push(sub);
-          this.pendSeq.push(seq);
-          this.pendMsg.push(item as Published);
+          this.pendPush(sub, seq, item as Published);
           sub.delivered++;
         }
         this.pendBytes += ring.sizeAt(pos);
