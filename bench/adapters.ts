@@ -92,7 +92,7 @@ class UdsbusClient implements BenchClient {
   }
   async subscribeOpaque(topic: string, on: OnOpaque): Promise<void> {
     // Only seq and the payload's length: the application never looks at the value.
-    this.c.subscribe(topic, { retained: false }).subscribe((m) => on(m.seq - 1, m.bytes.length, m.seq));
+    this.c.subscribe(topic, { retained: false }).subscribe((m) => on(m.seq - 1, m.size, m.seq));
     await this.c.flush();
   }
   publishOpaque(topic: string, bytes: Uint8Array): boolean {

@@ -55,10 +55,10 @@ describe('broker batch buffer reuse', () => {
     // show here as changed bytes.
     bus = await startTestBus({ statsIntervalMs: 0 });
     const sub = await bus.client();
-    const kept: Array<{ topic: string; bytes: Uint8Array }> = [];
+    const kept: Array<{ topic: string; bytes: Uint8Array; size: number }> = [];
     const all = new Promise<void>((resolve) => {
       sub.subscribe('keep.>').subscribe((m) => {
-        kept.push({ topic: m.topic, bytes: m.bytes });
+        kept.push({ topic: m.topic, bytes: m.bytes, size: m.size });
         if (kept.length === N) resolve();
       });
     });
@@ -72,7 +72,7 @@ describe('broker batch buffer reuse', () => {
     for (const [i, k] of kept.entries()) {
       const want = payloadOf(i);
       const got = decodeValue(k.bytes) as Uint8Array;
-      if (k.topic !== `keep.${i}` || !Buffer.from(got).equals(Buffer.from(want))) bad++;
+      if (k.topic !== `keep.${i}` || k.size !== k.bytes.length || !Buffer.from(got).equals(Buffer.from(want))) bad++;
     }
     expect({ kept: kept.length, bad }).toEqual({ kept: N, bad: 0 });
   }, 60_000);

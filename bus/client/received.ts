@@ -54,6 +54,10 @@ export class Received implements Message {
     return this.view;
   }
 
+  get size(): number {
+    return this.pend - this.pstart;
+  }
+
   get payload(): unknown {
     if (!this.decoded) {
       // Checked on arrival with this connection's maxNesting before the message was made.

@@ -108,6 +108,8 @@ export type Message<T = unknown> = {
   readonly payload: T;
   /** The payload's CBOR bytes, as received. */
   readonly bytes: Uint8Array;
+  /** The payload's length in bytes (`bytes.length`, without making the view). */
+  readonly size: number;
   readonly sid: number;
   /** Per-subscription sequence number (0 for retained replays); restarts after a reconnect. */
   readonly seq: number;
