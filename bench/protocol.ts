@@ -45,7 +45,9 @@ export type Tally = {
   /** udsbus: delivered + announced losses equals the last seq (PROTOCOL.md §10). */
   accounted: boolean;
   first: number;
+  /** When an event was last timed, and warmCount then (rate mode times every 1,024th event). */
   last: number;
+  warmAtLast: number;
   /** Steady state: arrival of the first non-warm-up event, and events from it on. */
   warmAt: number;
   warmCount: number;

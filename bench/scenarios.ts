@@ -216,7 +216,7 @@ function summarizeFanout(
   procs: number,
   extra: { payloadBytes: number | null; serverCpuUs: number | undefined; subCpuUs: number },
 ): FanoutResult {
-  const steady = tallies.map((t) => (t.warmCount > 1 && t.last > t.warmAt ? ((t.warmCount - 1) * 1000) / (t.last - t.warmAt) : NaN));
+  const steady = tallies.map((t) => (t.warmAtLast > 1 && t.last > t.warmAt ? ((t.warmAtLast - 1) * 1000) / (t.last - t.warmAt) : NaN));
   const whole = tallies.map((t) => (t.received > 0 ? (t.received * 1000) / (t.last - done.start) : 0));
   const lastAll = Math.max(...tallies.map((t) => t.last));
   const delivered = tallies.reduce((a, t) => a + t.received, 0);
