@@ -82,9 +82,7 @@ export function writeAscii(buf: Buffer, off: number, s: string): number {
 }
 
 export function writeBytes(buf: Buffer, off: number, bytes: Uint8Array): number {
-  off = writeHead(buf, off, 2, bytes.length);
-  buf.set(bytes, off);
-  return off + bytes.length;
+  return copyInto(buf, writeHead(buf, off, 2, bytes.length), bytes);
 }
 
 /** Pre-encoded text keys and values the hot frames use. */
