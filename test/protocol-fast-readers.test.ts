@@ -11,7 +11,7 @@ import { encodePub, type PubFields } from '../bus/client/frames.js';
 import { decodeFrame, encodeFrame, encodeValue } from '../bus/protocol/codec.js';
 import { FrameParser } from '../bus/protocol/parser.js';
 import { MsgFields, ReadCache, readMsgFrame, readMsgFrameAt, type FromMap, type MsgFrame } from '../bus/protocol/msg-reader.js';
-import { readPubFrame, type PubFrame } from '../bus/protocol/pub-reader.js';
+import { readPubFrame, readPubFrameAt, type PubFrame } from '../bus/protocol/pub-reader.js';
 
 // Deterministic PRNG so a failure can be replayed.
 function rng(seed: number) {
@@ -480,6 +480,23 @@ describe('readPubFrame', () => {
     for (let i = 0; i < 3000; i++) {
       const body = pubBody(randomPub(r));
       agreesPub(body, readPubFrame(body, cache));
+    }
+  });
+
+  it('reads in place (readPubFrameAt) what it reads from a body, at any offset, and nothing past end', () => {
+    const r = rng(14);
+    const cache = new ReadCache();
+    for (let i = 0; i < 1000; i++) {
+      const body = pubBody(randomPub(r));
+      const before = Math.floor(r() * 9);
+      const chunk = Buffer.concat([Buffer.alloc(before, 0xf5), body, Buffer.alloc(3, 0x01)]);
+      const got = readPubFrameAt(chunk, before, before + body.length, cache, 32);
+      agreesPub(body, got);
+      // The views are into the chunk, where the frame lies.
+      expect(got!.shared.buffer).toBe(chunk.buffer);
+      expect(Buffer.from(got!.shared).equals(Buffer.from(readPubFrame(body)!.shared))).toBe(true);
+      // One byte short of the frame is not the frame.
+      expect(readPubFrameAt(chunk, before, before + body.length - 1, cache, 32)).toBeUndefined();
     }
   });
 

@@ -9,7 +9,7 @@ import { decodeFrame, encodeValue, type DecodedFrame } from '../protocol/codec.j
 import { ErrorCodes, type ErrorName } from '../protocol/errors.js';
 import { KEEPALIVE_MAX_MS, KEEPALIVE_MIN_MS, PROTOCOL_VERSION, type Limits } from '../protocol/limits.js';
 import { payloadFromJson } from '../protocol/json-mode.js';
-import { ReadCache, readPubFrame, type PubFrame } from '../protocol/pub-reader.js';
+import { ReadCache, readPubFrameAt, type PubFrame } from '../protocol/pub-reader.js';
 import { UdsbusError } from '../protocol/errors.js';
 import { checkPattern, checkTopic, describeTopicProblem, isInboxPattern, isInboxTopic, isReservedTopic } from '../topics/grammar.js';
 import type { Permissions } from '../security/acl.js';
@@ -86,6 +86,7 @@ export class Connection implements SubOwner, Paced {
       this.limits.maxFrameBytes,
       (body) => this.onFrame(body),
       (e) => this.fail(e.code, e.text),
+      (buf, start, end) => this.onFrameAt(buf, start, end),
     );
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('drain', () => {
@@ -145,18 +146,14 @@ export class Connection implements SubOwner, Paced {
     else this.partialSince = undefined;
   }
 
-  private onFrame(body: Buffer): void {
-    if (this.state === 'closing' || this.state === 'closed') return;
-    // Keepalive is kept by whole frames: bytes of a frame that never ends are not traffic. The
-    // sweep turns the flag into a time, so the hot path reads no clock.
-    this.gotFrame = true;
-    this.pingOutstanding = false;
-    this.partialSince = undefined; // a frame ended: the next one's deadline starts afresh
-    // The hot frame, read in its one fixed shape without the generic decoder; anything unusual
-    // (and everything before the handshake) takes the checked generic path below.
+  /** A CBOR frame as `buf[start..end)` of the chunk it came in. */
+  private onFrameAt(buf: Buffer, start: number, end: number): void {
+    // The hot frame, read in its one fixed shape and in place, without the generic decoder;
+    // anything unusual (and everything before the handshake) takes the checked generic path.
     if (this.state === 'open') {
-      const p = readPubFrame(body, this.readCache, this.limits.maxNesting);
+      const p = readPubFrameAt(buf, start, end, this.readCache, this.limits.maxNesting);
       if (p !== undefined) {
+        this.frameArrived();
         this.msgsIn++;
         try {
           this.onPub(p, p.shared);
@@ -166,6 +163,20 @@ export class Connection implements SubOwner, Paced {
         return;
       }
     }
+    this.onFrame(buf.subarray(start, end));
+  }
+
+  /** Keepalive is kept by whole frames: bytes of a frame that never ends are not traffic. */
+  private frameArrived(): void {
+    // The sweep turns the flag into a time, so the hot path reads no clock.
+    this.gotFrame = true;
+    this.pingOutstanding = false;
+    this.partialSince = undefined; // a frame ended: the next one's deadline starts afresh
+  }
+
+  private onFrame(body: Buffer): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.frameArrived();
     const r = decodeFrame(body, this.limits.maxNesting);
     if (!r.ok) {
       if (r.problem === 'BAD_FRAME') this.error('BAD_FRAME', r.text, { fatal: this.state === 'handshake' });

@@ -17,8 +17,11 @@ export interface InputParser {
 
 export interface WireEncoding {
   readonly name: 'cbor' | 'json';
-  /** A parser for this encoding's frames (CBOR bodies or JSON lines). */
-  parser(maxFrameBytes: number, onFrame: (body: Buffer) => void, onError: (e: ParseError) => void): InputParser;
+  /**
+   * A parser for this encoding's frames (CBOR bodies or JSON lines). `onFrameAt`, where the
+   * encoding can, hands a frame over in place in the chunk it arrived in (FrameParser).
+   */
+  parser(maxFrameBytes: number, onFrame: (body: Buffer) => void, onError: (e: ParseError) => void, onFrameAt?: (buf: Buffer, start: number, end: number) => void): InputParser;
   /** A whole control frame (length prefix or newline included). */
   control(frame: object): Buffer;
   /** Bytes of one `msg` delivery. */
@@ -29,7 +32,7 @@ export interface WireEncoding {
 
 export const CBOR_ENCODING: WireEncoding = {
   name: 'cbor',
-  parser: (max, onFrame, onError) => new FrameParser(max, onFrame, onError),
+  parser: (max, onFrame, onError, onFrameAt) => new FrameParser(max, onFrame, onError, onFrameAt),
   control: encodeFrame,
   msgSize: msgFrameSize,
   writeMsg: writeMsgFrame,

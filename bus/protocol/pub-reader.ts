@@ -59,12 +59,19 @@ const defaultCache = new ReadCache();
  * (a frame with `hdr` nests 2 deep).
  */
 export function readPubFrame(body: Uint8Array, cache: ReadCache = defaultCache, maxNesting = 32): PubFrame | undefined {
-  const end = body.length;
+  return readPubFrameAt(body, 0, body.length, cache, maxNesting);
+}
+
+/**
+ * The same reader over `body[start..end)` (a frame in place in a read chunk: no view of the
+ * whole frame); `payload` and `shared` are views into `body`.
+ */
+export function readPubFrameAt(body: Uint8Array, start: number, end: number, cache: ReadCache, maxNesting: number): PubFrame | undefined {
   // 3 required pairs, at most 6 optional ones: the map head is always one byte, 0xa3..0xa9.
-  const head = body[0];
-  if (head === undefined || head < 0xa3 || head > 0xa9 || maxNesting < 1) return undefined;
-  if (!keyAt(body, 1, end, PREFIX)) return undefined;
-  const topic = cache.ascii(body, 1 + PREFIX.length, end);
+  const head = start < end ? body[start]! : -1;
+  if (head < 0xa3 || head > 0xa9 || maxNesting < 1) return undefined;
+  if (!keyAt(body, start + 1, end, PREFIX)) return undefined;
+  const topic = cache.ascii(body, start + 1 + PREFIX.length, end);
   if (topic === undefined) return undefined;
   let pos = cursor.pos;
   if (!keyAt(body, pos, end, K_PAYLOAD)) return undefined;
@@ -125,5 +132,5 @@ export function readPubFrame(body: Uint8Array, cache: ReadCache = defaultCache, 
     }
   }
   if (pos !== end) return undefined;
-  return { topic, payload: body.subarray(pstart, pstart + plen), reply, retain, owned, hdr, id, confirm, shared: body.subarray(TOPIC_PAIR, pstart + plen) };
+  return { topic, payload: body.subarray(pstart, pstart + plen), reply, retain, owned, hdr, id, confirm, shared: body.subarray(start + TOPIC_PAIR, pstart + plen) };
 }
