@@ -276,14 +276,17 @@ export class ReadCache {
     const e = s + n;
     if (e > end) return undefined;
     const t = this.topicBytes;
-    let same = n === this.topicLen;
-    for (let i = s; i < e; i++) {
-      const c = b[i]!;
-      if (c > 0x7f) return undefined;
-      if (same && c !== t[i - s]) same = false;
+    // The memo's bytes were checked ASCII when stored: equal bytes need no check of their own.
+    if (n === this.topicLen) {
+      let i = 0;
+      while (i < n && b[s + i] === t[i]) i++;
+      if (i === n) {
+        cursor.pos = e;
+        return this.topic;
+      }
     }
+    for (let i = s; i < e; i++) if (b[i]! > 0x7f) return undefined;
     cursor.pos = e;
-    if (same) return this.topic;
     const str = latin1(b, s, e);
     if (n <= TOPIC_MEMO_BYTES) {
       for (let i = s; i < e; i++) t[i - s] = b[i]!;
