@@ -5,7 +5,7 @@
  * the reason/policy/code dimensions rather than one metric each.
  */
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { BrokerStats } from 'udsbus/core';
 import type { BrokerEvents } from 'udsbus';
 
@@ -99,6 +99,8 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
  * 127.0.0.1, ::1 or localhost).
  */
 export async function serveMetrics(spec: string, sample: () => string): Promise<MetricsEndpoint> {
+  // Loaded here, not with the module: a broker without --metrics never maps node:http (idle RSS).
+  const { createServer } = await import('node:http');
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -10,7 +10,7 @@
  * same one that reads peer credentials) sends the datagram from the broker itself in one syscall.
  * Without the addon we fall back to `systemd-notify --pid=<ours>`, which needs NotifyAccess=all.
  */
-import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { requireAddon } from './addon.js';
 
@@ -101,6 +101,8 @@ export function notifier(env: NodeJS.ProcessEnv = process.env, onError: (err: Er
       }
       return;
     }
+    // Only without the addon, and only under systemd: most brokers never load child_process.
+    const { execFile } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
     execFile('systemd-notify', [`--pid=${process.pid}`, ...lines], { env: { ...process.env, NOTIFY_SOCKET: socket }, timeout: 5000 }, (err) => {
       if (err) onError(err);
     });

@@ -7,7 +7,7 @@
 import { chmodSync, chownSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { Broker, type BrokerOptions } from './broker.js';
 import { defaultSocketPath } from '../paths.js';
 import { loadPeerCred, type PeerCredSupport } from '../security/peercred.js';
@@ -205,6 +205,8 @@ async function listenUnix(server: Server, path: string, mode: number, group: str
 function resolveGid(group: string | number): number {
   if (typeof group === 'number' || /^\d+$/.test(group)) return Number(group);
   try {
+    // child_process only for a group given by name: most brokers never load it (idle RSS).
+    const { execFileSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
     const line = execFileSync('getent', ['group', group], { encoding: 'utf8' });
     const gid = Number(line.split(':')[2]);
     if (Number.isInteger(gid)) return gid;
