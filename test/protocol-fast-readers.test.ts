@@ -351,6 +351,27 @@ describe('readMsgFrame', () => {
     expect(readMsgFrame(body, cache)).toBeUndefined();
   });
 
+  it('tells apart topics that differ in one byte anywhere, at every length (4-byte compares)', () => {
+    // The memo is compared a word at a time with the last word overlapping: a byte missed by
+    // that layout would answer the memo for a different topic.
+    const cache = new ReadCache();
+    for (let n = 1; n <= 40; n++) {
+      const base = 'abcdefghijklmnopqrstuvwxyz0123456789ABCD'.slice(0, n);
+      for (let i = 0; i < n; i++) {
+        const other = base.slice(0, i) + (base[i] === 'z' ? 'y' : 'z') + base.slice(i + 1);
+        for (const t of [base, other, base]) {
+          const at = 1 + Math.floor(Math.random() * 5); // any alignment of the frame in its chunk
+          const body = msgBody(1, 1, new Published(t, Buffer.alloc(0), undefined, undefined, false, undefined));
+          const chunk = Buffer.concat([Buffer.alloc(at), body]);
+          const f = new MsgFields();
+          expect(readMsgFrameAt(chunk, at, chunk.length, f, cache, 32)).toBe(true);
+          expect(f.topic).toBe(t);
+          expect(readPubFrame(pubBody({ topic: t, payload: Buffer.alloc(0) }), cache)!.topic).toBe(t);
+        }
+      }
+    }
+  });
+
   it('keeps the payload a view into the body', () => {
     const body = msgBody(1, 2, new Published('t', Buffer.from([1, 2, 3]), undefined, undefined, false, undefined));
     const got = readMsgFrame(body)!;

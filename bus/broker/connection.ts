@@ -141,6 +141,7 @@ export class Connection implements SubOwner, Paced {
       }
     }
     this.parser.push(chunk);
+    this.readCache.release(); // the reader's view of this chunk: no idle connection pins one
     // Only a frame that began and has not ended runs the frame deadline; a header alone counts.
     if (this.parser.midFrame) this.partialSince ??= Date.now();
     else this.partialSince = undefined;

@@ -267,6 +267,7 @@ export class Transport {
   private onRead(chunk: Buffer): void {
     this.lastRecv = Date.now();
     this.parser?.push(chunk);
+    this.readCache.release();
   }
 
   /** A frame in place: a delivery in the broker's layout is read without an object; else onFrame. */

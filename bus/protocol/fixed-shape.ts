@@ -17,6 +17,8 @@ import { decodeValue } from './codec.js';
 /** Offset after the last item read; valid only right after a successful call. */
 export const cursor = { pos: 0 };
 
+const EMPTY_VIEW: DataView = new DataView(new ArrayBuffer(0));
+
 const TWO_32 = 0x100000000;
 // Topics are at most 256 bytes by default (limits.ts maxTopicBytes); longer ones are not memoised.
 const TOPIC_MEMO_BYTES = 256;
@@ -79,6 +81,39 @@ export function keyAt(b: Uint8Array, pos: number, end: number, key: Uint8Array):
   if (pos + n > end) return false;
   for (let i = 0; i < n; i++) if (b[pos + i] !== key[i]) return false;
   return true;
+}
+
+/**
+ * A pre-encoded key with its bytes as big-endian 32-bit words at offsets 0, 4, 8, … and the last
+ * at n − 4 (overlapping the one before it), for `wordsAt`. Keys under 4 bytes have no words.
+ */
+export type WordKey = { readonly bytes: Uint8Array; readonly words: Int32Array };
+
+export function wordKey(bytes: Uint8Array): WordKey {
+  const n = bytes.length;
+  const words = new Int32Array(n < 4 ? 0 : Math.ceil(n / 4));
+  fillWords(new DataView(bytes.buffer, bytes.byteOffset, n), 0, n, words);
+  return { bytes, words };
+}
+
+function fillWords(v: DataView, s: number, n: number, words: Int32Array): void {
+  const c = n < 4 ? 0 : Math.ceil(n / 4);
+  for (let i = 0; i < c; i++) words[i] = v.getInt32(s + Math.min(4 * i, n - 4));
+}
+
+/**
+ * keyAt, 4 bytes per compare through `v`, a DataView of the same bytes as `b` (ReadCache.view):
+ * a byte-by-byte loop over typed arrays costs about 1 ns a byte, and the readers' fixed keys and
+ * repeated topic are most of what they read.
+ */
+export function wordsAt(v: DataView, b: Uint8Array, pos: number, end: number, k: WordKey): boolean {
+  const n = k.bytes.length;
+  if (pos + n > end) return false;
+  const w = k.words;
+  const c = w.length;
+  if (c === 0) return keyAt(b, pos, end, k.bytes);
+  for (let i = 0; i < c - 1; i++) if (v.getInt32(pos + 4 * i) !== w[i]) return false;
+  return v.getInt32(pos + n - 4) === w[c - 1];
 }
 
 /**
@@ -223,8 +258,13 @@ export class ReadCache {
    */
   readonly refs = new Map<number, FromMap>();
   private readonly topicBytes = new Uint8Array(TOPIC_MEMO_BYTES);
+  // The memo's bytes as words (wordKey's layout), for comparing through a DataView.
+  private readonly topicWords = new Int32Array(TOPIC_MEMO_BYTES / 4);
   private topicLen = -1;
   private topic = '';
+  // The read chunk the readers look at, and a DataView of it: one per chunk, not per frame.
+  private viewed: Uint8Array | undefined = undefined;
+  private dv: DataView = EMPTY_VIEW;
 
   constructor(readonly slots = 4) {
     this.bytes = new Array<Buffer | undefined>(slots).fill(undefined);
@@ -265,34 +305,58 @@ export class ReadCache {
     return this.values[slot];
   }
 
+  /** A DataView of `b` for wordsAt and ascii: made once per read chunk, not per frame. */
+  view(b: Uint8Array): DataView {
+    if (b !== this.viewed) {
+      this.viewed = b;
+      this.dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    }
+    return this.dv;
+  }
+
+  /** Let go of the last chunk (call when a read is done: an idle connection pins no buffer). */
+  release(): void {
+    this.viewed = undefined;
+    this.dv = EMPTY_VIEW;
+  }
+
   /**
    * A text item of ASCII only at `pos`, like `asciiAt`, answered from the memo when it holds
-   * the same bytes.
+   * the same bytes. `v` is `view(b)`.
    */
-  ascii(b: Uint8Array, pos: number, end: number): string | undefined {
+  ascii(b: Uint8Array, pos: number, end: number, v: DataView = this.view(b)): string | undefined {
     const n = headArg(b, pos, end, 3);
     if (n < 0) return undefined;
     const s = cursor.pos;
     const e = s + n;
     if (e > end) return undefined;
-    const t = this.topicBytes;
     // The memo's bytes were checked ASCII when stored: equal bytes need no check of their own.
-    if (n === this.topicLen) {
-      let i = 0;
-      while (i < n && b[s + i] === t[i]) i++;
-      if (i === n) {
-        cursor.pos = e;
-        return this.topic;
-      }
+    if (n === this.topicLen && this.sameAsMemo(v, b, s, n)) {
+      cursor.pos = e;
+      return this.topic;
     }
     for (let i = s; i < e; i++) if (b[i]! > 0x7f) return undefined;
     cursor.pos = e;
     const str = latin1(b, s, e);
     if (n <= TOPIC_MEMO_BYTES) {
+      const t = this.topicBytes;
       for (let i = s; i < e; i++) t[i - s] = b[i]!;
+      fillWords(v, s, n, this.topicWords);
       this.topicLen = n;
       this.topic = str;
     }
     return str;
+  }
+
+  private sameAsMemo(v: DataView, b: Uint8Array, s: number, n: number): boolean {
+    if (n < 4) {
+      const t = this.topicBytes;
+      for (let i = 0; i < n; i++) if (b[s + i] !== t[i]) return false;
+      return true;
+    }
+    const w = this.topicWords;
+    const c = Math.ceil(n / 4);
+    for (let i = 0; i < c - 1; i++) if (v.getInt32(s + 4 * i) !== w[i]) return false;
+    return v.getInt32(s + n - 4) === w[c - 1];
   }
 }

@@ -15,7 +15,7 @@
  *   if (readMsgFrameAt(chunk, start, end, f, cache, maxNesting)) deliver(f, chunk);
  */
 import { Buffer } from 'node:buffer';
-import { asciiAt, bytesAt, cursor, decodeHeaders, keyAt, ReadCache, skipFlatMap, uintAt, type FromMap } from './fixed-shape.js';
+import { asciiAt, bytesAt, cursor, decodeHeaders, keyAt, ReadCache, skipFlatMap, uintAt, wordKey, wordsAt, type FromMap } from './fixed-shape.js';
 import { key } from './cbor-writer.js';
 
 export { ReadCache, type FromMap } from './fixed-shape.js';
@@ -39,15 +39,15 @@ export type MsgFrame = {
 };
 
 // `op`, "msg", `sid` are always the first three keys' bytes after the map head.
-const PREFIX = Buffer.concat([key('op'), key('msg'), key('sid')]);
-const K_SEQ = key('seq');
-const K_TOPIC = key('topic');
-const K_PAYLOAD = key('payload');
+const PREFIX = wordKey(Buffer.concat([key('op'), key('msg'), key('sid')]));
+const K_SEQ = wordKey(key('seq'));
+const K_TOPIC = wordKey(key('topic'));
+const K_PAYLOAD = wordKey(key('payload'));
 // Optional keys, in the order the broker writes them.
 const OPTIONAL = [key('reply'), key('hdr'), key('retained'), key('from'), key('mid'), key('redelivered')] as const;
 const [K_REPLY, K_HDR, K_RETAINED, K_FROM, K_MID, K_REDELIVERED] = OPTIONAL;
 // In place of `from`, for a connection that takes it by reference (hello `fromRefs`).
-const K_FREF = key('fref');
+const K_FREF = wordKey(key('fref'));
 const TRUE = 0xf5;
 
 // For callers without a connection of their own (tools, tests); memoised values are immutable.
@@ -91,20 +91,21 @@ export function readMsgFrameAt(b: Uint8Array, start: number, end: number, out: M
   // 5 required pairs, at most 6 optional ones: the map head is always one byte, 0xa5..0xab.
   const head = start < end ? b[start]! : -1;
   if (head < 0xa5 || head > 0xab || maxNesting < 1) return false;
-  if (!keyAt(b, start + 1, end, PREFIX)) return false;
-  const sid = uintAt(b, start + 1 + PREFIX.length, end);
+  const v = cache.view(b);
+  if (!wordsAt(v, b, start + 1, end, PREFIX)) return false;
+  const sid = uintAt(b, start + 1 + PREFIX.bytes.length, end);
   if (sid < 0) return false;
   let pos = cursor.pos;
-  if (!keyAt(b, pos, end, K_SEQ)) return false;
-  const seq = uintAt(b, pos + K_SEQ.length, end);
+  if (!wordsAt(v, b, pos, end, K_SEQ)) return false;
+  const seq = uintAt(b, pos + K_SEQ.bytes.length, end);
   if (seq < 0) return false;
   pos = cursor.pos;
-  if (!keyAt(b, pos, end, K_TOPIC)) return false;
-  const topic = cache.ascii(b, pos + K_TOPIC.length, end);
+  if (!wordsAt(v, b, pos, end, K_TOPIC)) return false;
+  const topic = cache.ascii(b, pos + K_TOPIC.bytes.length, end, v);
   if (topic === undefined) return false;
   pos = cursor.pos;
-  if (!keyAt(b, pos, end, K_PAYLOAD)) return false;
-  const plen = bytesAt(b, pos + K_PAYLOAD.length, end);
+  if (!wordsAt(v, b, pos, end, K_PAYLOAD)) return false;
+  const plen = bytesAt(b, pos + K_PAYLOAD.bytes.length, end);
   if (plen < 0) return false;
   const pstart = cursor.pos;
   pos = pstart + plen;
@@ -145,8 +146,8 @@ export function readMsgFrameAt(b: Uint8Array, start: number, end: number, out: M
       if (from === undefined) return false;
       pos = cursor.pos;
       next = 4;
-    } else if (next <= 3 && keyAt(b, pos, end, K_FREF)) {
-      const ref = uintAt(b, pos + K_FREF.length, end);
+    } else if (next <= 3 && wordsAt(v, b, pos, end, K_FREF)) {
+      const ref = uintAt(b, pos + K_FREF.bytes.length, end);
       // A reference the broker never explained: the generic path reports it.
       from = ref < 0 ? undefined : cache.refs.get(ref);
       if (from === undefined) return false;

@@ -12,7 +12,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { key } from './cbor-writer.js';
-import { asciiAt, bytesAt, cursor, decodeHeaders, keyAt, ReadCache, skipFlatMap, uintAt } from './fixed-shape.js';
+import { asciiAt, bytesAt, cursor, decodeHeaders, keyAt, ReadCache, skipFlatMap, uintAt, wordKey, wordsAt } from './fixed-shape.js';
 
 export { ReadCache } from './fixed-shape.js';
 
@@ -37,10 +37,10 @@ export type PubFrame = {
   readonly shared: Uint8Array;
 };
 
-const PREFIX = Buffer.concat([key('op'), key('pub'), key('topic')]);
+const PREFIX = wordKey(Buffer.concat([key('op'), key('pub'), key('topic')]));
 // Where the `topic` key starts in a body: after the map head, `op` and "pub".
-const TOPIC_PAIR = 1 + PREFIX.length - key('topic').length;
-const K_PAYLOAD = key('payload');
+const TOPIC_PAIR = 1 + PREFIX.bytes.length - key('topic').length;
+const K_PAYLOAD = wordKey(key('payload'));
 const K_REPLY = key('reply');
 const K_RETAIN = key('retain');
 const K_OWNED = key('owned');
@@ -70,12 +70,13 @@ export function readPubFrameAt(body: Uint8Array, start: number, end: number, cac
   // 3 required pairs, at most 6 optional ones: the map head is always one byte, 0xa3..0xa9.
   const head = start < end ? body[start]! : -1;
   if (head < 0xa3 || head > 0xa9 || maxNesting < 1) return undefined;
-  if (!keyAt(body, start + 1, end, PREFIX)) return undefined;
-  const topic = cache.ascii(body, start + 1 + PREFIX.length, end);
+  const v = cache.view(body);
+  if (!wordsAt(v, body, start + 1, end, PREFIX)) return undefined;
+  const topic = cache.ascii(body, start + 1 + PREFIX.bytes.length, end, v);
   if (topic === undefined) return undefined;
   let pos = cursor.pos;
-  if (!keyAt(body, pos, end, K_PAYLOAD)) return undefined;
-  const plen = bytesAt(body, pos + K_PAYLOAD.length, end);
+  if (!wordsAt(v, body, pos, end, K_PAYLOAD)) return undefined;
+  const plen = bytesAt(body, pos + K_PAYLOAD.bytes.length, end);
   if (plen < 0) return undefined;
   const pstart = cursor.pos;
   pos = pstart + plen;
