@@ -553,7 +553,8 @@ describe('readPubFrame', () => {
   it('matches generic frames byte for byte when the generic encoder happens to write the same layout', () => {
     // cbor-x writes minimal heads and keeps key order: the same bytes, so the same answer.
     const body = encodeFrame({ op: 'pub', topic: 'a.b', payload: Buffer.from([1, 2]), reply: 'c', id: 3 }).subarray(4);
-    expect(readPubFrame(body)).toEqual({ topic: 'a.b', payload: Buffer.from([1, 2]), reply: 'c', retain: false, owned: false, hdr: undefined, id: 3, confirm: false, shared: body.subarray(1 + 3 + 4, 1 + 3 + 4 + 6 + 4 + 8 + 3) });
+    // The views are plain Uint8Arrays over the body's memory (ReadCache.slice).
+    expect(readPubFrame(body)).toEqual({ topic: 'a.b', payload: new Uint8Array([1, 2]), reply: 'c', retain: false, owned: false, hdr: undefined, id: 3, confirm: false, shared: new Uint8Array(body.subarray(1 + 3 + 4, 1 + 3 + 4 + 6 + 4 + 8 + 3)) });
   });
 
   it('hands the broker topic and payload pairs from which it writes the same msg frame as from a built message', () => {

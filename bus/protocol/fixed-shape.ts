@@ -265,6 +265,8 @@ export class ReadCache {
   // The read chunk the readers look at, and a DataView of it: one per chunk, not per frame.
   private viewed: Uint8Array | undefined = undefined;
   private dv: DataView = EMPTY_VIEW;
+  private ab: ArrayBufferLike = EMPTY_VIEW.buffer;
+  private base = 0;
 
   constructor(readonly slots = 4) {
     this.bytes = new Array<Buffer | undefined>(slots).fill(undefined);
@@ -309,15 +311,27 @@ export class ReadCache {
   view(b: Uint8Array): DataView {
     if (b !== this.viewed) {
       this.viewed = b;
-      this.dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      this.ab = b.buffer;
+      this.base = b.byteOffset;
+      this.dv = new DataView(this.ab, this.base, b.byteLength);
     }
     return this.dv;
+  }
+
+  /**
+   * `b.subarray(s, e)` of the chunk last given to view(), as a plain Uint8Array: made from the
+   * chunk's ArrayBuffer directly, without Buffer#subarray's look-ups of buffer and offset (the
+   * broker makes two per publish).
+   */
+  slice(s: number, e: number): Uint8Array {
+    return new Uint8Array(this.ab, this.base + s, e - s);
   }
 
   /** Let go of the last chunk (call when a read is done: an idle connection pins no buffer). */
   release(): void {
     this.viewed = undefined;
     this.dv = EMPTY_VIEW;
+    this.ab = EMPTY_VIEW.buffer;
   }
 
   /**

@@ -133,5 +133,5 @@ export function readPubFrameAt(body: Uint8Array, start: number, end: number, cac
     }
   }
   if (pos !== end) return undefined;
-  return { topic, payload: body.subarray(pstart, pstart + plen), reply, retain, owned, hdr, id, confirm, shared: body.subarray(start + TOPIC_PAIR, pstart + plen) };
+  return { topic, payload: cache.slice(pstart, pstart + plen), reply, retain, owned, hdr, id, confirm, shared: cache.slice(start + TOPIC_PAIR, pstart + plen) };
 }
