@@ -43,6 +43,21 @@ describe('portable CBOR check', () => {
     expect(checkPortableCbor(typed)).toBe('UNSUPPORTED_CBOR');
   });
 
+  it('answers a lone byte or text string (the short path) exactly as the walk would, at every head width', () => {
+    for (const n of [0, 1, 23, 24, 255, 256, 65_535, 65_536]) {
+      for (const v of [Buffer.alloc(n, 7), 'a'.repeat(n)]) {
+        const item = encodeValue(v);
+        // In the middle of a larger buffer: only [start, end) counts.
+        const buf = Buffer.concat([Buffer.from([0xff, 0xff]), item, Buffer.from([0x01, 0xff])]);
+        const s = 2;
+        const e = 2 + item.length;
+        expect(checkPortableCbor(buf, s, e)).toBeNull();
+        expect(checkPortableCbor(buf, s, e - 1)).toBe('BAD_CBOR'); // truncated
+        expect(checkPortableCbor(buf, s, e + 1)).toBe('BAD_CBOR'); // a trailing byte
+      }
+    }
+  });
+
   it('enforces the nesting limit', () => {
     const deep = Buffer.concat([Buffer.alloc(40, 0x81), Buffer.from([0x01])]);
     expect(checkPortableCbor(deep, 0, deep.length, 32)).toBe('TOO_DEEP');

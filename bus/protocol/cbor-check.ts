@@ -13,6 +13,7 @@ export function checkPortableCbor(
   end = buf.length,
   maxNesting = 32,
 ): CborProblem | null {
+  if (isWholeString(buf, start, end)) return null;
   let pos = start;
   // remaining[i]: items still expected in the i-th open container; depth 0 is the top level.
   const remaining: number[] = [1];
@@ -89,4 +90,29 @@ export function checkPortableCbor(
     }
   }
   return pos === end ? null : 'BAD_CBOR';
+}
+
+/**
+ * One byte or text string with a definite head of up to 4 bytes that fills [start, end) exactly:
+ * the commonest payload (opaque bytes), answered without the general walk and its stack array.
+ * Anything else, including a malformed string, is left to the walk, which names the problem.
+ */
+function isWholeString(buf: Uint8Array, start: number, end: number): boolean {
+  if (start >= end) return false;
+  const ib = buf[start]!;
+  const major = ib >> 5;
+  if (major !== 2 && major !== 3) return false;
+  const info = ib & 31;
+  let arg: number;
+  let pos = start + 1;
+  if (info < 24) arg = info;
+  else if (info === 24 && pos + 1 <= end) arg = buf[pos++]!;
+  else if (info === 25 && pos + 2 <= end) {
+    arg = (buf[pos]! << 8) | buf[pos + 1]!;
+    pos += 2;
+  } else if (info === 26 && pos + 4 <= end) {
+    arg = buf[pos]! * 0x1000000 + ((buf[pos + 1]! << 16) | (buf[pos + 2]! << 8) | buf[pos + 3]!);
+    pos += 4;
+  } else return false;
+  return arg === end - pos;
 }
