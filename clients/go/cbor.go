@@ -232,6 +232,8 @@ type inFrame struct {
 	Reply     string            `cbor:"reply"`
 	Hdr       map[string]string `cbor:"hdr"`
 	From      *Origin           `cbor:"from"`
+	Fref      *uint64           `cbor:"fref"` // §7: from by reference, told by a "who" frame
+	Ref       uint64            `cbor:"ref"`
 	Code      int               `cbor:"code"`
 	Name      string            `cbor:"name"`
 	Text      string            `cbor:"text"`

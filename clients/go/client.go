@@ -185,7 +185,8 @@ func (c *Client) maxFrame() int {
 // ---------------------------------------------------------------- connection
 
 func (c *Client) hello() (map[string]any, error) {
-	h := map[string]any{"op": "hello", "v": ProtocolVersion, "name": c.opts.Name}
+	// fromRefs (§7): each publisher's identity arrives once ("who"), then as a number.
+	h := map[string]any{"op": "hello", "v": ProtocolVersion, "name": c.opts.Name, "fromRefs": true}
 	if c.opts.Keepalive > 0 {
 		h["keepalive"] = uint64(c.opts.Keepalive / time.Millisecond)
 	}
@@ -296,6 +297,8 @@ func readFrame(br *bufio.Reader, maxNesting int) (*inFrame, error) {
 func (c *Client) readLoop(conn net.Conn, br *bufio.Reader, gen uint64, done chan struct{}) {
 	defer close(done)
 	maxNesting := int(c.limit("maxNesting", 32))
+	// What each "fref" stands for on this connection; only this goroutine reads frames.
+	refs := map[uint64]*Origin{}
 	for {
 		f, err := readFrame(br, maxNesting)
 		if err != nil {
@@ -307,6 +310,18 @@ func (c *Client) readLoop(conn net.Conn, br *bufio.Reader, gen uint64, done chan
 			return
 		}
 		c.lastRx.Store(time.Now().UnixNano())
+		switch f.Op {
+		case "who":
+			refs[f.Ref] = f.From
+			continue
+		case "forget":
+			delete(refs, f.Ref)
+			continue
+		case "msg":
+			if f.From == nil && f.Fref != nil {
+				f.From = refs[*f.Fref]
+			}
+		}
 		c.handle(f)
 	}
 }

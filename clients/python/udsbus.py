@@ -535,6 +535,9 @@ class Client:
 
     def _hello(self) -> dict:
         hello: Dict[str, Any] = {"op": "hello", "v": PROTOCOL_VERSION, "name": self.name}
+        if not self._codec.json:
+            # §7: each publisher's identity arrives once ("who"), then as a number ("fref").
+            hello["fromRefs"] = True
         if self.keepalive_ms is not None:
             hello["keepalive"] = int(self.keepalive_ms)
         if self.will is not None:
@@ -553,6 +556,7 @@ class Client:
         try:
             sock.settimeout(self.connect_timeout)
             sock.connect(self.path)
+            self._refs: Dict[int, dict] = {}  # what each "fref" stands for on this connection
             sock.sendall(self._codec.frame_bytes(self._hello(), MAX_FRAME_BYTES))
             buf = bytearray()
             deadline = time.monotonic() + self.connect_timeout
@@ -673,6 +677,15 @@ class Client:
 
     def _handle(self, f: dict) -> None:
         op = f.get("op")
+        if op == "who":
+            if isinstance(f.get("ref"), int) and isinstance(f.get("from"), dict):
+                self._refs[f["ref"]] = f["from"]
+            return
+        if op == "forget":
+            self._refs.pop(f.get("ref"), None)
+            return
+        if op == "msg" and "from" not in f and isinstance(f.get("fref"), int):
+            f["from"] = self._refs.get(f["fref"])
         if op == "msg":
             sid = f.get("sid")
             if not isinstance(f.get("topic"), str) or not isinstance(sid, int):
