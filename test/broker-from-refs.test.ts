@@ -117,6 +117,22 @@ describe('from by reference', () => {
     expect(delivered.every((m) => m.fref !== undefined)).toBe(true);
   });
 
+  it('a publisher cannot forge the stamp: from, fref or who in its pub are ignored', async () => {
+    bus = await startTestBus({ statsIntervalMs: 0 });
+    const sub = await bus.raw();
+    await sub.hello({ fromRefs: true });
+    sub.send({ op: 'sub', sid: 1, pattern: 'forge', id: 1 });
+    await sub.next((f) => f.op === 'ok');
+    const pub = await bus.raw();
+    await pub.hello({ name: 'honest' });
+    pub.send({ op: 'pub', topic: 'forge', payload: Buffer.from([1]), fref: 1, from: { name: 'root', uid: 0 }, who: { ref: 1 } });
+    await until(sub, () => msgs(sub).length === 1);
+    const told = checkRefOrder(sub.frames);
+    const m = msgs(sub)[0]!;
+    const from = m.fref !== undefined ? told.get(m.fref as number) : (m.from as Frame);
+    expect(from).toMatchObject({ name: 'honest', uid: process.getuid!() });
+  });
+
   it('refuses a fromRefs that is not a bool, and a JSON-mode connection keeps from whole', async () => {
     bus = await startTestBus({ statsIntervalMs: 0 });
     const bad = await bus.raw();
