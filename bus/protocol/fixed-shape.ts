@@ -110,8 +110,11 @@ export function wordsAt(v: DataView, b: Uint8Array, pos: number, end: number, k:
   const n = k.bytes.length;
   if (pos + n > end) return false;
   const w = k.words;
-  const c = w.length;
-  if (c === 0) return keyAt(b, pos, end, k.bytes);
+  return w.length === 0 ? keyAt(b, pos, end, k.bytes) : sameWords(v, pos, n, w, w.length);
+}
+
+/** The n ≥ 4 bytes at `pos` equal the `c` words of `w` (wordKey's layout, last one overlapping). */
+function sameWords(v: DataView, pos: number, n: number, w: Int32Array, c: number): boolean {
   for (let i = 0; i < c - 1; i++) if (v.getInt32(pos + 4 * i) !== w[i]) return false;
   return v.getInt32(pos + n - 4) === w[c - 1];
 }
@@ -368,9 +371,6 @@ export class ReadCache {
       for (let i = 0; i < n; i++) if (b[s + i] !== t[i]) return false;
       return true;
     }
-    const w = this.topicWords;
-    const c = Math.ceil(n / 4);
-    for (let i = 0; i < c - 1; i++) if (v.getInt32(s + 4 * i) !== w[i]) return false;
-    return v.getInt32(s + n - 4) === w[c - 1];
+    return sameWords(v, s, n, this.topicWords, Math.ceil(n / 4));
   }
 }
