@@ -71,29 +71,27 @@ const K_OP_FORGET = Buffer.concat([K_OP, key('forget'), key('ref')]);
 
 /** `{op: "who", ref, from}`, whole (length prefix included), made once per publisher. */
 export function whoFrame(o: Origin): Buffer {
-  if (o.who !== undefined) return o.who;
-  const ref = refOf(o);
-  const n = 1 + K_OP_WHO.length + headSize(ref) + K_FROM.length + o.cbor.length;
-  const b = Buffer.allocUnsafe(4 + n);
-  b.writeUInt32BE(n, 0);
-  b[4] = 0xa3;
-  b.set(K_OP_WHO, 5);
-  let off = writeHead(b, 5 + K_OP_WHO.length, 0, ref);
-  b.set(K_FROM, off);
-  off += K_FROM.length;
-  b.set(o.cbor, off);
-  return (o.who = b);
+  return (o.who ??= refFrame(K_OP_WHO, o, true));
 }
 
 /** `{op: "forget", ref}`: the publisher is gone, and the number will not come again. */
 export function forgetFrame(o: Origin): Buffer {
+  return refFrame(K_OP_FORGET, o, false);
+}
+
+/** `prefix` (`op`, its value, the `ref` key), the reference, then `from` when asked for. */
+function refFrame(prefix: Buffer, o: Origin, withFrom: boolean): Buffer {
   const ref = refOf(o);
-  const n = 1 + K_OP_FORGET.length + headSize(ref);
+  const n = 1 + prefix.length + headSize(ref) + (withFrom ? K_FROM.length + o.cbor.length : 0);
   const b = Buffer.allocUnsafe(4 + n);
   b.writeUInt32BE(n, 0);
-  b[4] = 0xa2;
-  b.set(K_OP_FORGET, 5);
-  writeHead(b, 5 + K_OP_FORGET.length, 0, ref);
+  b[4] = withFrom ? 0xa3 : 0xa2;
+  b.set(prefix, 5);
+  const off = writeHead(b, 5 + prefix.length, 0, ref);
+  if (withFrom) {
+    b.set(K_FROM, off);
+    b.set(o.cbor, off + K_FROM.length);
+  }
   return b;
 }
 
