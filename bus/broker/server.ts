@@ -67,6 +67,8 @@ export async function startBroker(opts: StartBrokerOptions = {}): Promise<Broker
     if (!r.ok) throw new SocketPathError('ACL', `invalid ACL file:\n${formatAclErrors(opts.aclFile, r.errors)}`);
     acl = r.acl;
   }
+  // Strict mode decodes every payload on its topics; only then is the native decoder worth its RSS.
+  if (opts.strict !== undefined && opts.strict.patterns.length > 0) await import('../protocol/cbor-native.js');
   if (opts.listenFd === undefined) await prepareSocketPath(socketPath);
   const broker = new Broker({ ...opts, ...(acl ? { acl } : {}) });
   const unix = createServer({ pauseOnConnect: false }, (sock) => onSocket(broker, sock, 'unix', peerCred));

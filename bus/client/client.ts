@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import type { Observable, Subscription } from 'rxjs';
+import '../protocol/cbor-native.js';
 import { EMPTY, encodeValue } from '../protocol/codec.js';
 import { UdsbusError } from '../protocol/errors.js';
 import type { Limits } from '../protocol/limits.js';

@@ -3,7 +3,8 @@
  * item from the portable subset. No side knows which side it is on.
  */
 import { Buffer } from 'node:buffer';
-import { Decoder, Encoder } from 'cbor-x';
+// cbor-x/decode is cbor-x without its native string extractor (see cbor-native.ts).
+import { Decoder, Encoder } from 'cbor-x/decode';
 import { checkPortableCbor, type CborProblem } from './cbor-check.js';
 import { UdsbusError } from './errors.js';
 
