@@ -6,6 +6,7 @@
  * byte is derived from their index, at sizes that straddle the batch size, would see it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { BATCH_BYTES } from '../bus/broker/options.js';
 import { decodeValue } from '../bus/protocol/codec.js';
 import { startTestBus, type TestBus } from './helpers/harness.js';
 
@@ -16,7 +17,8 @@ afterEach(async () => {
 });
 
 const N = 6000;
-const sizeOf = (i: number) => [16, 200, 1500, 9000, 70_000][i % 5]!;
+// Sizes straddle the batch size; one in 50 is larger than a whole batch.
+const sizeOf = (i: number) => (i % 50 === 49 ? BATCH_BYTES + 1000 : [16, 200, 1500, 9000, 70_000][i % 5]!);
 const payloadOf = (i: number) => {
   const b = new Uint8Array(sizeOf(i));
   for (let j = 0; j < b.length; j++) b[j] = (i * 31 + j) & 0xff;

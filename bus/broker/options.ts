@@ -74,6 +74,15 @@ export type BrokerSettings = {
   durable: Omit<DurableOptions, 'readable' | 'onStoreError'> | undefined;
 };
 
+/**
+ * A connection's pending deliveries are written once per event-loop turn, or sooner when they
+ * reach this many bytes. Larger batches mean fewer writes and fewer wake-ups of the reader per
+ * byte (a paired bench run: 64 → 192 KiB gave 7–20% more opaque fan-out throughput); it stays
+ * below Linux's default Unix-socket send buffer (net.core.wmem_default, 208 KiB) so an idle
+ * socket takes a whole batch in one write and the batch buffer is reused (outbound.ts).
+ */
+export const BATCH_BYTES = 192 * 1024;
+
 export function brokerSettings(opts: BrokerOptions, bootId: string): BrokerSettings {
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
   if (limits.maxFrameBytes > HARD_MAX_FRAME_BYTES) throw new RangeError(`maxFrameBytes cannot exceed ${HARD_MAX_FRAME_BYTES}`);
@@ -88,7 +97,7 @@ export function brokerSettings(opts: BrokerOptions, bootId: string): BrokerSetti
       queueBytes: limits.outQueueBytes,
       queueMsgs: limits.outQueueMsgs,
       highWater: opts.socketHighWater ?? 256 * 1024,
-      batchBytes: 64 * 1024,
+      batchBytes: BATCH_BYTES,
     },
   });
   const d = opts.durable;

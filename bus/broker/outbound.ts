@@ -1,6 +1,6 @@
 /**
  * One connection's outbound path. While the peer keeps up, deliveries are appended to a pending
- * batch (no object per message) and written once per event-loop turn or per 64 KiB. When the
+ * batch (no object per message) and written once per event-loop turn or per BATCH_BYTES. When the
  * socket's buffer passes its high-water mark, deliveries wait in a bounded queue where each
  * subscription's overflow policy applies to its own share (PROTOCOL.md §10), and every drop is
  * counted so the subscriber gets a `loss` notice.
@@ -53,10 +53,10 @@ export type OutboundConfig = { queueBytes: number; queueMsgs: number; highWater:
 
 // One batch buffer shared by every connection's flush. A socket write that the kernel takes
 // whole, synchronously, leaves the stream holding nothing (writableLength is 0 right after it), so
-// the buffer can serve the next flush: no 64 KiB allocation per write in the common case. A write
+// the buffer can serve the next flush: no batch-sized allocation per write in the common case. A write
 // that stays buffered keeps the buffer, and the next flush allocates a fresh one.
 let scratch: Buffer | undefined;
-const SCRATCH_MIN = 128 * 1024;
+const SCRATCH_MIN = 256 * 1024;
 
 function takeScratch(n: number): Buffer {
   const b = scratch;
