@@ -113,6 +113,13 @@ export class OutRing<S extends RingSub> {
     this.items[i] = undefined;
     this.subs[i] = undefined;
     this.live--;
+    // Dropping the oldest (a paused reader under drop-oldest) moves the head along, so the ring
+    // is not rebuilt every time its dead prefix outgrows the live part.
+    if (pos === this.head) {
+      let h = pos + 1;
+      while (h < this.tail && this.items[h & this.mask] === undefined) h++;
+      this.head = h;
+    }
   }
 
   /** The next live position from the head, or -1 when the ring is empty; dead slots are passed. */
