@@ -295,8 +295,8 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
               if (!selected('udsbus')) break;
               res.slow = {
                 udsbus: await attempt('slow consumer udsbus', () => {
-                  const f = res.fanout?.udsbus;
-                  const reuse = quick && sizes.slowMsgs === sizes.fanoutMsgs && f !== undefined && !('error' in f) ? f : undefined;
+                  const f = res.opaque?.udsbus;
+                  const reuse = quick && sizes.slowMsgs === sizes.opaqueMsgs && f !== undefined && !('error' in f) ? f : undefined;
                   return slow(ctx, (label, g) => pool.with('udsbus', label, (server) => g(server, server.endpoint('udsbus'))), reuse);
                 }),
               };

@@ -166,7 +166,7 @@ export function formatReport(r: BenchReport): string {
   if (sc.slow !== undefined) {
     const o = sc.slow.udsbus;
     const x = ok(o);
-    out.push(`Slow consumer on udsbus: 1 → ${sz.fanoutSubs} plus one subscriber whose process is SIGSTOPped for the run (${fmtInt(sz.slowMsgs)} events)`);
+    out.push(`Slow consumer on udsbus: 1 → ${sz.fanoutSubs} plus one subscriber whose process is SIGSTOPped for the run (${fmtInt(sz.slowMsgs)} opaque ${fmtInt(sz.opaqueBytes)}-byte messages)`);
     if (x === undefined) out.push(`  FAILED: ${err(o) ?? '?'}`);
     else {
       out.push(

@@ -60,7 +60,7 @@ export const FULL: Sizes = {
   scaleConns: 10_000,
   scaleProcs: 5,
   scaleWave: 250,
-  slowMsgs: 200_000,
+  slowMsgs: 1_000_000,
   warmFraction: 0.1,
   idleMs: 2_000,
   deadlineMs: 240_000,
@@ -396,12 +396,14 @@ export async function scale(ctx: Ctx, server: Server, ep: Endpoint, label: strin
 export type WithServer = <T>(label: string, f: (server: Server, ep: Endpoint) => Promise<T>) => Promise<T>;
 
 /**
- * Scenario 1 with one more subscriber whose process is stopped (SIGSTOP) for the whole run,
- * against the same without it; each half on a fresh broker.
+ * The opaque fan-out with one more subscriber whose process is stopped (SIGSTOP) for the whole
+ * run, against the same without it; each half on a fresh broker. Opaque payloads, so that what is
+ * measured is the broker's cost of the stopped one (queueing, evicting, counting), not the healthy
+ * subscribers' own CBOR decoding.
  */
 export async function slow(ctx: Ctx, withServer: WithServer, baselineFromRun?: FanoutResult): Promise<SlowResult> {
   const { sizes } = ctx;
-  const o = { msgs: sizes.slowMsgs, subs: sizes.fanoutSubs, procs: sizes.fanoutSubs };
+  const o = { msgs: sizes.slowMsgs, subs: sizes.fanoutSubs, procs: sizes.fanoutSubs, payloadBytes: sizes.opaqueBytes };
   // Its own baseline, right before, unless the caller has one from this run (quick runs).
   const baseline = baselineFromRun ?? (await withServer('slow-baseline', async (_s, ep) => (await fanout(ctx, ep, { label: 'slow-baseline', ...o })).result));
   return withServer('slow-paused', async (server, ep) => {
