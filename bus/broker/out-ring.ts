@@ -1,16 +1,21 @@
 /**
- * The slow-path queue of one connection, as a ring of preallocated slots: parallel arrays indexed
- * by `pos & mask`, so queueing a delivery allocates no object (the profile of a 600k-message
- * fan-out showed one entry object per queued delivery as the broker's main garbage). Positions
- * are absolute and only grow; a slot is live while its `msg` is set and its `pos` matches.
+ * The slow-path queue of one connection. Each queued delivery is its finished frame, written once
+ * into the ring's own byte buffer when it is queued; the bookkeeping sits in parallel arrays of
+ * preallocated slots indexed by `pos & mask`. So a queue holds no object per delivery: not the
+ * message, not a copy of its payload. A reader stopped for minutes with drop-oldest turns over
+ * the whole queue every few thousand messages; held as objects, every one of those would live
+ * long enough to be promoted and then collected by a full GC, which cost the healthy subscribers
+ * a third of their rate. Positions are absolute and only grow; a slot is live while its byte
+ * offset is set and its `pos` matches.
  *
  * Each subscription keeps the positions of its own queued deliveries (plain numbers, oldest
- * first) so its overflow policy finds its oldest, or its newest per topic, without a scan. Dropped
- * entries in the middle of the ring are compacted away once they outnumber the live ones, and
- * the subscriptions' position lists are rebuilt then (a generation number marks stale lists).
+ * first) so its overflow policy finds its oldest, or its newest per topic, without a scan. Dead
+ * slots in the middle are compacted away once they outnumber the live ones, and the
+ * subscriptions' position lists are rebuilt then (a generation number marks stale lists). Dead
+ * bytes are squeezed out when the buffer runs out of room, which leaves at least half of it free,
+ * so each byte is moved at most a bounded number of times.
  */
 import { Buffer } from 'node:buffer';
-import type { Published } from './message.js';
 
 /** What the ring keeps per subscription (fields of the broker's subscription object). */
 export interface RingSub {
@@ -24,18 +29,27 @@ export interface RingSub {
 }
 
 const INITIAL = 64;
+const INITIAL_BYTES = 4096;
+/** An empty ring keeps a buffer up to this size for the next congestion; a larger one is let go. */
+const KEEP_BYTES = 256 * 1024;
 
 export class OutRing<S extends RingSub> {
   private mask = INITIAL - 1;
   private subs: (S | undefined)[] = new Array(INITIAL).fill(undefined);
-  // A Published for a delivery, a Buffer for a control frame, undefined once dead or delivered.
-  private items: (Published | Buffer | undefined)[] = new Array(INITIAL).fill(undefined);
+  // The topic of a latest-per-topic delivery, for its subscription's byTopic index.
+  private topics: (string | undefined)[] = new Array(INITIAL).fill(undefined);
+  // Where the entry's frame starts in `bytes`; -1 once dead or delivered.
+  private offs = new Float64Array(INITIAL).fill(-1);
   private seqs = new Float64Array(INITIAL);
   private sizes = new Uint32Array(INITIAL);
   private poss = new Float64Array(INITIAL).fill(-1);
   private head = 0;
   private tail = 0;
   private gen = 1;
+  /** Frames of the entries, in position order; `bytesEnd` is where the next one goes. */
+  private bytes: Buffer | undefined;
+  private bytesEnd = 0;
+  private liveBytes = 0;
   /** Live entries (deliveries and control frames). */
   live = 0;
 
@@ -43,15 +57,31 @@ export class OutRing<S extends RingSub> {
     return this.tail - this.head;
   }
 
-  push(sub: S | undefined, item: Published | Buffer, seq: number, size: number): number {
+  /** The buffer that `reserve` returned an offset into. */
+  get buf(): Buffer {
+    return this.bytes!;
+  }
+
+  /** Room for a frame of `size` bytes: the offset in `buf` to write it at, then `push` it. */
+  reserve(size: number): number {
+    const b = this.bytes;
+    if (b === undefined || this.bytesEnd + size > b.length) this.makeRoom(size);
+    return this.bytesEnd;
+  }
+
+  /** Queues the frame just written at `off` (from `reserve`). `topic` only for latest-per-topic. */
+  push(sub: S | undefined, off: number, seq: number, size: number, topic?: string): number {
     if (this.tail - this.head > this.mask) this.grow();
     const pos = this.tail++;
     const i = pos & this.mask;
     this.subs[i] = sub;
-    this.items[i] = item;
+    this.topics[i] = topic;
+    this.offs[i] = off;
     this.seqs[i] = seq;
     this.sizes[i] = size;
     this.poss[i] = pos;
+    this.bytesEnd = off + size;
+    this.liveBytes += size;
     this.live++;
     if (sub !== undefined) {
       if (sub.qGen !== this.gen) {
@@ -65,23 +95,33 @@ export class OutRing<S extends RingSub> {
     return pos;
   }
 
+  /** Queues a finished frame (a control frame): copied in. */
+  pushFrame(sub: S | undefined, frame: Uint8Array, seq: number): number {
+    const off = this.reserve(frame.length);
+    this.bytes!.set(frame, off);
+    return this.push(sub, off, seq, frame.length);
+  }
+
   /** Is `pos` a live entry? */
   isLive(pos: number): boolean {
     const i = pos & this.mask;
-    return pos >= this.head && pos < this.tail && this.poss[i] === pos && this.items[i] !== undefined;
+    return pos >= this.head && pos < this.tail && this.poss[i] === pos && this.offs[i]! >= 0;
   }
 
   subAt(pos: number): S | undefined {
     return this.subs[pos & this.mask];
-  }
-  itemAt(pos: number): Published | Buffer | undefined {
-    return this.items[pos & this.mask];
   }
   seqAt(pos: number): number {
     return this.seqs[pos & this.mask]!;
   }
   sizeAt(pos: number): number {
     return this.sizes[pos & this.mask]!;
+  }
+  /** The entry's frame, as a view valid until the next `reserve` or `push`. */
+  frameAt(pos: number): Buffer {
+    const i = pos & this.mask;
+    const off = this.offs[i]!;
+    return this.bytes!.subarray(off, off + this.sizes[i]!);
   }
 
   /** The oldest live delivery of `sub`, or -1. */
@@ -106,29 +146,33 @@ export class OutRing<S extends RingSub> {
   /** Take a live entry out (delivered, dropped or discarded). */
   kill(pos: number): void {
     const i = pos & this.mask;
-    const item = this.items[i];
     const sub = this.subs[i];
-    const topic = topicOf(item);
-    if (sub?.byTopic !== undefined && topic !== undefined && sub.byTopic.get(topic) === pos) sub.byTopic.delete(topic);
-    this.items[i] = undefined;
+    const topic = this.topics[i];
+    if (topic !== undefined && sub?.byTopic !== undefined && sub.byTopic.get(topic) === pos) sub.byTopic.delete(topic);
+    this.offs[i] = -1;
     this.subs[i] = undefined;
+    this.topics[i] = undefined;
+    this.liveBytes -= this.sizes[i]!;
     this.live--;
     // Dropping the oldest (a paused reader under drop-oldest) moves the head along, so the ring
     // is not rebuilt every time its dead prefix outgrows the live part.
     if (pos === this.head) {
       let h = pos + 1;
-      while (h < this.tail && this.items[h & this.mask] === undefined) h++;
+      while (h < this.tail && this.offs[h & this.mask]! < 0) h++;
       this.head = h;
     }
   }
 
   /** The next live position from the head, or -1 when the ring is empty; dead slots are passed. */
   first(): number {
-    while (this.head < this.tail && this.items[this.head & this.mask] === undefined) this.head++;
+    while (this.head < this.tail && this.offs[this.head & this.mask]! < 0) this.head++;
     if (this.head === this.tail) {
       // Empty: start over at 0 so positions stay small.
       this.head = this.tail = 0;
       this.gen++;
+      this.bytesEnd = 0;
+      this.liveBytes = 0;
+      if (this.bytes !== undefined && this.bytes.length > KEEP_BYTES) this.bytes = undefined;
       return -1;
     }
     return this.head;
@@ -148,11 +192,15 @@ export class OutRing<S extends RingSub> {
   }
 
   clear(): void {
-    this.items.fill(undefined);
     this.subs.fill(undefined);
+    this.topics.fill(undefined);
+    this.offs.fill(-1);
     this.head = this.tail = 0;
     this.live = 0;
     this.gen++;
+    this.bytes = undefined;
+    this.bytesEnd = 0;
+    this.liveBytes = 0;
   }
 
   /** Dropped entries outnumber live ones in a long ring (a paused reader): squeeze them out. */
@@ -161,17 +209,49 @@ export class OutRing<S extends RingSub> {
     if (span > 1024 && span > 2 * this.live) this.rebuild(this.mask + 1);
   }
 
+  /**
+   * Room for `size` more bytes: the live frames are moved to the front of the buffer, or of a
+   * buffer twice as large when they would fill more than half of it.
+   */
+  private makeRoom(size: number): void {
+    const old = this.bytes;
+    const need = this.liveBytes + size;
+    let cap = old === undefined ? INITIAL_BYTES : old.length;
+    while (cap < 2 * need) cap *= 2;
+    const to = old !== undefined && cap === old.length ? old : Buffer.allocUnsafeSlow(cap);
+    let end = 0;
+    if (old !== undefined) {
+      const { offs, sizes, mask } = this;
+      for (let pos = this.head; pos < this.tail; pos++) {
+        const i = pos & mask;
+        const off = offs[i]!;
+        if (off < 0) continue;
+        const n = sizes[i]!;
+        if (to === old) {
+          if (off !== end) old.copyWithin(end, off, off + n);
+        } else {
+          to.set(old.subarray(off, off + n), end);
+        }
+        offs[i] = end;
+        end += n;
+      }
+    }
+    this.bytes = to;
+    this.bytesEnd = end;
+  }
+
   private grow(): void {
     this.rebuild(2 * (this.mask + 1));
   }
 
-  /** Copy the live entries to fresh arrays of `capacity` (at least twice the live count). */
+  /** Copy the live entries' slots to fresh arrays of `capacity` (at least twice the live count); their bytes stay. */
   private rebuild(capacity: number): void {
     let cap = INITIAL;
     while (cap < capacity || cap < 2 * this.live) cap *= 2;
-    const { subs, items, seqs, sizes, mask } = this;
+    const { subs, topics, offs, seqs, sizes, mask } = this;
     this.subs = new Array(cap).fill(undefined);
-    this.items = new Array(cap).fill(undefined);
+    this.topics = new Array(cap).fill(undefined);
+    this.offs = new Float64Array(cap).fill(-1);
     this.seqs = new Float64Array(cap);
     this.sizes = new Uint32Array(cap);
     this.poss = new Float64Array(cap).fill(-1);
@@ -180,21 +260,17 @@ export class OutRing<S extends RingSub> {
     const to = this.tail;
     this.head = this.tail = 0;
     this.live = 0;
+    this.liveBytes = 0;
     // A new generation: every subscription's position list is rebuilt from what is copied.
     this.gen++;
     for (let pos = from; pos < to; pos++) {
       const i = pos & mask;
-      const item = items[i];
-      if (item === undefined) continue;
+      const off = offs[i]!;
+      if (off < 0) continue;
       const sub = subs[i];
-      const p = this.push(sub, item, seqs[i]!, sizes[i]!);
-      const topic = topicOf(item);
-      if (sub?.byTopic !== undefined && topic !== undefined) sub.byTopic.set(topic, p);
+      const topic = topics[i];
+      const p = this.push(sub, off, seqs[i]!, sizes[i]!, topic);
+      if (topic !== undefined && sub?.byTopic !== undefined) sub.byTopic.set(topic, p);
     }
   }
-}
-
-/** The topic of a queued delivery; control frames (Buffers) have none. */
-function topicOf(item: Published | Buffer | undefined): string | undefined {
-  return item === undefined || Buffer.isBuffer(item) ? undefined : (item as Published).topic;
 }

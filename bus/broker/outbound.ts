@@ -137,7 +137,7 @@ export class Outbound {
       return;
     }
     this.flushPend();
-    this.ring.push(undefined, frame, 0, frame.length);
+    this.ring.pushFrame(undefined, frame, 0);
     this.ctrlBytes += frame.length;
     this.qBytes += frame.length;
     if (this.ctrlBytes > 2 * this.cfg.queueBytes) this.owner.slowConsumer(undefined);
@@ -296,16 +296,18 @@ export class Outbound {
       this.kill(victim);
       this.lose(sub, victimSeq);
     }
-    // Queued past this turn: the message stops borrowing its publisher's read buffer, so a queue's
-    // bytes are what it counts (once per message, whichever subscriber queues it first).
-    msg.own();
-    const pos = ring.push(sub, msg, seq, size);
+    // The frame is written into the queue now: nothing of the message (or its publisher's read
+    // buffer) is held, and the queue's bytes are exactly what it counts.
+    const off = ring.reserve(size);
+    this.encoding.writeMsg(ring.buf, off, sub.sid, seq, msg);
+    const latest = sub.policy === 'latest-per-topic';
+    const pos = ring.push(sub, off, seq, size, latest ? msg.topic : undefined);
     sub.qMsgs++;
     sub.qBytes += size;
     this.qMsgs++;
     this.qBytes += size;
     if (u !== undefined) u.queueBytes += size;
-    if (sub.policy === 'latest-per-topic') (sub.byTopic ??= new Map()).set(msg.topic, pos);
+    if (latest) (sub.byTopic ??= new Map()).set(msg.topic, pos);
     this.kick();
   }
 
@@ -341,20 +343,17 @@ export class Outbound {
     const hw = this.cfg.highWater;
     while (!this.closed && this.ring.live > 0 && this.sink.writableLength < hw) {
       // Batch through the pending arrays (empty while the queue is live): one buffer per batch,
-      // each frame written straight into it, no buffer per message.
+      // each queued frame copied into it. The views stay valid until flushPend: nothing is
+      // queued in between.
       const ring = this.ring;
       for (let pos = ring.first(); pos >= 0 && this.pendBytes < this.cfg.batchBytes; pos = ring.first()) {
         const sub = ring.subAt(pos);
-        const item = ring.itemAt(pos)!;
-        if (sub === undefined) {
-          this.pendPush(item as Buffer, 0, undefined);
-        } else {
-          const seq = ring.seqAt(pos);
+        if (sub !== undefined) {
           // The notice goes after older queued messages, before the first newer one (§10).
-          if (sub.lost > 0 && seq > sub.lastLostSeq) this.pendLoss(sub);
-          this.pendPush(sub, seq, item as Published);
+          if (sub.lost > 0 && ring.seqAt(pos) > sub.lastLostSeq) this.pendLoss(sub);
           sub.delivered++;
         }
+        this.pendPush(ring.frameAt(pos), 0, undefined);
         this.pendBytes += ring.sizeAt(pos);
         this.kill(pos);
       }
