@@ -97,12 +97,10 @@ function refFrame(prefix: Buffer, o: Origin, withFrom: boolean): Buffer {
 
 export class Published {
   /** The shared part of the `msg` map: `pairs` key/value pairs, already CBOR (with `tail`). */
-  body: Uint8Array;
+  readonly body: Uint8Array;
   /** Pairs after `body`: the publisher's `from` when `body` is borrowed; else empty. */
   readonly tail: Uint8Array;
   readonly pairs: number;
-  /** `body` is a view into a socket's read buffer, valid while this message is routed (own()). */
-  private borrowed: boolean;
   // Where the payload lies in `body`: the view is made only when retained, durable or JSON
   // delivery asks for it, not for every routed message.
   private readonly pstart: number;
@@ -122,8 +120,9 @@ export class Published {
     /**
      * The pub frame's `topic` and `payload` pairs (pub-reader.ts `shared`): for a plain message
      * from a client they are the start of the `msg` map already, so they are borrowed instead of
-     * copied, and `from` follows as the tail. No copy per publish; own() makes one if the message
-     * has to outlive the turn (a queued delivery).
+     * copied, and `from` follows as the tail. No copy per publish. The view into the socket's
+     * read buffer is valid while the message is routed and batched, and nothing keeps it longer:
+     * a delivery that has to wait is queued as a finished frame (out-ring.ts).
      */
     shared?: Uint8Array,
   ) {
@@ -133,11 +132,9 @@ export class Published {
       this.pairs = 3;
       this.pstart = shared.length - payload.length;
       this.pend = shared.length;
-      this.borrowed = true;
       return;
     }
     this.tail = NO_TAIL;
-    this.borrowed = false;
     const hdrBytes = hdr === undefined ? undefined : encodeValue(hdr);
     let size = K_TOPIC.length + asciiSize(topic) + K_PAYLOAD.length + headSize(payload.length) + payload.length;
     let pairs = 2;
@@ -211,14 +208,6 @@ export class Published {
   get payload(): Uint8Array {
     this.view ??= this.body.subarray(this.pstart, this.pend);
     return this.view;
-  }
-
-  /** A message kept past this turn stops pointing into a socket's read buffer: one copy. */
-  own(): void {
-    if (!this.borrowed) return;
-    this.body = Buffer.from(this.body);
-    this.view = undefined;
-    this.borrowed = false;
   }
 
   private json: Buffer | undefined;
