@@ -11,9 +11,12 @@
  * Each subscription keeps the positions of its own queued deliveries (plain numbers, oldest
  * first) so its overflow policy finds its oldest, or its newest per topic, without a scan. Dead
  * slots in the middle are compacted away once they outnumber the live ones, and the
- * subscriptions' position lists are rebuilt then (a generation number marks stale lists). Dead
- * bytes are squeezed out when the buffer runs out of room, which leaves at least half of it free,
- * so each byte is moved at most a bounded number of times.
+ * subscriptions' position lists are rebuilt then (a generation number marks stale lists). The
+ * byte buffer is used circularly: frames go after the newest one, wrapping to the start when the
+ * oldest live frame has moved far enough along, so a queue turned over oldest-first (drop-oldest
+ * under a stopped reader) never moves a byte. Dead bytes in the middle (one subscription's drops
+ * among another's live frames) are squeezed out only when there is no room, into a buffer at
+ * least twice the live bytes.
  */
 import { Buffer } from 'node:buffer';
 
@@ -65,7 +68,27 @@ export class OutRing<S extends RingSub> {
   /** Room for a frame of `size` bytes: the offset in `buf` to write it at, then `push` it. */
   reserve(size: number): number {
     const b = this.bytes;
-    if (b === undefined || this.bytesEnd + size > b.length) this.makeRoom(size);
+    if (b === undefined) {
+      this.makeRoom(size);
+      return this.bytesEnd;
+    }
+    const end = this.bytesEnd;
+    if (this.live === 0) {
+      // Everything is dead: start over at the front.
+      if (size <= b.length) return (this.bytesEnd = 0);
+    } else {
+      // The head is live whenever the ring is not empty (kill and first move it along).
+      const first = this.offs[this.head & this.mask]!;
+      if (end > first) {
+        // Live frames lie in [first, end): after them, or wrap to the front.
+        if (end + size <= b.length) return end;
+        if (size <= first) return 0;
+      } else if (end + size <= first) {
+        // Wrapped: live frames lie in [first, ...) and [0, end).
+        return end;
+      }
+    }
+    this.makeRoom(size);
     return this.bytesEnd;
   }
 
@@ -210,15 +233,16 @@ export class OutRing<S extends RingSub> {
   }
 
   /**
-   * Room for `size` more bytes: the live frames are moved to the front of the buffer, or of a
-   * buffer twice as large when they would fill more than half of it.
+   * Room for `size` more bytes: the live frames, in queue order, are moved to the front of the
+   * buffer (when they do not wrap around its end), or of a new one at least twice their size.
    */
   private makeRoom(size: number): void {
     const old = this.bytes;
     const need = this.liveBytes + size;
     let cap = old === undefined ? INITIAL_BYTES : old.length;
     while (cap < 2 * need) cap *= 2;
-    const to = old !== undefined && cap === old.length ? old : Buffer.allocUnsafeSlow(cap);
+    const wrapped = old !== undefined && this.live > 0 && this.bytesEnd <= this.offs[this.head & this.mask]!;
+    const to = old !== undefined && cap === old.length && !wrapped ? old : Buffer.allocUnsafeSlow(cap);
     let end = 0;
     if (old !== undefined) {
       const { offs, sizes, mask } = this;
