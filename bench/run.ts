@@ -19,7 +19,7 @@ const HELP = `usage: npm run bench -- [options]
   --systems LIST        only these of udsbus, udsbus-tcp, raw, nats, mosquitto, redis
   --socket PATH         measure a broker that is already running on PATH
   --tcp HOST:PORT       that broker's TCP listener (for the tcp scenario)
-  --messages N          fan-out and slow-consumer message count (default 200,000; opaque 1,000,000)
+  --messages N          message count of the fan-out runs (default 200,000; opaque and slow 1,000,000)
   --rate N --duration MS  latency scenario publish rate and length (default 5,000/s for 5,000 ms)
   --connections N       connection-scale count (default 10,000)
   --queue-bytes N --queue-msgs N  the udsbus broker's per-connection outbound queue limits
